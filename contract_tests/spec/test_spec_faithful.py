@@ -1,0 +1,138 @@
+"""The spec's request body is faithful to the endpoint page, field by field.
+
+PAGE is written by hand from ../shared/api/flux-2-flex-endpoint.txt (not from the spec), so a
+slip in either shows up here. Known slips of the page, corrected on purpose (FACTS.md):
+safety_tolerance's prose says "0 and 6" where its range says 5; the page's example body has a
+`webhook_url` that is not a URI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contract_tests.spec_tools import load_spec, resolve
+
+_ABSENT = object()
+
+# name: (type, nullable, default, bounds, extra) -- bounds as the page's "Required range" /
+# "Required string length"; extra holds enum, format and example where the page gives them.
+PAGE: dict[str, tuple[str, bool, Any, dict[str, Any], dict[str, Any]]] = {
+    "prompt": ("string", False, _ABSENT, {}, {"example": "ein fantastisches bild"}),
+    "prompt_upsampling": ("boolean", True, True, {}, {}),
+    "input_image": ("string", True, _ABSENT, {}, {}),
+    "input_image_2": ("string", True, _ABSENT, {}, {}),
+    "input_image_3": ("string", True, _ABSENT, {}, {}),
+    "input_image_4": ("string", True, _ABSENT, {}, {}),
+    "input_image_5": ("string", True, _ABSENT, {}, {}),
+    "input_image_6": ("string", True, _ABSENT, {}, {}),
+    "input_image_7": ("string", True, _ABSENT, {}, {}),
+    "input_image_8": ("string", True, _ABSENT, {}, {}),
+    "input_image_blob_path": ("string", True, _ABSENT, {}, {}),
+    "seed": ("integer", True, _ABSENT, {}, {"example": 42}),
+    "width": ("integer", True, 0, {"minimum": 64}, {}),
+    "height": ("integer", True, 0, {"minimum": 64}, {}),
+    "guidance": ("number", True, 5, {"minimum": 1.5, "maximum": 10}, {"example": 5}),
+    "steps": ("integer", True, 50, {"minimum": 1, "maximum": 50}, {"example": 50}),
+    "safety_tolerance": ("integer", False, 2, {"minimum": 0, "maximum": 5}, {"example": 2}),
+    "output_format": ("string", True, "jpeg", {}, {"enum": ["jpeg", "png"]}),
+    "webhook_url": (
+        "string",
+        True,
+        _ABSENT,
+        {"minLength": 1, "maxLength": 2083},
+        {"format": "uri"},
+    ),
+    "webhook_secret": ("string", True, _ABSENT, {}, {}),
+}
+
+PAGE_DESCRIPTIONS = {
+    "prompt": "Text prompt for image generation.",
+    "prompt_upsampling": "Whether to use prompt upsampling.",
+    "input_image": "Path to the input image.",
+    "input_image_2": "Path to the second input image.",
+    "input_image_3": "Path to the third input image.",
+    "input_image_4": "Path to the fourth input image.",
+    **{
+        f"input_image_{n}": "Base64 encoded image or URL to use with Kontext. Experimental Multiref"
+        for n in range(5, 9)
+    },
+    "input_image_blob_path": "Blob path to the input image.",
+    "seed": "Optional seed for reproducibility.",
+    "width": "Width of the image",
+    "height": "Height of the image",
+    "guidance": "Guidance scale for image generation. High guidance scales improve prompt "
+    "adherence at the cost of reduced realism.",
+    "steps": "Number of steps for image generation. Higher steps lead to more detailed and "
+    "realistic images.",
+    "webhook_url": "URL to receive webhook notifications",
+    "webhook_secret": "Optional secret for webhook signature verification",
+}
+
+BOUND_KEYS = (
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+)
+
+
+def describe(prop: dict[str, Any]) -> tuple[str, bool, Any, dict[str, Any], dict[str, Any]]:
+    """Reduce a spec property to the page's terms: (type, nullable, default, bounds, extra)."""
+    branches = [resolve(b) for b in prop.get("anyOf", [prop])]
+    nullable = any(b.get("type") == "null" for b in branches)
+    # The value branch is the first that is not null (width/height add a 0..0 branch after
+    # it: FACTS.md's "0 lets the model choose").
+    value = next(b for b in branches if b.get("type") != "null")
+    bounds = {k: value[k] for k in BOUND_KEYS if k in value}
+    extra: dict[str, Any] = {}
+    if "enum" in value:
+        extra["enum"] = value["enum"]
+    if "format" in value:
+        extra["format"] = value["format"]
+    examples = prop.get("examples")
+    if examples:
+        extra["example"] = examples[0]
+    return value["type"], nullable, prop.get("default", _ABSENT), bounds, extra
+
+
+def _body() -> dict[str, Any]:
+    return load_spec()["components"]["schemas"]["Flux2FlexInputs"]
+
+
+def test_the_body_has_exactly_the_twenty_fields_of_the_page() -> None:
+    assert len(PAGE) == 20
+    assert list(_body()["properties"]) == list(PAGE)
+    assert _body()["required"] == ["prompt"]
+
+
+@pytest.mark.parametrize("name", list(PAGE))
+def test_field_matches_the_page(name: str) -> None:
+    assert describe(_body()["properties"][name]) == PAGE[name]
+
+
+@pytest.mark.parametrize("name", list(PAGE_DESCRIPTIONS))
+def test_description_matches_the_page(name: str) -> None:
+    assert _body()["properties"][name]["description"] == PAGE_DESCRIPTIONS[name]
+
+
+def test_safety_tolerance_description_states_the_real_range() -> None:
+    description = _body()["properties"]["safety_tolerance"]["description"]
+    assert "0 and 5" in description
+    assert "6" not in description
+
+
+def test_width_and_height_also_allow_zero_for_model_choice() -> None:
+    for name in ("width", "height"):
+        branches = _body()["properties"][name]["anyOf"]
+        assert {"type": "integer", "minimum": 0, "maximum": 0} in branches
+
+
+def test_describe_notices_a_changed_bound() -> None:
+    # Guards the comparison: a one-unit change to a bound must be seen.
+    prop = _body()["properties"]["steps"]
+    prop["anyOf"][0]["maximum"] = 51
+    assert describe(prop) != PAGE["steps"]

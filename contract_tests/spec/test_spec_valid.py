@@ -1,0 +1,132 @@
+"""The spec is a valid OpenAPI 3.1 document with the structure the rest of the project uses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+from contract_tests.spec_tools import ROOT, load_spec
+
+
+def test_spec_is_valid_openapi_3_1() -> None:
+    spec = load_spec()
+    assert spec["openapi"].startswith("3.1")
+    validate(spec)
+
+
+def test_validator_rejects_a_broken_spec() -> None:
+    # Guards the test above: the validator really looks at the document.
+    spec = load_spec()
+    spec["paths"]["/v1/flux-2-flex"]["post"]["responses"]["200"].pop("description")
+    with pytest.raises(OpenAPIValidationError):
+        validate(spec)
+
+
+def test_servers_are_the_three_vendor_hosts() -> None:
+    urls = [server["url"] for server in load_spec()["servers"]]
+    assert urls == ["https://api.bfl.ai", "https://api.eu.bfl.ai", "https://api.us.bfl.ai"]
+
+
+def test_every_operation_is_secured_by_the_x_key_header() -> None:
+    spec = load_spec()
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"] == {
+        **spec["components"]["securitySchemes"]["APIKeyHeader"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-key",
+    }
+    assert spec["security"] == [{"APIKeyHeader": []}]
+    for path in spec["paths"].values():
+        for operation in path.values():
+            assert operation.get("security", spec["security"]) == [{"APIKeyHeader": []}]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "operation_id", "statuses"),
+    [
+        (
+            "/v1/flux-2-flex",
+            "post",
+            "generate_flux_2_flex",
+            {"200", "401", "402", "403", "422", "429", "500", "502", "503"},
+        ),
+        (
+            "/v1/get_result",
+            "get",
+            "get_result",
+            {"200", "401", "403", "422", "429", "500", "502", "503"},
+        ),
+    ],
+)
+def test_operations_have_clean_ids_and_all_statuses(
+    path: str, method: str, operation_id: str, statuses: set[str]
+) -> None:
+    operation = load_spec()["paths"][path][method]
+    assert operation["operationId"] == operation_id
+    assert operation["tags"]
+    assert set(operation["responses"]) == statuses
+
+
+def test_429_documents_retry_after_and_rate_limit_headers() -> None:
+    headers = load_spec()["components"]["responses"]["TooManyRequests"]["headers"]
+    assert {
+        "Retry-After",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    } <= set(headers)
+
+
+def test_submission_links_its_id_to_get_result() -> None:
+    links = load_spec()["paths"]["/v1/flux-2-flex"]["post"]["responses"]["200"]["links"]
+    assert links["GetResult"]["operationId"] == "get_result"
+    assert links["GetResult"]["parameters"] == {"id": "$response.body#/id"}
+
+
+def test_get_result_requires_id_and_lists_six_statuses() -> None:
+    spec = load_spec()
+    (param,) = spec["paths"]["/v1/get_result"]["get"]["parameters"]
+    assert (param["name"], param["in"], param["required"]) == ("id", "query", True)
+    assert spec["components"]["schemas"]["StatusResponse"]["enum"] == [
+        "Task not found",
+        "Pending",
+        "Request Moderated",
+        "Content Moderated",
+        "Ready",
+        "Error",
+    ]
+
+
+def test_result_is_a_tolerant_reader() -> None:
+    schemas = load_spec()["components"]["schemas"]
+    result = schemas["ResultResponse"]["properties"]["result"]
+    assert "type" not in result
+    assert "anyOf" not in result
+    for name in (
+        "ResultResponse",
+        "ReadyResult",
+        "AsyncResponse",
+        "AsyncWebhookResponse",
+        "WebhookReadyPayload",
+        "WebhookErrorPayload",
+        "ErrorResponse",
+    ):
+        assert schemas[name].get("additionalProperties", True) is not False, name
+    assert schemas["ReadyResult"]["required"] == ["sample"]
+    assert set(schemas["ReadyResult"]["properties"]) == {"sample", "prompt", "seed"}
+
+
+def test_webhooks_section_describes_payload_and_both_signature_headers() -> None:
+    delivery = load_spec()["webhooks"]["taskCompleted"]["post"]
+    names = {param["name"] for param in delivery["parameters"] if param["in"] == "header"}
+    assert names == {"X-BFL-Signature", "X-Webhook-Secret"}
+    payload = delivery["requestBody"]["content"]["application/json"]["schema"]
+    assert payload == {"$ref": "#/components/schemas/WebhookPayload"}
+
+
+def test_packaged_json_copy_is_the_spec() -> None:
+    packaged = ROOT / "generated" / "flux_flex_api" / "openapi.json"
+    assert json.loads(packaged.read_text(encoding="utf-8")) == load_spec()

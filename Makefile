@@ -37,22 +37,22 @@ lint: setup ## ruff check, ruff format --check, mypy --strict on wrapper/
 	@$(BIN)/mypy
 
 test: setup lint drift ## lint, drift check, and every test (the contract suite included)
-	@$(BIN)/pytest -q
+	@$(BIN)/pytest -q contract_tests tests
 
 contract: setup ## the contract suite alone
 	@$(BIN)/pytest -q -m "not live" contract_tests
 
 demo: setup ## make an image offline, on the built-in fake of the API
-	@echo "not yet: the demo lands with the CLI"
+	@$(BIN)/flux-flex generate "a red fox in fresh snow, golden hour" -o out/demo.png --mock
 
 mock-server: setup ## serve the fake API on 127.0.0.1:8787 until interrupted
-	@echo "not yet: the fake lands with its issue"
+	@$(BIN)/flux-flex mock-server --host 127.0.0.1 --port 8787
 
-bench: setup ## benchmarks against baselines, as ratios
-	@echo "not yet: the benchmarks land with their issue"
+bench: setup ## benchmarks against baselines, as ratios (not part of `make test`)
+	@$(BIN)/python -m benchmarks
 
 mutants: setup ## apply deliberate breakages one at a time; the suite must catch each
-	@echo "not yet: the mutants land with the consumer contract suite"
+	@$(BIN)/python scripts/mutants.py
 
 clean: ## remove .venv and build leftovers
 	rm -rf $(VENV) dist build out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,205 @@
+"""The one error hierarchy of flux-flex.
+
+Every message says what happened and what to do next, carries the task id when there is
+one, and never contains the API key or the webhook secret.
+
+    FluxFlexError
+    ├── ConfigurationError          no API key, bad base URL or region
+    ├── APIError                    the API answered with an error status
+    │   ├── AuthenticationError     401 / 403
+    │   ├── InsufficientCreditsError 402
+    │   ├── RateLimitError          429 (retry_after)
+    │   ├── ServerError             5xx
+    │   └── RequestValidationError  422, or refused locally before anything was sent
+    ├── APIConnectionError          the request did not complete (connect error, broken link)
+    │   └── APITimeoutError         no answer in time
+    ├── TaskError                   the task ended without an image
+    │   ├── ModerationError         Request Moderated / Content Moderated
+    │   ├── TaskFailedError         Error
+    │   └── TaskNotFoundError       Task not found
+    ├── WaitTimeoutError            the wait's deadline passed; the task may still finish
+    ├── ProtocolError               an answer that breaks the spec (malformed JSON, no id…)
+    ├── DownloadError               the sample URL expired or the download broke
+    └── WebhookVerificationError    a webhook delivery failed authentication
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "DownloadError",
+    "FieldError",
+    "FluxFlexError",
+    "InsufficientCreditsError",
+    "ModerationError",
+    "ProtocolError",
+    "RateLimitError",
+    "RequestValidationError",
+    "ServerError",
+    "TaskError",
+    "TaskFailedError",
+    "TaskNotFoundError",
+    "WaitTimeoutError",
+    "WebhookVerificationError",
+]
+
+
+class FluxFlexError(Exception):
+    """Base of every error flux-flex raises. ``task_id`` is set when a task is concerned."""
+
+    def __init__(self, message: str, *, task_id: str | None = None) -> None:
+        if task_id is not None and task_id not in message:
+            message = f"{message} (task id: {task_id})"
+        super().__init__(message)
+        self.message = message
+        self.task_id = task_id
+
+
+class ConfigurationError(FluxFlexError):
+    """The client is not set up to make a request (no API key, unknown region…)."""
+
+
+@attrs.frozen
+class FieldError:
+    """One refused field: where (``field``), which rule, and a readable message."""
+
+    field: str
+    rule: str
+    message: str
+
+
+class APIError(FluxFlexError):
+    """The API answered with an error status. ``body`` is the parsed JSON body (or text)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: Any = None,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.status_code = status_code
+        self.body = body
+        self.request_id = request_id
+        self.headers = dict(headers or {})
+
+
+class AuthenticationError(APIError):
+    """401/403: the API key is missing, wrong, or may not use this endpoint."""
+
+
+class InsufficientCreditsError(APIError):
+    """402: the account has not enough credits for this task."""
+
+
+class RateLimitError(APIError):
+    """429: too many tasks in flight; the task was refused (nothing was billed)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx. ``task_may_exist`` is true for a submission: a billed task may have been created."""
+
+    def __init__(self, message: str, *, task_may_exist: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.task_may_exist = task_may_exist
+
+
+class RequestValidationError(APIError, ValueError):
+    """The request was refused: locally before sending (``status_code`` None) or by a 422."""
+
+    def __init__(self, message: str, *, errors: Sequence[FieldError] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.errors = list(errors)
+
+    @property
+    def fields(self) -> list[str]:
+        """The names of the refused fields, in order."""
+        return [error.field for error in self.errors]
+
+
+class APIConnectionError(FluxFlexError):
+    """The request did not complete. ``task_may_exist``: a submission may have been billed."""
+
+    def __init__(
+        self, message: str, *, task_may_exist: bool = False, task_id: str | None = None
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.task_may_exist = task_may_exist
+
+
+class APITimeoutError(APIConnectionError):
+    """No answer within the timeout."""
+
+
+class TaskError(FluxFlexError):
+    """The task ended without an image. ``status`` is the API's status, ``payload`` the answer."""
+
+    def __init__(
+        self, message: str, *, task_id: str, status: str, payload: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.status = status
+        self.payload = dict(payload or {})
+
+
+class ModerationError(TaskError):
+    """The request (prompt or input image) or the generated content was moderated."""
+
+
+class TaskFailedError(TaskError):
+    """The task ended in status ``Error``."""
+
+
+class TaskNotFoundError(TaskError):
+    """The API does not know this task id (wrong id, wrong region, or expired)."""
+
+
+class WaitTimeoutError(FluxFlexError, TimeoutError):
+    """The wait's deadline passed. The task may still finish: resume with ``client.job(id)``."""
+
+    def __init__(self, message: str, *, task_id: str, waited: float) -> None:
+        super().__init__(message, task_id=task_id)
+        self.waited = waited
+
+
+class ProtocolError(FluxFlexError):
+    """An answer that breaks the spec. ``raw`` holds what was received."""
+
+    def __init__(self, message: str, *, raw: Any = None, task_id: str | None = None) -> None:
+        super().__init__(message, task_id=task_id)
+        self.raw = raw
+
+
+class DownloadError(FluxFlexError):
+    """The image could not be downloaded (expired sample URL, broken transfer)."""
+
+    def __init__(
+        self, message: str, *, task_id: str | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.status_code = status_code
+
+
+class WebhookVerificationError(FluxFlexError):
+    """A webhook delivery failed authentication. ``reason`` says which check failed."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -45,8 +45,10 @@ def load_and_validate_spec(spec: Path = SPEC) -> dict[str, object]:
         validate(document)
     except Exception as exc:  # the validator raises several unrelated types
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        where = getattr(exc, "json_path", None)
+        at = f" at {where}" if where else ""
         raise RegenerateError(
-            f"{spec.relative_to(ROOT)} is not valid OpenAPI 3.1: {first_line}\n"
+            f"{spec.name} is not valid OpenAPI 3.1{at}: {first_line}\n"
             "Fix the spec (openapi-spec-validator names the failing part) and run again."
         ) from exc
     return document  # type: ignore[no-any-return]

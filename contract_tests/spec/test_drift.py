@@ -26,3 +26,29 @@ def test_drift_check_sees_a_hand_edit(tmp_path: Path) -> None:
     target = copy / "models" / "ready_result.py"
     target.write_text(target.read_text() + "# hand edit\n")
     assert regenerate.drift(copy) == ["models/ready_result.py"]
+
+
+def test_a_broken_spec_stops_with_a_message_naming_the_place(tmp_path: Path) -> None:
+    broken = tmp_path / "spec.yaml"
+    text = (ROOT / "spec" / "flux2-flex.openapi.yaml").read_text()
+    broken.write_text(text.replace("type: boolean", "type: boolen", 1))
+    try:
+        regenerate.load_and_validate_spec(broken)
+    except regenerate.RegenerateError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("a broken spec was accepted")
+    assert "not valid OpenAPI 3.1" in message
+    assert "prompt_upsampling" in message
+    assert "Fix the spec" in message
+
+
+def test_unparsable_yaml_stops_with_a_message(tmp_path: Path) -> None:
+    broken = tmp_path / "spec.yaml"
+    broken.write_text("openapi: 3.1.0\npaths: {oops\n")
+    try:
+        regenerate.load_and_validate_spec(broken)
+    except regenerate.RegenerateError as exc:
+        assert "Fix the YAML" in str(exc)
+    else:
+        raise AssertionError("unparsable YAML was accepted")

@@ -6,6 +6,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import pytest
+
 from contract_tests.spec_tools import ROOT
 
 _spec = importlib.util.spec_from_file_location("regenerate", ROOT / "scripts" / "regenerate.py")
@@ -32,12 +34,9 @@ def test_a_broken_spec_stops_with_a_message_naming_the_place(tmp_path: Path) -> 
     broken = tmp_path / "spec.yaml"
     text = (ROOT / "spec" / "flux2-flex.openapi.yaml").read_text()
     broken.write_text(text.replace("type: boolean", "type: boolen", 1))
-    try:
+    with pytest.raises(regenerate.RegenerateError) as caught:
         regenerate.load_and_validate_spec(broken)
-    except regenerate.RegenerateError as exc:
-        message = str(exc)
-    else:
-        raise AssertionError("a broken spec was accepted")
+    message = str(caught.value)
     assert "not valid OpenAPI 3.1" in message
     assert "prompt_upsampling" in message
     assert "Fix the spec" in message
@@ -46,9 +45,5 @@ def test_a_broken_spec_stops_with_a_message_naming_the_place(tmp_path: Path) -> 
 def test_unparsable_yaml_stops_with_a_message(tmp_path: Path) -> None:
     broken = tmp_path / "spec.yaml"
     broken.write_text("openapi: 3.1.0\npaths: {oops\n")
-    try:
+    with pytest.raises(regenerate.RegenerateError, match="Fix the YAML"):
         regenerate.load_and_validate_spec(broken)
-    except regenerate.RegenerateError as exc:
-        assert "Fix the YAML" in str(exc)
-    else:
-        raise AssertionError("unparsable YAML was accepted")

@@ -1,0 +1,146 @@
+"""What the clients hand back: jobs (submitted tasks), results (ready images), snapshots."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from flux_flex.completion import CompletionSource
+
+if TYPE_CHECKING:
+    from flux_flex.async_client import AsyncFluxFlex
+    from flux_flex.client import FluxFlex
+
+__all__ = ["AsyncJob", "AsyncResult", "Job", "JobInfo", "Result", "ResultInfo", "TaskSnapshot"]
+
+ProgressCallback = Callable[["TaskSnapshot"], object]
+"""Called after every poll with what the API said (status, progress)."""
+
+
+@attrs.frozen
+class TaskSnapshot:
+    """One poll of a task: ``status`` as the API spelt it, ``progress`` as a 0..1 fraction."""
+
+    id: str
+    status: str
+    progress: float | None = None
+    result: Any = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def is_pending(self) -> bool:
+        """True while the task is still running (status ``Pending``)."""
+        return self.status == "Pending"
+
+
+@attrs.frozen
+class JobInfo:
+    """A submitted task as the API acknowledged it (no client attached)."""
+
+    id: str
+    polling_url: str
+    cost: float | None = None
+    input_mp: float | None = None
+    output_mp: float | None = None
+    webhook_url: str | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen
+class ResultInfo:
+    """A ready task: ``url`` is the signed sample URL (expires ~10 minutes after ready)."""
+
+    id: str
+    url: str
+    seed: int | None = None
+    prompt: str | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    path: str | None = None
+    """Where `generate(save_to=...)` wrote the image; None otherwise."""
+
+
+@attrs.frozen
+class Job(JobInfo):
+    """A submitted task, bound to the sync client that can wait for it."""
+
+    client: FluxFlex = attrs.field(repr=False, eq=False, kw_only=True)
+
+    def wait(
+        self,
+        timeout: float = 300.0,
+        *,
+        on_progress: ProgressCallback | None = None,
+        webhook: CompletionSource | None = None,
+        webhook_grace: float | None = None,
+    ) -> Result:
+        """Block until the task is ready; see `FluxFlex.wait`."""
+        return self.client.wait(
+            self,
+            timeout=timeout,
+            on_progress=on_progress,
+            webhook=webhook,
+            webhook_grace=webhook_grace,
+        )
+
+
+@attrs.frozen
+class AsyncJob(JobInfo):
+    """A submitted task, bound to the async client that can wait for it."""
+
+    client: AsyncFluxFlex = attrs.field(repr=False, eq=False, kw_only=True)
+
+    async def wait(
+        self,
+        timeout: float = 300.0,
+        *,
+        on_progress: ProgressCallback | None = None,
+        webhook: CompletionSource | None = None,
+        webhook_grace: float | None = None,
+    ) -> AsyncResult:
+        """Wait until the task is ready; see `AsyncFluxFlex.wait`."""
+        return await self.client.wait(
+            self,
+            timeout=timeout,
+            on_progress=on_progress,
+            webhook=webhook,
+            webhook_grace=webhook_grace,
+        )
+
+
+@attrs.frozen
+class Result(ResultInfo):
+    """A ready image, bound to the sync client that can download it."""
+
+    client: FluxFlex = attrs.field(repr=False, eq=False, kw_only=True)
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Download the image to ``path``; returns the path written.
+
+        Streams to a temporary file beside the target and renames it, so a failed
+        download leaves nothing behind. The extension follows the image's real format
+        (``fox.png`` becomes ``fox.jpg`` for a JPEG); a directory gets ``<task id>.<ext>``.
+        Raises `DownloadError` (the URL expires about 10 minutes after the task is ready).
+        """
+        return self.client.download(self, path)
+
+    def read(self) -> bytes:
+        """The image bytes, downloaded into memory."""
+        return self.client.download_bytes(self)
+
+
+@attrs.frozen
+class AsyncResult(ResultInfo):
+    """A ready image, bound to the async client that can download it."""
+
+    client: AsyncFluxFlex = attrs.field(repr=False, eq=False, kw_only=True)
+
+    async def save(self, path: str | os.PathLike[str]) -> str:
+        """Download the image to ``path``; see `Result.save`."""
+        return await self.client.download(self, path)
+
+    async def read(self) -> bytes:
+        """The image bytes, downloaded into memory."""
+        return await self.client.download_bytes(self)

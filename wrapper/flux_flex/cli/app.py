@@ -1,0 +1,418 @@
+"""The click application: commands, their options, and the error -> exit code boundary.
+
+Commands stay thin: they turn options into plain values and call the module that does
+the work (`tasks`, `batch`, `servers`). Only stdlib, click and this package's light
+modules are imported here, so ``flux-flex --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ParamSpec
+
+import click
+
+from flux_flex.cli.connection import DEFAULT_KEY_ENV, Connection
+from flux_flex.cli.failures import ExitCode, describe, error_payload, exit_code_for
+from flux_flex.cli.output import emit_json
+
+__all__ = ["cli", "run"]
+
+P = ParamSpec("P")
+MAX_INPUT_IMAGES = 8
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); the exit code."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="flux-flex")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _report_failure(exc: BaseException, *, debug: bool, as_json: bool) -> int:
+    code = exit_code_for(exc)
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if as_json:
+        task_id = getattr(exc, "task_id", None)
+        emit_json({"ok": False, "id": task_id, "error": error_payload(exc)})
+    message = "interrupted." if isinstance(exc, KeyboardInterrupt) else describe(exc)
+    click.echo(f"error: {message}" if code != ExitCode.INTERRUPTED else message, err=True)
+    return int(code)
+
+
+def reports_errors(func: Callable[P, int | None]) -> Callable[P, None]:
+    """Run a command; turn any failure into one line on stderr and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        ctx = click.get_current_context()
+        debug = bool(kwargs.get("debug")) or bool(ctx.find_root().params.get("debug"))
+        if debug:
+            _enable_debug_logging()
+        try:
+            code = func(*args, **kwargs) or 0
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            code = _report_failure(exc, debug=debug, as_json=bool(kwargs.get("as_json")))
+        ctx.exit(code)
+
+    return wrapper
+
+
+def _enable_debug_logging() -> None:
+    # Only our own loggers: the client masks secrets in what it logs.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("flux_flex")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+# --- shared options -------------------------------------------------------------------------
+
+
+def debug_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--debug``: show the traceback of a failure (and the client's debug log)."""
+    return click.option(
+        "--debug", is_flag=True, help="Show the traceback of a failure and debug logs."
+    )(func)
+
+
+def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json``: print one JSON object on stdout instead of text."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of text."
+    )(func)
+
+
+def connection_options(*, mock: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Where to connect: ``--base-url``, ``--region``, ``--api-key-env`` (and ``--mock``)."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option(
+                "--api-key-env",
+                metavar="NAME",
+                default=DEFAULT_KEY_ENV,
+                show_default=True,
+                help="Environment variable holding the API key (never pass the key itself).",
+            ),
+            click.option(
+                "--base-url",
+                metavar="URL",
+                default=None,
+                help="API base URL [default: $BFL_BASE_URL, else https://api.bfl.ai].",
+            ),
+            click.option(
+                "--region",
+                type=click.Choice(["eu", "us"]),
+                default=None,
+                help="Use a regional host instead of the global one.",
+            ),
+        ]
+        if mock:
+            options += [
+                click.option(
+                    "--mock",
+                    is_flag=True,
+                    help="Run offline against the built-in fake API (no key, no cost).",
+                ),
+                click.option(
+                    "--mock-task-seconds",
+                    type=click.FloatRange(min=0),
+                    default=1.0,
+                    hidden=True,
+                    help="How long each task of the --mock fake runs.",
+                ),
+            ]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def _connection(kwargs: dict[str, Any]) -> Connection:
+    return Connection(
+        mock=bool(kwargs.pop("mock", False)),
+        mock_task_seconds=float(kwargs.pop("mock_task_seconds", 1.0)),
+        api_key_env=kwargs.pop("api_key_env"),
+        base_url=kwargs.pop("base_url"),
+        region=kwargs.pop("region"),
+    )
+
+
+def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The generation parameters shared by ``generate`` and ``batch``."""
+    options = [
+        click.option("--width", type=int, help="Width in pixels (>= 64; 0: the model picks)."),
+        click.option("--height", type=int, help="Height in pixels (>= 64; 0: the model picks)."),
+        click.option("--steps", type=int, help="Inference steps (1..50; API default 50)."),
+        click.option("--guidance", type=float, help="Guidance scale (1.5..10; API default 5)."),
+        click.option(
+            "--safety-tolerance", type=int, help="0 (strictest) .. 5 (least strict); default 2."
+        ),
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(["png", "jpeg"]),
+            default=None,
+            help="Image format [default: from the file name's extension, else the API's: jpeg].",
+        ),
+        click.option(
+            "--no-upsampling", is_flag=True, help="Do not let the API rewrite the prompt."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _image_params(kwargs: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name in ("width", "height", "seed", "steps", "guidance", "safety_tolerance"):
+        value = kwargs.pop(name, None)
+        if value is not None:
+            params[name] = value
+    output_format = kwargs.pop("output_format", None)
+    if output_format is not None:
+        params["output_format"] = output_format
+    if kwargs.pop("no_upsampling", False):
+        params["prompt_upsampling"] = False
+    return params
+
+
+def _check_input_images(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    if len(value) > MAX_INPUT_IMAGES:
+        raise click.BadParameter(
+            f"at most {MAX_INPUT_IMAGES} reference images, got {len(value)}.", ctx, param
+        )
+    return value
+
+
+def _format_from_suffix(output: str) -> str | None:
+    suffix = Path(output).suffix.lower()
+    return {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}.get(suffix)
+
+
+def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--timeout``: how long to wait for a task."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=300.0,
+        show_default=True,
+        help="Seconds to wait for the task before giving up (the task keeps running).",
+    )(func)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="flux-flex", prog_name="flux-flex")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs for any command.")
+def cli(debug: bool) -> None:
+    """Generate images with FLUX.2 [FLEX] from the command line.
+
+    The API key is read from $BFL_API_KEY. Add --mock to any generation command to try it
+    offline against the built-in fake API. Exit codes: 0 success, 1 the API or a task
+    failed, 2 wrong usage (bad option, no key), 130 interrupted.
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("prompt")
+@click.option(
+    "-o", "--output", metavar="FILE", required=True, help="Where to save the image (or a dir)."
+)
+@image_options
+@click.option("--seed", type=int, help="Seed, for a reproducible image.")
+@click.option(
+    "--input-image",
+    "input_images",
+    metavar="PATH_OR_URL",
+    multiple=True,
+    callback=_check_input_images,
+    help="Reference image to edit or combine (repeat, up to 8): a path or URL.",
+)
+@click.option("--webhook-url", metavar="URL", help="Also have the API POST the result here.")
+@click.option(
+    "--webhook-secret-env",
+    metavar="NAME",
+    help="Environment variable holding the webhook signing secret.",
+)
+@timeout_option
+@json_option
+@connection_options(mock=True)
+@debug_option
+@reports_errors
+def generate(prompt: str, output: str, **kwargs: Any) -> int:
+    """Generate one image from PROMPT and save it to FILE.
+
+    Shows the task's progress, then prints the path, seed and cost.
+    """
+    from flux_flex.cli import tasks
+
+    connection = _connection(kwargs)
+    params = _image_params(kwargs)
+    params.setdefault("output_format", _format_from_suffix(output))
+    if params["output_format"] is None:
+        del params["output_format"]
+    if kwargs["input_images"]:
+        params["input_images"] = list(kwargs["input_images"])
+    if kwargs["webhook_url"]:
+        params["webhook_url"] = kwargs["webhook_url"]
+    return tasks.generate(
+        prompt,
+        output,
+        params,
+        connection=connection,
+        timeout=kwargs["timeout"],
+        webhook_secret_env=kwargs["webhook_secret_env"],
+        as_json=kwargs["as_json"],
+    )
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("task_id", metavar="ID")
+@click.option("--polling-url", metavar="URL", help="The task's polling_url, if it was regional.")
+@json_option
+@connection_options(mock=False)
+@debug_option
+@reports_errors
+def status(task_id: str, polling_url: str | None, **kwargs: Any) -> int:
+    """Poll task ID once and print its status (exit 1 if the task failed)."""
+    from flux_flex.cli import tasks
+
+    connection = _connection(kwargs)
+    return tasks.status(task_id, polling_url, connection=connection, as_json=kwargs["as_json"])
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("task_id", metavar="ID")
+@click.option("-o", "--output", metavar="FILE", required=True, help="Where to save the image.")
+@click.option("--polling-url", metavar="URL", help="The task's polling_url, if it was regional.")
+@timeout_option
+@json_option
+@connection_options(mock=False)
+@debug_option
+@reports_errors
+def wait(task_id: str, output: str, polling_url: str | None, **kwargs: Any) -> int:
+    """Resume task ID: wait until it is ready and save the image to FILE."""
+    from flux_flex.cli import tasks
+
+    connection = _connection(kwargs)
+    return tasks.wait(
+        task_id,
+        output,
+        polling_url,
+        connection=connection,
+        timeout=kwargs["timeout"],
+        as_json=kwargs["as_json"],
+    )
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("prompts_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option(
+    "--out-dir",
+    metavar="DIR",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for the images (created if missing).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 24),
+    default=24,
+    show_default=True,
+    help="Tasks in flight at once (the API allows 24).",
+)
+@image_options
+@timeout_option
+@json_option
+@connection_options(mock=True)
+@debug_option
+@reports_errors
+def batch(prompts_file: str, out_dir: str, concurrency: int, **kwargs: Any) -> int:
+    """Generate one image per line of PROMPTS_FILE into DIR (exit 1 if any failed).
+
+    Each line is a prompt, or a JSON object with "prompt" and parameters (width, seed,
+    output_format, ...; "name" sets the file name). Images are named
+    <slug>-<hash>.<ext> from the request, so a re-run skips images that already exist.
+    """
+    from flux_flex.cli import batch as batch_module
+
+    connection = _connection(kwargs)
+    defaults = _image_params(kwargs)
+    return batch_module.run_batch(
+        prompts_file,
+        Path(out_dir),
+        defaults,
+        connection=connection,
+        concurrency=concurrency,
+        timeout=kwargs["timeout"],
+        as_json=kwargs["as_json"],
+    )
+
+
+@cli.command("mock-server", context_settings=CONTEXT)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
+@click.option(
+    "--task-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="How long each fake task stays Pending.",
+)
+@click.option("--api-key", metavar="KEY", default=None, help="The key the fake accepts.")
+@debug_option
+@reports_errors
+def mock_server(
+    host: str, port: int, task_seconds: float | None, api_key: str | None, debug: bool
+) -> int:
+    """Serve the fake API until interrupted (point BFL_BASE_URL at it)."""
+    from flux_flex.cli import servers
+
+    return servers.mock_server(host, port, task_seconds=task_seconds, api_key=api_key)
+
+
+@cli.command("webhook-listen", context_settings=CONTEXT)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8788, show_default=True)
+@click.option(
+    "--secret-env",
+    "secret_envs",
+    metavar="NAME",
+    multiple=True,
+    required=True,
+    help="Environment variable holding the webhook secret (repeat to accept old ones too).",
+)
+@click.option(
+    "--save-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also save each verified event as JSON in this directory.",
+)
+@debug_option
+@reports_errors
+def webhook_listen(
+    host: str, port: int, secret_envs: tuple[str, ...], save_dir: str | None, debug: bool
+) -> int:
+    """Receive webhook deliveries, verify them, and print (or save) each event."""
+    from flux_flex.cli import servers
+
+    return servers.webhook_listen(host, port, secret_envs=secret_envs, save_dir=save_dir)

@@ -1,0 +1,142 @@
+"""How failures become exit codes and one readable line (pure: no click, no rich).
+
+Exit codes: 0 success; 1 the API or the task failed (or any item of a batch); 2 the command
+was used wrongly (bad option value, no API key, a missing extra); 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import enum
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+from flux_flex.errors import (
+    APIConnectionError,
+    ConfigurationError,
+    FluxFlexError,
+    RequestValidationError,
+    ServerError,
+    TaskError,
+)
+
+__all__ = [
+    "CliUsageError",
+    "ExitCode",
+    "Interrupted",
+    "describe",
+    "error_payload",
+    "exit_code_for",
+    "option_for_field",
+    "resume_command",
+]
+
+
+class ExitCode(enum.IntEnum):
+    """The process exit codes of ``flux-flex``."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+class CliUsageError(Exception):
+    """The command was used wrongly in a way click cannot see (no key, unset env var…)."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C arrived. ``hint`` says what happens to the task and how to pick it up again."""
+
+    def __init__(self, hint: str, *, task_id: str | None = None) -> None:
+        super().__init__(hint)
+        self.hint = hint
+        self.task_id = task_id
+
+
+# API field name -> the option that sets it, so a refused value names what the user typed.
+_FIELD_OPTIONS = {
+    "prompt": "PROMPT",
+    "width": "--width",
+    "height": "--height",
+    "seed": "--seed",
+    "steps": "--steps",
+    "guidance": "--guidance",
+    "safety_tolerance": "--safety-tolerance",
+    "output_format": "--format",
+    "prompt_upsampling": "--no-upsampling",
+    "webhook_url": "--webhook-url",
+    "webhook_secret": "--webhook-secret-env",
+    "input_images": "--input-image",
+}
+
+
+def option_for_field(field: str) -> str | None:
+    """The CLI option behind API field ``field`` (``input_image_3`` -> ``--input-image``)."""
+    name = field.rsplit(".", 1)[-1]
+    if name.startswith("input_image"):
+        return "--input-image"
+    return _FIELD_OPTIONS.get(name)
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code for an exception that ended a command."""
+    if isinstance(exc, KeyboardInterrupt | Interrupted):
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, CliUsageError | ConfigurationError):
+        return ExitCode.USAGE
+    # Refused locally, before anything was sent: the values the user typed are wrong.
+    if isinstance(exc, RequestValidationError) and exc.status_code is None:
+        return ExitCode.USAGE
+    return ExitCode.FAILED
+
+
+def describe(exc: BaseException) -> str:
+    """One line saying what went wrong and what to do next (never a traceback)."""
+    if isinstance(exc, Interrupted):
+        return exc.hint
+    if isinstance(exc, RequestValidationError):
+        options = [option for option in map(option_for_field, exc.fields) if option]
+        message = exc.message
+        if options and exc.status_code is None:
+            message += f" (check {', '.join(dict.fromkeys(options))})"
+        return message
+    if isinstance(exc, FluxFlexError):
+        return exc.message
+    if isinstance(exc, CliUsageError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return f"unexpected {type(exc).__name__}: {exc}. Rerun with --debug for the traceback."
+
+
+def error_payload(exc: BaseException) -> dict[str, Any]:
+    """The ``error`` member of a ``--json`` answer for a failed command."""
+    payload: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "message": describe(exc),
+        "exit_code": int(exit_code_for(exc)),
+    }
+    task_id = getattr(exc, "task_id", None)
+    if task_id is not None:
+        payload["task_id"] = task_id
+    if isinstance(exc, TaskError):
+        payload["status"] = exc.status
+    if isinstance(exc, RequestValidationError):
+        payload["fields"] = exc.fields
+    if isinstance(exc, ServerError | APIConnectionError):
+        payload["task_may_exist"] = exc.task_may_exist
+    status_code = getattr(exc, "status_code", None)
+    if status_code is not None:
+        payload["status_code"] = status_code
+    return payload
+
+
+def resume_command(task_id: str, output: str | None, extra: Sequence[str] = ()) -> str:
+    """The exact shell command that resumes waiting for ``task_id`` (quoted for a shell)."""
+    argv = ["flux-flex", "wait", task_id]
+    if output is not None:
+        argv += ["-o", output]
+    argv += list(extra)
+    return shlex.join(argv)

@@ -1,0 +1,37 @@
+"""What commands print on stdout: a short human answer, or exactly one JSON object."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+__all__ = ["emit_json", "format_cost", "print_fields"]
+
+USD_PER_CREDIT = 0.01  # FACTS.md: 1 credit = 0.01 USD
+
+
+def emit_json(payload: Mapping[str, Any], stream: IO[str] | None = None) -> None:
+    """Print ``payload`` as one JSON object on one line (stdout by default)."""
+    print(json.dumps(payload, default=str, sort_keys=False), file=stream or sys.stdout, flush=True)
+
+
+def format_cost(credits: float | None) -> str | None:
+    """``"5 credits (0.05 USD)"``; None when the API did not say."""
+    if credits is None:
+        return None
+    return f"{credits:g} credits ({credits * USD_PER_CREDIT:.2f} USD)"
+
+
+def print_fields(
+    headline: str, fields: Sequence[tuple[str, object]], stream: IO[str] | None = None
+) -> None:
+    """A headline, then ``label  value`` lines for every value that is known."""
+    out = stream or sys.stdout
+    print(headline, file=out)
+    known = [(label, value) for label, value in fields if value is not None and value != ""]
+    width = max((len(label) for label, _ in known), default=0)
+    for label, value in known:
+        print(f"  {label:<{width}}  {value}", file=out)
+    out.flush()

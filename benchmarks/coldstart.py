@@ -1,0 +1,85 @@
+"""Benchmark 4: cold start of ``import flux_flex`` and ``flux-flex --help`` against bare Python.
+
+Each command runs in a fresh interpreter, interleaved with the others so machine noise hits
+all three alike; the figure is the median wall time. Bytecode is compiled once into a private
+cache (``PYTHONPYCACHEPREFIX``) before timing: that is what a user with an installed package
+has, whereas ``make`` exports ``PYTHONDONTWRITEBYTECODE`` and the venv ships no ``.pyc``, so
+without it every run would re-compile httpx and friends from source.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _cli_command() -> list[str]:
+    """The ``flux-flex`` console script next to this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).with_name("flux-flex")
+    if beside.exists():
+        return [str(beside), "--help"]
+    found = shutil.which("flux-flex")
+    if found is None:
+        raise RuntimeError("the flux-flex console script is not installed; run `make setup`")
+    return [found, "--help"]
+
+
+def commands() -> dict[str, list[str]]:
+    """The timed commands by name; ``python -c pass`` is the baseline."""
+    return {
+        "python_pass": [sys.executable, "-c", "pass"],
+        "import_flux_flex": [sys.executable, "-c", "import flux_flex"],
+        "cli_help": _cli_command(),
+    }
+
+
+def _run_once(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"cold-start command {argv!r} exited {done.returncode}: "
+            f"{done.stderr.decode(errors='replace').strip()[-500:]}"
+        )
+    return elapsed
+
+
+def run(runs: int) -> dict[str, Any]:
+    """Median wall seconds of each command over ``runs`` interleaved runs, and ratios."""
+    if runs < 1:
+        raise ValueError("runs must be >= 1")
+    cmds = commands()
+    times: dict[str, list[float]] = {name: [] for name in cmds}
+    with tempfile.TemporaryDirectory(prefix="flux-flex-bench-pyc-") as pycache:
+        env = dict(os.environ)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = pycache
+        for argv in cmds.values():  # warm-up: fills the bytecode cache, untimed
+            _run_once(argv, env)
+        names = list(cmds)
+        for i in range(runs):
+            order = names if i % 2 == 0 else names[::-1]
+            for name in order:
+                times[name].append(_run_once(cmds[name], env))
+    medians = {name: statistics.median(samples) for name, samples in times.items()}
+    base = medians["python_pass"]
+    return {
+        "runs": runs,
+        "bytecode": "precompiled (private PYTHONPYCACHEPREFIX, warmed once)",
+        "median_s": {name: round(value, 4) for name, value in medians.items()},
+        "min_s": {name: round(min(samples), 4) for name, samples in times.items()},
+        "ratio_to_python": {
+            name: round(value / base, 2) for name, value in medians.items() if name != "python_pass"
+        },
+        "added_s": {
+            name: round(value - base, 4) for name, value in medians.items() if name != "python_pass"
+        },
+    }

@@ -1,0 +1,218 @@
+"""Benchmark 2: polls spent and delay after Ready, our schedule against fixed-interval baselines.
+
+Tasks take real-API durations spread evenly over a range (2-20 s by default), shuffled, all
+multiplied by ``scale``. The same tasks are waited four ways, one after the other, each with
+``concurrency`` worker threads (one `FluxFlex` per thread):
+
+- ``schedule``: ``job.wait()`` on `PollSchedule()` scaled by ``scale``;
+- ``fixed_0.5s`` / ``fixed_1s``: the vendor's fixed intervals (its samples poll every 0.5 s,
+  its SDK every 1 s), written as a sleep-then-poll loop over ``client.get_result`` so only
+  the schedule differs;
+- ``webhook``: ``job.wait(webhook=receiver)`` with a `WebhookReceiver` the fake delivers to.
+
+Polls per task are the fake's own count of ``GET /v1/get_result`` for that task id. Delay is
+the time from the fake's ``ready_at`` to the moment the wait returned (both
+``time.monotonic``). Schedule-driven delays are divided by ``scale`` (real-API seconds); the
+webhook delay is reported as measured, since delivery latency involves no scaled timing.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from benchmarks.fake_server import prompt_lasting
+from benchmarks.fakeproc import FakeProcess
+from benchmarks.stats import mean, percentile
+
+WAIT_TIMEOUT = 120.0
+WEBHOOK_SECRET = "bench-webhook-secret"
+
+Waiter = Callable[[Any, float], tuple[str, float]]
+"""(client, task seconds) -> (task id, monotonic time the caller got the result)."""
+
+
+def durations(count: int, low: float, high: float, seed: int = 8) -> list[float]:
+    """``count`` real-API task durations spread evenly over [low, high], in shuffled order."""
+    if count == 1:
+        spread = [(low + high) / 2]
+    else:
+        spread = [low + (high - low) * i / (count - 1) for i in range(count)]
+    random.Random(seed).shuffle(spread)
+    return spread
+
+
+def fixed_interval_waiter(interval: float) -> Waiter:
+    """Sleep ``interval``, poll once, until the task leaves Pending (the vendor's loop)."""
+
+    def wait(client: Any, seconds: float) -> tuple[str, float]:
+        job = client.submit(prompt_lasting(seconds, "polling bench"))
+        deadline = time.monotonic() + WAIT_TIMEOUT
+        while True:
+            time.sleep(interval)
+            snapshot = client.get_result(job)
+            if not snapshot.is_pending:
+                returned = time.monotonic()
+                if snapshot.status != "Ready":
+                    raise RuntimeError(f"task {job.id} ended {snapshot.status}: {snapshot.raw}")
+                return job.id, returned
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"task {job.id} not ready after {WAIT_TIMEOUT} s")
+
+    return wait
+
+
+def schedule_waiter(client: Any, seconds: float) -> tuple[str, float]:
+    """Our schedule: submit, then ``job.wait()``."""
+    job = client.submit(prompt_lasting(seconds, "polling bench"))
+    job.wait(timeout=WAIT_TIMEOUT)
+    return job.id, time.monotonic()
+
+
+def webhook_waiter(receiver: Any, url: str) -> Waiter:
+    """Submit with ``webhook_url``, then ``job.wait(webhook=receiver)``."""
+
+    def wait(client: Any, seconds: float) -> tuple[str, float]:
+        job = client.submit(
+            prompt_lasting(seconds, "polling bench"),
+            webhook_url=url,
+            webhook_secret=WEBHOOK_SECRET,
+        )
+        job.wait(timeout=WAIT_TIMEOUT, webhook=receiver)
+        return job.id, time.monotonic()
+
+    return wait
+
+
+def _run_strategy(
+    fake: FakeProcess,
+    waiter: Waiter,
+    task_seconds: list[float],
+    concurrency: int,
+    make_client: Callable[[], Any],
+) -> tuple[list[tuple[str, float]], dict[str, Any], float]:
+    """Wait every task with ``waiter``; the (id, returned) pairs, the fake's record, wall time."""
+    local = threading.local()
+    clients: list[Any] = []
+    lock = threading.Lock()
+
+    def client() -> Any:
+        if not hasattr(local, "client"):
+            local.client = make_client()
+            with lock:
+                clients.append(local.client)
+        return local.client
+
+    def one(seconds: float) -> tuple[str, float]:
+        return waiter(client(), seconds)
+
+    mark = fake.mark()
+    started = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-wait") as pool:
+            outcomes = list(pool.map(one, task_seconds))
+    finally:
+        for c in clients:
+            c.close()
+    wall = time.perf_counter() - started
+    record = fake.snapshot(mark, [task_id for task_id, _ in outcomes])
+    return outcomes, record, wall
+
+
+def _summarize(
+    outcomes: list[tuple[str, float]], record: dict[str, Any], divide_by: float, wall: float
+) -> dict[str, Any]:
+    polls = [record["gets_by_task"].get(task_id, 0) for task_id, _ in outcomes]
+    delays = []
+    for task_id, returned in outcomes:
+        task = record["tasks"].get(task_id)
+        if task is None or task.get("ready_at") is None:
+            raise RuntimeError(f"the fake has no ready_at for task {task_id}")
+        delays.append((returned - float(task["ready_at"])) / divide_by)
+    return {
+        "tasks": len(outcomes),
+        "polls_per_task_mean": round(mean(polls), 3),
+        "polls_per_task_max": max(polls),
+        "polls_per_task_min": min(polls),
+        "delay_mean_s": round(mean(delays), 4),
+        "delay_p50_s": round(percentile(delays, 50), 4),
+        "delay_p90_s": round(percentile(delays, 90), 4),
+        "delay_max_s": round(max(delays), 4),
+        "delay_min_s": round(min(delays), 4),
+        "requests_by_route": record["by_route"],
+        "wall_s": round(wall, 3),
+    }
+
+
+def run(
+    fake: FakeProcess,
+    *,
+    scale: float,
+    tasks: int,
+    concurrency: int,
+    min_seconds: float,
+    max_seconds: float,
+) -> dict[str, Any]:
+    """Each strategy's polls per task and delay after Ready (real-API seconds)."""
+    from flux_flex import FluxFlex, PollSchedule
+
+    real = durations(tasks, min_seconds, max_seconds)
+    scaled = [seconds * scale for seconds in real]
+
+    def plain_client() -> Any:
+        return FluxFlex(
+            api_key=fake.api_key,
+            base_url=fake.base_url,
+            poll_schedule=PollSchedule().scaled(scale),
+        )
+
+    strategies: dict[str, Any] = {}
+    for name, waiter in (
+        ("schedule", schedule_waiter),
+        ("fixed_0.5s", fixed_interval_waiter(0.5 * scale)),
+        ("fixed_1s", fixed_interval_waiter(1.0 * scale)),
+    ):
+        outcomes, record, wall = _run_strategy(fake, waiter, scaled, concurrency, plain_client)
+        strategies[name] = _summarize(outcomes, record, scale, wall)
+
+    strategies["webhook"] = _run_webhook(fake, scaled, concurrency, plain_client)
+    return {
+        "scale": scale,
+        "tasks": tasks,
+        "concurrency": concurrency,
+        "task_seconds_range": [min_seconds, max_seconds],
+        "task_seconds_mean": round(mean(real), 3),
+        "schedule": _describe_schedule(PollSchedule()),
+        "strategies": strategies,
+    }
+
+
+def _run_webhook(
+    fake: FakeProcess, scaled: list[float], concurrency: int, make_client: Callable[[], Any]
+) -> dict[str, Any]:
+    from flux_flex.webhooks import WebhookReceiver
+
+    from benchmarks.asgi_thread import ServedApp
+
+    receiver = WebhookReceiver(secret=WEBHOOK_SECRET)
+    with ServedApp(receiver) as served:
+        waiter = webhook_waiter(receiver, f"{served.url}/webhook")
+        outcomes, record, wall = _run_strategy(fake, waiter, scaled, concurrency, make_client)
+    summary = _summarize(outcomes, record, 1.0, wall)
+    summary["delay_is"] = "measured wall-clock (not divided by scale)"
+    summary["deliveries_total"] = record["deliveries"]
+    return summary
+
+
+def _describe_schedule(schedule: Any) -> dict[str, Any]:
+    """The unscaled schedule's settings, for the record."""
+    try:
+        import attrs
+
+        return {k: v for k, v in attrs.asdict(schedule).items() if not k.startswith("_")}
+    except Exception:  # a schedule that is not an attrs class: keep its repr
+        return {"repr": repr(schedule)}

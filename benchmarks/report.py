@@ -1,0 +1,180 @@
+"""The terminal tables (rich) and the JSON file of one benchmark run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.targets import Check
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _error_table(title: str, error: str) -> Table:
+    lines = [line for line in error.splitlines() if line.strip()]
+    # The first line says what failed, the last why; the whole text is in the JSON file.
+    shown = lines if len(lines) <= 2 else [lines[0], "...", lines[-1]]
+    table = Table(title=title, title_justify="left")
+    table.add_column("error (full text in the JSON file)", style="red")
+    table.add_row("\n".join(shown))
+    return table
+
+
+def overhead_table(r: dict[str, Any]) -> Table:
+    """Section 1: CPU per submit + poll + parse."""
+    title = "1. Overhead: CPU per submit + one poll + parse"
+    if "error" in r:
+        return _error_table(title, r["error"])
+    table = Table(title=title, title_justify="left")
+    for column in ("", "CPU µs/op", "wall ms/op"):
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row("FluxFlex", _fmt(r["client_cpu_us_per_op"], 1), _fmt(r["client_wall_ms_per_op"]))
+    table.add_row("raw httpx", _fmt(r["raw_cpu_us_per_op"], 1), _fmt(r["raw_wall_ms_per_op"]))
+    table.add_row(
+        f"ratio (median of {r['pairs']} pairs x {r['ops_per_block']} ops)",
+        f"{r['cpu_ratio_median']:.3f}x",
+        f"range {r['cpu_ratio_min']:.2f}-{r['cpu_ratio_max']:.2f}",
+    )
+    return table
+
+
+def polling_table(r: dict[str, Any]) -> Table:
+    """Section 2: polls per task and delay after Ready, per strategy."""
+    title = "2. Polling: polls per task and delay after Ready (real-API seconds)"
+    if "error" in r:
+        return _error_table(title, r["error"])
+    low, high = r["task_seconds_range"]
+    table = Table(
+        title=f"{title}\n   {r['tasks']} tasks of {low:g}-{high:g} s x scale {r['scale']:g}, "
+        f"{r['concurrency']} at a time",
+        title_justify="left",
+    )
+    for column in ("strategy", "polls/task", "max", "delay mean", "p50", "p90", "max"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for name, s in r["strategies"].items():
+        if "error" in s:
+            table.add_row(name, f"[red]error: {s['error']}[/red]", "", "", "", "", "")
+            continue
+        table.add_row(
+            name + (" (wall)" if name == "webhook" else ""),
+            _fmt(s["polls_per_task_mean"], 2),
+            _fmt(s["polls_per_task_max"]),
+            _fmt(s["delay_mean_s"]),
+            _fmt(s["delay_p50_s"]),
+            _fmt(s["delay_p90_s"]),
+            _fmt(s["delay_max_s"]),
+        )
+    return table
+
+
+def batch_table(r: dict[str, Any]) -> Table:
+    """Section 3: generate_many against the ideal."""
+    title = "3. Batch: generate_many against ceil(tasks/concurrency) x duration"
+    if "error" in r:
+        return _error_table(title, r["error"])
+    table = Table(title=title, title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("tasks / concurrency", f"{r['tasks']} / {r['concurrency']}"),
+        ("task duration (scaled)", f"{r['task_seconds'] * r['scale']:.3f} s"),
+        (
+            "wall / ideal",
+            f"{r['wall_s']:.3f} s / {r['ideal_s']:.3f} s = {r['ratio_to_ideal']:.3f}x",
+        ),
+        ("results / errors seen by caller", f"{r['results']} / {r['errors_seen_by_caller']}"),
+        (
+            "429s seen by caller / sent by fake",
+            f"{r['rate_limited_seen_by_caller']} / {r['rate_limited_sent_by_fake']}",
+        ),
+        ("polls per task", _fmt(r["polls_per_task"], 2)),
+        ("TCP connections opened", _fmt(r["tcp_connections_opened"])),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def coldstart_table(r: dict[str, Any]) -> Table:
+    """Section 4: cold start medians and ratios to bare Python."""
+    title = "4. Cold start (fresh interpreter, median wall time)"
+    if "error" in r:
+        return _error_table(title, r["error"])
+    table = Table(title=f"{title}, {r['runs']} runs", title_justify="left")
+    for column in ("command", "median s", "min s", "x python", "+ s"):
+        table.add_column(column, justify="left" if column == "command" else "right")
+    labels = {
+        "python_pass": "python -c pass",
+        "import_flux_flex": 'python -c "import flux_flex"',
+        "cli_help": "flux-flex --help",
+    }
+    for name, label in labels.items():
+        table.add_row(
+            label,
+            _fmt(r["median_s"].get(name)),
+            _fmt(r["min_s"].get(name)),
+            _fmt(r["ratio_to_python"].get(name), 2),
+            _fmt(r["added_s"].get(name)),
+        )
+    return table
+
+
+def targets_table(checks: list[Check]) -> Table:
+    """PASS/MISS per target, with the margin (negative: missed by)."""
+    table = Table(title="Targets", title_justify="left")
+    for column in ("benchmark", "target", "value", "limit", "", "margin"):
+        table.add_column(
+            column, justify="right" if column in ("value", "limit", "margin") else "left"
+        )
+    for c in checks:
+        unit = c.unit
+        verdict = "[green]PASS[/green]" if c.passed else "[red]MISS[/red]"
+        table.add_row(
+            c.benchmark,
+            c.target + (f" ({c.note})" if c.note else ""),
+            "-" if c.value is None else f"{c.value:g}{unit}",
+            f"{'<=' if c.at_most else '>='} {c.limit:g}{unit}",
+            verdict,
+            "-" if c.margin is None else f"{c.margin:+.3g}{unit}",
+        )
+    return table
+
+
+SECTION_TABLES = {
+    "overhead": overhead_table,
+    "polling": polling_table,
+    "batch": batch_table,
+    "coldstart": coldstart_table,
+}
+
+
+def print_report(results: dict[str, Any], checks: list[Check], console: Console) -> None:
+    """Every section present in ``results``, then the targets."""
+    m = results["machine"]
+    console.print(
+        f"[bold]flux-flex benchmarks[/bold]  {m['cpu_model']}, {m['cores']} cores, "
+        f"Python {m['python']}, load {m['load_average_at_start']}, "
+        f"settings {results['settings']['preset']} (scale {results['settings']['scale']:g})"
+    )
+    for name, make in SECTION_TABLES.items():
+        if name in results["benchmarks"]:
+            console.print()
+            console.print(make(results["benchmarks"][name]))
+    console.print()
+    console.print(targets_table(checks))
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    """Write ``results`` as indented JSON (creating the parent folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -25,7 +25,8 @@ CONTRACT_SETTINGS = settings.get_profile("consumer-contract")
 def pytest_configure(config: pytest.Config) -> None:
     # The strategies give `format: uri` a richer URL generator than hypothesis-jsonschema's.
     config.addinivalue_line(
-        "filterwarnings", "ignore:Overriding standard format 'uri':hypothesis.errors.HypothesisWarning"
+        "filterwarnings",
+        "ignore:Overriding standard format 'uri':hypothesis.errors.HypothesisWarning",
     )
 
 

@@ -12,11 +12,10 @@ import math
 from functools import cache
 from typing import Any
 
+from flux_flex.spec import component_schema, load_spec, request_body_schema
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from jsonschema import Draft202012Validator
-
-from flux_flex.spec import component_schema, load_spec, request_body_schema
 
 API_KEY = "test-key-0123456789"
 BASE_URL = "https://api.contract.test"
@@ -29,7 +28,9 @@ IMAGE_FIELDS = ("input_image", *(f"input_image_{n}" for n in range(2, 9)))
 # A URL both the spec (`format: uri`) and any sane webhook check accept. hypothesis-jsonschema
 # does not generate `format: uri` at all, so it is supplied here.
 _HOST_LABEL = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
-_PATH_SEGMENT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=1, max_size=10)
+_PATH_SEGMENT = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=1, max_size=10
+)
 
 
 @st.composite
@@ -57,7 +58,9 @@ def request_schema() -> dict[str, Any]:
 @cache
 def request_validator() -> Draft202012Validator:
     """Draft 2020-12 validator of the request body, with the format checker on."""
-    return Draft202012Validator(request_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(
+        request_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 def spec_request_bodies() -> st.SearchStrategy[dict[str, Any]]:

@@ -1,11 +1,10 @@
-"""Item 1, generated client: every body the spec allows is sent exactly, where and how it should be."""
+"""Item 1, generated client: every body the spec allows is sent exactly, where and as it should."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import httpx
 import respx
 from flux_flex_api import AuthenticatedClient
 from flux_flex_api.api.generation import generate_flux_2_flex
@@ -16,12 +15,12 @@ from hypothesis import strategies as st
 
 from contract_tests.consumer.cases import count
 from contract_tests.consumer.conftest import CONTRACT_SETTINGS
+from contract_tests.consumer.harness import assert_contract_request
 from contract_tests.consumer.strategies import (
     API_KEY,
     BASE_URL,
     RESULT_PATH,
     SUBMIT_PATH,
-    request_validator,
     spec_request_bodies,
 )
 
@@ -30,19 +29,9 @@ ACCEPTED = {"id": "task-1", "polling_url": f"{BASE_URL}{RESULT_PATH}?id=task-1"}
 
 def generated_client() -> AuthenticatedClient:
     """The generated client set up the way the spec's security scheme says: key in ``x-key``."""
-    return AuthenticatedClient(base_url=BASE_URL, token=API_KEY, prefix="", auth_header_name="x-key")
-
-
-def assert_contract_request(request: httpx.Request, body: dict[str, Any]) -> None:
-    """The captured POST is exactly ``body``, on the spec's path, with the key and JSON type."""
-    assert request.method == "POST"
-    assert request.url == httpx.URL(f"{BASE_URL}{SUBMIT_PATH}")
-    assert request.headers["x-key"] == API_KEY
-    assert request.headers["content-type"].split(";")[0].strip() == "application/json"
-    sent = json.loads(request.content)
-    assert sent == body
-    errors = sorted(request_validator().iter_errors(sent), key=str)
-    assert not errors, errors[0].message
+    return AuthenticatedClient(
+        base_url=BASE_URL, token=API_KEY, prefix="", auth_header_name="x-key"
+    )
 
 
 def test_generated_client_sends_exactly_the_body() -> None:

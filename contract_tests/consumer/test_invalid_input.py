@@ -1,0 +1,129 @@
+"""Item 3: what the spec refuses, the wrapper refuses first, naming the field; nothing is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from flux_flex.errors import RequestValidationError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contract_tests.consumer.cases import count
+from contract_tests.consumer.conftest import CONTRACT_SETTINGS
+from contract_tests.consumer.harness import SUBMIT_URL, accepted, wrapper
+from contract_tests.consumer.strategies import (
+    IMAGE_FIELDS,
+    body_to_submit_kwargs,
+    bounded_fields,
+    invalid_request_bodies,
+    invalid_values,
+    request_validator,
+    wrapper_request_bodies,
+)
+
+SCALAR_FIELDS = [name for name in bounded_fields() if name not in IMAGE_FIELDS]
+CASES = [(name, value) for name in SCALAR_FIELDS for value in invalid_values(name)]
+
+
+def test_the_edges_come_from_the_spec() -> None:
+    # Guards CASES: each bound the spec states yields a value just past it.
+    names = {name for name, _ in CASES}
+    assert {"width", "height", "guidance", "steps", "safety_tolerance", "webhook_url"} <= names
+    assert ("steps", 51) in CASES
+    assert ("safety_tolerance", 6) in CASES
+    assert ("width", 63) in CASES
+
+
+@pytest.mark.parametrize(("name", "value"), CASES, ids=[f"{n}={v!r:.30}" for n, v in CASES])
+def test_each_invalid_value_is_refused_before_sending(name: str, value: Any) -> None:
+    count("invalid input: spec edge or wrong type per field")
+    with respx.mock(assert_all_called=False) as router, wrapper() as client:
+        route = router.route().respond(200, json=accepted())
+        kwargs: dict[str, Any] = {"prompt": "p", name: value}
+        with pytest.raises(RequestValidationError) as caught:
+            client.submit(**kwargs)
+    assert route.call_count == 0, "an invalid request was sent"
+    assert name in caught.value.fields
+    assert name in str(caught.value)
+    assert caught.value.status_code is None
+
+
+@pytest.mark.parametrize("n", [9, 12])
+def test_too_many_images_are_refused(n: int) -> None:
+    count("invalid input: too many images")
+    with respx.mock(assert_all_called=False) as router, wrapper() as client:
+        route = router.route().respond(200, json=accepted())
+        with pytest.raises(RequestValidationError) as caught:
+            client.submit("p", input_images=[f"https://img.example/{i}.png" for i in range(n)])
+    assert route.call_count == 0
+    assert any("input_image" in field for field in caught.value.fields)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "<string>",
+        "",
+        "not a url",
+        "ftp://files.example/hook",
+        "https://",
+        "https:///path-without-host",
+        "https://hook.example/" + "x" * 2070,
+    ],
+)
+def test_bad_webhook_urls_are_refused(url: str) -> None:
+    count("invalid input: bad webhook URL")
+    with respx.mock(assert_all_called=False) as router, wrapper() as client:
+        route = router.route().respond(200, json=accepted())
+        with pytest.raises(RequestValidationError) as caught:
+            client.submit("p", webhook_url=url)
+    assert route.call_count == 0
+    assert caught.value.fields == ["webhook_url"]
+
+
+def test_unreadable_image_file_is_refused(tmp_path: Any) -> None:
+    count("invalid input: unreadable image file")
+    with respx.mock(assert_all_called=False) as router, wrapper() as client:
+        route = router.route().respond(200, json=accepted())
+        with pytest.raises(RequestValidationError) as caught:
+            client.submit("p", input_images=[tmp_path / "missing.png"])
+    assert route.call_count == 0
+    assert any("input_image" in field for field in caught.value.fields)
+
+
+def _agreement_bodies() -> st.SearchStrategy[tuple[dict[str, Any], str | None]]:
+    valid = wrapper_request_bodies().map(lambda b: (b, None))
+    return st.one_of(valid, invalid_request_bodies())
+
+
+def test_local_validator_agrees_with_jsonschema() -> None:
+    # The wrapper's check and Draft 2020-12 (format checker on) say the same of every body:
+    # sent exactly when the spec's schema accepts it, refused naming the field otherwise.
+    with respx.mock() as router, httpx.Client() as http, wrapper(http) as client:
+        route = router.post(SUBMIT_URL).respond(200, json=accepted())
+
+        @settings(CONTRACT_SETTINGS, max_examples=250)
+        @given(_agreement_bodies())
+        def check(case: tuple[dict[str, Any], str | None]) -> None:
+            body, broken = case
+            count("invalid input: validator agreement (valid and invalid bodies)")
+            route.reset()
+            spec_says_valid = request_validator().is_valid(body)
+            assert spec_says_valid == (broken is None)
+            refused: RequestValidationError | None = None
+            try:
+                client.submit(**body_to_submit_kwargs(body))
+            except RequestValidationError as exc:
+                refused = exc
+            if refused is not None:
+                assert not spec_says_valid, f"refused a body the spec accepts: {refused}"
+                assert broken in refused.fields
+                assert route.call_count == 0
+            else:
+                assert spec_says_valid, f"sent a body the spec refuses (field {broken})"
+                assert route.call_count == 1
+
+        check()

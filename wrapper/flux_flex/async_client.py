@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Unpack
 
+import attrs
 import httpx
 
+from flux_flex import _files
+from flux_flex._core.actions import HttpResponse
+from flux_flex._core.flows import download_flow
 from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
+from flux_flex._core.status import Acknowledged, Finished, Polled
+from flux_flex._drivers import AsyncDriver, progress_fraction
+from flux_flex._shared import ClientCore
 from flux_flex.completion import CompletionSource
 from flux_flex.models import AsyncJob, AsyncResult, ProgressCallback, TaskSnapshot
 from flux_flex.params import ImageInput, OutputFormatName, SubmitParams
@@ -39,8 +47,36 @@ class AsyncFluxFlex:
         retry: RetryPolicy | None = None,
         poll_schedule: PollSchedule | None = None,
         http_client: httpx.AsyncClient | None = None,
+        max_connections: int = 32,
     ) -> None:
-        raise NotImplementedError
+        self._core = ClientCore(
+            api_key,
+            base_url,
+            region,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            poll_schedule=poll_schedule,
+        )
+        self._owns_http = http_client is None
+        # One pool for everything, sized for generate_many's default concurrency (24 tasks
+        # in flight, the API's limit) plus downloads.
+        self._http = http_client or httpx.AsyncClient(
+            timeout=self._core.timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"user-agent": "flux-flex"},
+        )
+        self._driver = AsyncDriver(self._http, self._core.settings.api_key, self._core.timeout)
+
+    def __repr__(self) -> str:
+        return self._core.describe(type(self).__name__)
+
+    @property
+    def base_url(self) -> str:
+        """The API host requests go to."""
+        return self._core.base_url
 
     async def submit(
         self,
@@ -65,7 +101,22 @@ class AsyncFluxFlex:
         also mean "model chooses". Input is checked against the spec first: bad input raises
         `RequestValidationError` before any request is sent.
         """
-        raise NotImplementedError
+        params = {
+            "width": width,
+            "height": height,
+            "seed": seed,
+            "steps": steps,
+            "guidance": guidance,
+            "safety_tolerance": safety_tolerance,
+            "output_format": output_format,
+            "prompt_upsampling": prompt_upsampling,
+            "input_images": input_images,
+            "input_image_blob_path": input_image_blob_path,
+            "webhook_url": webhook_url,
+            "webhook_secret": webhook_secret,
+        }
+        ack: Acknowledged = await self._driver.run(self._core.submit_flow(prompt, params))
+        return self._job(ack)
 
     async def wait(
         self,
@@ -84,7 +135,16 @@ class AsyncFluxFlex:
         `ModerationError`, `TaskFailedError`, `TaskNotFoundError` at once, and
         `WaitTimeoutError` (with the task id, to resume with `job`) after ``timeout``.
         """
-        raise NotImplementedError
+        task_id, polling_url = (job, None) if isinstance(job, str) else (job.id, job.polling_url)
+        flow = self._core.wait_flow(
+            task_id,
+            polling_url,
+            timeout=timeout,
+            webhook=webhook is not None,
+            webhook_grace=webhook_grace,
+        )
+        finished: Finished = await self._driver.run(flow, source=webhook, on_progress=on_progress)
+        return self._result(finished)
 
     async def generate(
         self,
@@ -101,29 +161,77 @@ class AsyncFluxFlex:
         With ``save_to``, the returned result's ``path`` is the file written (its extension
         follows the image's real format).
         """
-        raise NotImplementedError
+        job = await self.submit(prompt, **params)
+        result = await job.wait(timeout=timeout, on_progress=on_progress, webhook=webhook)
+        if save_to is None:
+            return result
+        return attrs.evolve(result, path=await result.save(save_to))
 
     def job(self, task_id: str, polling_url: str | None = None) -> AsyncJob:
         """A `Job` for a task submitted earlier (e.g. after a `WaitTimeoutError`)."""
-        raise NotImplementedError
+        if not isinstance(task_id, str) or not task_id:
+            raise ValueError("task_id must be a non-empty string")
+        return AsyncJob(
+            id=task_id, polling_url=self._core.polling_url(task_id, polling_url), client=self
+        )
 
     async def get_result(
         self, task_id: str | AsyncJob, polling_url: str | None = None
     ) -> TaskSnapshot:
         """One poll of a task, no waiting. Final statuses are returned, not raised."""
-        raise NotImplementedError
+        if isinstance(task_id, str):
+            polled: Polled = await self._driver.run(self._core.poll_flow(task_id, polling_url))
+        else:
+            url = polling_url or task_id.polling_url
+            polled = await self._driver.run(self._core.poll_flow(task_id.id, url))
+        return TaskSnapshot(
+            polled.id, polled.status, progress_fraction(polled.progress), polled.result, polled.raw
+        )
 
     async def download(self, result: AsyncResult, path: str | os.PathLike[str]) -> str:
         """Download ``result``'s image to ``path`` (see `Result.save`)."""
-        raise NotImplementedError
+        flow = download_flow(
+            result.url,
+            self._core.env,
+            task_id=result.id,
+            download_dir=_files.download_dir_for(path),
+        )
+        response: HttpResponse = await self._driver.run(flow)
+        assert response.temp_path is not None
+        return _files.finalize(response.temp_path, response.head, path, result.id)
 
     async def download_bytes(self, result: AsyncResult) -> bytes:
         """Download ``result``'s image into memory."""
-        raise NotImplementedError
+        flow = download_flow(result.url, self._core.env, task_id=result.id, download_dir=None)
+        response: HttpResponse = await self._driver.run(flow)
+        return response.content
 
     async def close(self) -> None:
         """Close the HTTP connections (not those of a client you passed in)."""
-        raise NotImplementedError
+        if self._owns_http:
+            await self._http.aclose()
+
+    def _job(self, ack: Acknowledged) -> AsyncJob:
+        return AsyncJob(
+            id=ack.id,
+            polling_url=ack.polling_url,
+            cost=ack.cost,
+            input_mp=ack.input_mp,
+            output_mp=ack.output_mp,
+            webhook_url=ack.webhook_url,
+            raw=ack.raw,
+            client=self,
+        )
+
+    def _result(self, finished: Finished) -> AsyncResult:
+        return AsyncResult(
+            id=finished.id,
+            url=finished.url,
+            seed=finished.seed,
+            prompt=finished.prompt,
+            raw=finished.raw,
+            client=self,
+        )
 
     async def generate_many(
         self,
@@ -141,7 +249,35 @@ class AsyncFluxFlex:
         retried within the retry budget. ``on_result(index, outcome)`` is called as each
         item finishes (in completion order).
         """
-        raise NotImplementedError
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        items = list(requests)
+        outcomes: list[AsyncResult | BaseException | None] = [None] * len(items)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(index: int, request: str | Mapping[str, Any]) -> None:
+            outcome: AsyncResult | BaseException
+            try:
+                kwargs = {"prompt": request} if isinstance(request, str) else dict(request)
+                if "prompt" not in kwargs:
+                    raise TypeError(f"request {index} has no prompt")
+                save_to = kwargs.pop("save_to", None)
+                async with gate:
+                    job = await self.submit(**kwargs)
+                    result = await job.wait(timeout=timeout)
+                if save_to is not None:
+                    result = attrs.evolve(result, path=await result.save(save_to))
+                outcome = result
+            except Exception as exc:  # one failure never cancels the others
+                outcome = exc
+            outcomes[index] = outcome
+            if on_result is not None:
+                on_result(index, outcome)
+
+        async with asyncio.TaskGroup() as group:
+            for index, request in enumerate(items):
+                group.create_task(one(index, request))
+        return [outcome for outcome in outcomes if outcome is not None]
 
     async def __aenter__(self) -> AsyncFluxFlex:
         return self

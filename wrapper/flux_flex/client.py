@@ -7,10 +7,17 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Unpack
 
+import attrs
 import httpx
 
+from flux_flex import _files
+from flux_flex._core.actions import HttpResponse
+from flux_flex._core.flows import download_flow
 from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
+from flux_flex._core.status import Acknowledged, Finished, Polled
+from flux_flex._drivers import SyncDriver, progress_fraction
+from flux_flex._shared import ClientCore
 from flux_flex.completion import CompletionSource
 from flux_flex.models import Job, ProgressCallback, Result, TaskSnapshot
 from flux_flex.params import ImageInput, OutputFormatName, SubmitParams
@@ -40,7 +47,30 @@ class FluxFlex:
         poll_schedule: PollSchedule | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
-        raise NotImplementedError
+        self._core = ClientCore(
+            api_key,
+            base_url,
+            region,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            poll_schedule=poll_schedule,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
+            timeout=self._core.timeout,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+            headers={"user-agent": "flux-flex"},
+        )
+        self._driver = SyncDriver(self._http, self._core.settings.api_key, self._core.timeout)
+
+    def __repr__(self) -> str:
+        return self._core.describe(type(self).__name__)
+
+    @property
+    def base_url(self) -> str:
+        """The API host requests go to."""
+        return self._core.base_url
 
     def submit(
         self,
@@ -65,7 +95,22 @@ class FluxFlex:
         also mean "model chooses". Input is checked against the spec first: bad input raises
         `RequestValidationError` before any request is sent.
         """
-        raise NotImplementedError
+        params = {
+            "width": width,
+            "height": height,
+            "seed": seed,
+            "steps": steps,
+            "guidance": guidance,
+            "safety_tolerance": safety_tolerance,
+            "output_format": output_format,
+            "prompt_upsampling": prompt_upsampling,
+            "input_images": input_images,
+            "input_image_blob_path": input_image_blob_path,
+            "webhook_url": webhook_url,
+            "webhook_secret": webhook_secret,
+        }
+        ack: Acknowledged = self._driver.run(self._core.submit_flow(prompt, params))
+        return self._job(ack)
 
     def wait(
         self,
@@ -84,7 +129,16 @@ class FluxFlex:
         `ModerationError`, `TaskFailedError`, `TaskNotFoundError` at once, and
         `WaitTimeoutError` (with the task id, to resume with `job`) after ``timeout``.
         """
-        raise NotImplementedError
+        task_id, polling_url = (job, None) if isinstance(job, str) else (job.id, job.polling_url)
+        flow = self._core.wait_flow(
+            task_id,
+            polling_url,
+            timeout=timeout,
+            webhook=webhook is not None,
+            webhook_grace=webhook_grace,
+        )
+        finished: Finished = self._driver.run(flow, source=webhook, on_progress=on_progress)
+        return self._result(finished)
 
     def generate(
         self,
@@ -101,27 +155,75 @@ class FluxFlex:
         With ``save_to``, the returned result's ``path`` is the file written (its extension
         follows the image's real format).
         """
-        raise NotImplementedError
+        job = self.submit(prompt, **params)
+        result = job.wait(timeout=timeout, on_progress=on_progress, webhook=webhook)
+        if save_to is None:
+            return result
+        return attrs.evolve(result, path=result.save(save_to))
 
     def job(self, task_id: str, polling_url: str | None = None) -> Job:
         """A `Job` for a task submitted earlier (e.g. after a `WaitTimeoutError`)."""
-        raise NotImplementedError
+        if not isinstance(task_id, str) or not task_id:
+            raise ValueError("task_id must be a non-empty string")
+        return Job(
+            id=task_id, polling_url=self._core.polling_url(task_id, polling_url), client=self
+        )
 
     def get_result(self, task_id: str | Job, polling_url: str | None = None) -> TaskSnapshot:
         """One poll of a task, no waiting. Final statuses are returned, not raised."""
-        raise NotImplementedError
+        if isinstance(task_id, str):
+            polled: Polled = self._driver.run(self._core.poll_flow(task_id, polling_url))
+        else:
+            url = polling_url or task_id.polling_url
+            polled = self._driver.run(self._core.poll_flow(task_id.id, url))
+        return TaskSnapshot(
+            polled.id, polled.status, progress_fraction(polled.progress), polled.result, polled.raw
+        )
 
     def download(self, result: Result, path: str | os.PathLike[str]) -> str:
         """Download ``result``'s image to ``path`` (see `Result.save`)."""
-        raise NotImplementedError
+        flow = download_flow(
+            result.url,
+            self._core.env,
+            task_id=result.id,
+            download_dir=_files.download_dir_for(path),
+        )
+        response: HttpResponse = self._driver.run(flow)
+        assert response.temp_path is not None
+        return _files.finalize(response.temp_path, response.head, path, result.id)
 
     def download_bytes(self, result: Result) -> bytes:
         """Download ``result``'s image into memory."""
-        raise NotImplementedError
+        flow = download_flow(result.url, self._core.env, task_id=result.id, download_dir=None)
+        response: HttpResponse = self._driver.run(flow)
+        return response.content
 
     def close(self) -> None:
         """Close the HTTP connections (not those of a client you passed in)."""
-        raise NotImplementedError
+        if self._owns_http:
+            self._http.close()
+
+    def _job(self, ack: Acknowledged) -> Job:
+        return Job(
+            id=ack.id,
+            polling_url=ack.polling_url,
+            cost=ack.cost,
+            input_mp=ack.input_mp,
+            output_mp=ack.output_mp,
+            webhook_url=ack.webhook_url,
+            raw=ack.raw,
+            client=self,
+        )
+
+    def _result(self, finished: Finished) -> Result:
+        return Result(
+            id=finished.id,
+            url=finished.url,
+            seed=finished.seed,
+            prompt=finished.prompt,
+            raw=finished.raw,
+            client=self,
+        )
 
     def __enter__(self) -> FluxFlex:
         return self

@@ -83,6 +83,11 @@ class PollPlanner:
             self._first = (now, fraction)
         self._last = (now, fraction)
 
+    @property
+    def reports_percent(self) -> bool:
+        """True once the task has reported progress above 1 (a 0..100 percentage)."""
+        return self._percent
+
     def predicted_ready_at(self) -> float | None:
         """Estimated time the task finishes, from the progress rate; None when unknown."""
         if self._first is None or self._last is None:

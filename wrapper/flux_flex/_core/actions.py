@@ -1,0 +1,93 @@
+"""What the core asks a driver to do, and what the driver sends back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from flux_flex._core.retry import FailureKind
+
+__all__ = [
+    "AwaitDelivery",
+    "HttpFailure",
+    "HttpRequest",
+    "HttpResponse",
+    "Report",
+    "Send",
+    "Sleep",
+]
+
+
+@attrs.frozen
+class HttpRequest:
+    """A request to make. ``authenticated``: add the ``x-key`` header (API hosts only).
+
+    ``download_dir``: stream a 200 body into a temporary file in that directory instead of
+    reading it into memory.
+    """
+
+    method: str
+    url: str
+    idempotent: bool
+    params: Mapping[str, str] | None = None
+    json: Any = None
+    authenticated: bool = True
+    download_dir: str | None = None
+
+
+@attrs.frozen
+class HttpResponse:
+    """An HTTP answer. For streamed downloads ``temp_path`` holds the body, ``head`` its start."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes = b""
+    temp_path: str | None = None
+    head: bytes = b""
+
+
+@attrs.frozen
+class HttpFailure:
+    """The request got no HTTP answer."""
+
+    kind: FailureKind
+    detail: str
+
+
+@attrs.frozen
+class Send:
+    """Make ``request``; answer with an `HttpResponse` or an `HttpFailure`."""
+
+    request: HttpRequest
+
+
+@attrs.frozen
+class Sleep:
+    """Sleep ``seconds``; answer with None."""
+
+    seconds: float
+
+
+@attrs.frozen
+class AwaitDelivery:
+    """Wait up to ``timeout`` s for the webhook payload of ``task_id``; answer with it or None."""
+
+    task_id: str
+    timeout: float
+
+
+@attrs.frozen
+class Report:
+    """Tell the caller about a poll (``on_progress``); answer with None."""
+
+    task_id: str
+    status: str
+    progress: float | None
+    result: Any
+    raw: Mapping[str, Any]
+
+
+Action = Send | Sleep | AwaitDelivery | Report
+Answer = HttpResponse | HttpFailure | Mapping[str, Any] | None

@@ -1,0 +1,179 @@
+"""A tiny JSON-Schema interpreter for the subset the request body's schema uses.
+
+Hand-written on purpose: the core may depend only on httpx and attrs, so `jsonschema` is not
+available at run time. It covers what `Flux2FlexInputs` uses — ``type`` (``null``
+included), ``anyOf``, ``$ref`` (local), ``enum``, ``minimum``/``maximum``,
+``minLength``/``maxLength``, ``format: uri``, ``required`` and ``properties`` — and
+refuses to guess about anything else (an unknown keyword raises, so a spec change that
+needs more is noticed by the tests rather than silently ignored).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+__all__ = ["Violation", "check"]
+
+# RFC 3986 absolute URI: a scheme, then no whitespace or control characters.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+$")
+
+_ANNOTATIONS = frozenset(
+    {"title", "description", "default", "examples", "example", "deprecated", "readOnly"}
+)
+_HANDLED = frozenset(
+    {
+        "type",
+        "anyOf",
+        "$ref",
+        "enum",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "format",
+        "required",
+        "properties",
+        "additionalProperties",
+    }
+)
+
+
+@attrs.frozen
+class Violation:
+    """One failed rule: ``path`` (dotted), ``rule`` (the keyword), a readable ``message``."""
+
+    path: str
+    rule: str
+    message: str
+
+
+def _type_ok(value: Any, type_name: str) -> bool:
+    if type_name == "null":
+        return value is None
+    if type_name == "boolean":
+        return isinstance(value, bool)
+    if type_name == "integer":
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if type_name == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if type_name == "string":
+        return isinstance(value, str)
+    if type_name == "object":
+        return isinstance(value, Mapping)
+    if type_name == "array":
+        return isinstance(value, list | tuple)
+    raise ValueError(f"schema type {type_name!r} is not supported by this interpreter")
+
+
+def _resolve(ref: str, root: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not ref.startswith("#/"):
+        raise ValueError(f"only local $ref are supported, not {ref!r}")
+    node: Any = root
+    for part in ref[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node  # type: ignore[no-any-return]
+
+
+def _fmt(value: Any) -> str:
+    return (
+        repr(value) if not isinstance(value, str) or len(value) < 60 else repr(value[:57] + "...")
+    )
+
+
+def check(
+    value: Any, schema: Mapping[str, Any], *, root: Mapping[str, Any] | None = None, path: str = ""
+) -> list[Violation]:
+    """Every violation of ``schema`` by ``value`` (empty when valid)."""
+    root = root if root is not None else schema
+    unknown = set(schema) - _HANDLED - _ANNOTATIONS - {"components", "$defs"}
+    if unknown:
+        raise ValueError(f"schema keywords {sorted(unknown)} are not supported at {path or '/'}")
+    where = path or "body"
+    if "$ref" in schema:
+        found = check(value, _resolve(schema["$ref"], root), root=root, path=path)
+        if found:
+            return found
+    if "anyOf" in schema:
+        branches = [check(value, sub, root=root, path=path) for sub in schema["anyOf"]]
+        if all(branches):
+            return [_best(branches, where, value)]
+    violations: list[Violation] = []
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_type_ok(value, t) for t in types):
+            return [
+                Violation(
+                    where,
+                    "type",
+                    f"{where} must be of type {' or '.join(types)}, "
+                    f"not {type(value).__name__} ({_fmt(value)})",
+                )
+            ]
+    if "enum" in schema and value not in schema["enum"]:
+        allowed = ", ".join(repr(v) for v in schema["enum"])
+        violations.append(
+            Violation(where, "enum", f"{where} must be one of {allowed}, not {_fmt(value)}")
+        )
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if is_number and "minimum" in schema and value < schema["minimum"]:
+        violations.append(
+            Violation(where, "minimum", f"{where} must be >= {schema['minimum']}, not {value}")
+        )
+    if is_number and "maximum" in schema and value > schema["maximum"]:
+        violations.append(
+            Violation(where, "maximum", f"{where} must be <= {schema['maximum']}, not {value}")
+        )
+    if isinstance(value, str):
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            violations.append(
+                Violation(
+                    where,
+                    "minLength",
+                    f"{where} must have at least "
+                    f"{schema['minLength']} characters, not {len(value)}",
+                )
+            )
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            violations.append(
+                Violation(
+                    where,
+                    "maxLength",
+                    f"{where} must have at most {schema['maxLength']} characters, not {len(value)}",
+                )
+            )
+        if schema.get("format") == "uri" and not _URI.match(value):
+            violations.append(
+                Violation(where, "format", f"{where} must be an absolute URI, not {_fmt(value)}")
+            )
+    if isinstance(value, Mapping):
+        for name in schema.get("required", ()):
+            if name not in value:
+                field = f"{path}.{name}" if path else name
+                violations.append(Violation(field, "required", f"{field} is required"))
+        for name, sub in schema.get("properties", {}).items():
+            if name in value:
+                field = f"{path}.{name}" if path else name
+                violations.extend(check(value[name], sub, root=root, path=field))
+    return violations
+
+
+def _best(branches: list[list[Violation]], where: str, value: Any) -> Violation:
+    """One readable violation for a failed ``anyOf``: the branch that got furthest.
+
+    A branch that failed on ``type`` did not apply; among the others, a single violation
+    (e.g. ``minimum``) is the most telling.
+    """
+    applicable = [b for b in branches if not any(v.rule == "type" for v in b)]
+    if not applicable:
+        return Violation(where, "type", branches[0][0].message)
+    first = applicable[0][0]
+    others = [v.message for b in applicable[1:] for v in b]
+    if not others:
+        return first
+    return Violation(where, first.rule, f"{first.message} (or: {'; '.join(others)})")

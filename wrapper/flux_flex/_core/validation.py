@@ -1,0 +1,67 @@
+"""Checking a submission against the spec before anything is sent.
+
+The rules come from the request body's JSON Schema in the packaged spec
+(`flux_flex.spec.request_body_schema`), interpreted by `flux_flex._core.schema`; only the
+checks the schema cannot express (image count, webhook URL scheme) are added here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from flux_flex._core.schema import check
+from flux_flex.errors import FieldError, RequestValidationError
+from flux_flex.spec import request_body_schema
+
+__all__ = ["IMAGE_FIELDS", "MAX_INPUT_IMAGES", "body_errors", "raise_if_invalid"]
+
+IMAGE_FIELDS = ("input_image", *(f"input_image_{n}" for n in range(2, 9)))
+MAX_INPUT_IMAGES = len(IMAGE_FIELDS)
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    return request_body_schema()
+
+
+def body_errors(body: Mapping[str, Any]) -> list[FieldError]:
+    """Every rule of the spec (plus the client's own) that ``body`` breaks."""
+    errors = [FieldError(v.path, v.rule, v.message) for v in check(body, _schema())]
+    url = body.get("webhook_url")
+    if isinstance(url, str) and not any(e.field == "webhook_url" for e in errors):
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https"):
+            errors.append(
+                FieldError(
+                    "webhook_url",
+                    "scheme",
+                    f"webhook_url must be an http(s) URL (https in production), not {url!r}",
+                )
+            )
+        elif not parts.hostname:
+            errors.append(FieldError("webhook_url", "format", f"webhook_url has no host: {url!r}"))
+    return errors
+
+
+def image_count_error(count: int) -> FieldError | None:
+    """The error for more input images than the API takes; None when within the limit."""
+    if count <= MAX_INPUT_IMAGES:
+        return None
+    return FieldError(
+        "input_images",
+        "maxItems",
+        f"input_images takes at most {MAX_INPUT_IMAGES} images, not {count}",
+    )
+
+
+def raise_if_invalid(errors: list[FieldError]) -> None:
+    """Raise `RequestValidationError` listing ``errors`` (nothing was sent)."""
+    if errors:
+        listed = "; ".join(e.message for e in errors)
+        raise RequestValidationError(
+            f"Invalid request, nothing was sent: {listed}. Fix these fields and try again.",
+            errors=errors,
+        )

@@ -1,0 +1,138 @@
+"""What the sync and async clients share: settings, request preparation, flow set-up, and
+turning the core's answers into the public objects."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from flux_flex import _inputs
+from flux_flex._config import resolve_settings
+from flux_flex._core.actions import HttpRequest
+from flux_flex._core.body import body_fields, submit_request_kwargs
+from flux_flex._core.flows import Flow, FlowEnv, poll_flow, submit_flow, wait_flow
+from flux_flex._core.retry import RetryPolicy
+from flux_flex._core.schedule import PollSchedule
+from flux_flex._core.status import default_polling_url
+from flux_flex._core.validation import body_errors, image_count_error, raise_if_invalid
+from flux_flex.errors import ConfigurationError, FieldError
+from flux_flex.params import SubmitParams
+
+__all__ = ["DEFAULT_WEBHOOK_GRACE", "SUBMIT_KEYS", "ClientCore"]
+
+DEFAULT_WEBHOOK_GRACE = 5.0
+SUBMIT_KEYS = frozenset(SubmitParams.__annotations__)
+
+
+class ClientCore:
+    """Configuration and the flows a client runs; no I/O beyond reading input images."""
+
+    def __init__(
+        self,
+        api_key: str | None,
+        base_url: str | None,
+        region: str | None,
+        *,
+        timeout: float | httpx.Timeout,
+        max_retries: int | None,
+        retry: RetryPolicy | None,
+        poll_schedule: PollSchedule | None,
+    ) -> None:
+        self.settings = resolve_settings(api_key, base_url, region)
+        if isinstance(timeout, httpx.Timeout):
+            self.timeout = timeout
+        else:
+            if not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
+                raise ConfigurationError(
+                    f"timeout must be a positive number of seconds, not {timeout!r}: requests "
+                    "must never hang."
+                )
+            self.timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        policy = retry or RetryPolicy()
+        if max_retries is not None:
+            policy = RetryPolicy(
+                max_retries=max_retries,
+                backoff_initial=policy.backoff_initial,
+                backoff_factor=policy.backoff_factor,
+                backoff_max=policy.backoff_max,
+                retry_after_max=policy.retry_after_max,
+            )
+        self.retry = policy
+        self.schedule = poll_schedule or PollSchedule()
+        self.env = FlowEnv(
+            retry=policy,
+            clock=time.monotonic,
+            rng=random.Random(),
+            secrets=(self.settings.api_key,),
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    def describe(self, cls: str) -> str:
+        return f"{cls}(base_url={self.base_url!r}, api_key='***')"
+
+    def submit_flow(self, prompt: Any, params: Mapping[str, Any]) -> Flow:
+        """Validate (nothing is sent on bad input), encode images, build, submit."""
+        unknown = set(params) - SUBMIT_KEYS
+        if unknown:
+            raise TypeError(f"submit() got unexpected keyword arguments: {sorted(unknown)}")
+        errors: list[FieldError] = []
+        images = params.get("input_images") or ()
+        if isinstance(images, str | bytes) or not isinstance(images, Sequence):
+            images = [images]  # one image given where a list was expected
+        count_error = image_count_error(len(images))
+        encoded: list[str] = []
+        if count_error is not None:
+            errors.append(count_error)
+        else:
+            encoded, image_errors = _inputs.encode_images(images)
+            errors.extend(image_errors)
+        fields = body_fields(prompt, params, encoded)
+        errors.extend(body_errors(fields))
+        raise_if_invalid(errors)
+        kwargs = submit_request_kwargs(fields)
+        request = HttpRequest(
+            kwargs["method"].upper(),
+            self.base_url + kwargs["url"],
+            idempotent=False,
+            json=kwargs["json"],
+        )
+        secret = params.get("webhook_secret")
+        env = self.env
+        if secret:
+            env = FlowEnv(env.retry, env.clock, env.rng, (*env.secrets, secret))
+        return submit_flow(request, env, base_url=self.base_url)
+
+    def polling_url(self, task_id: str, polling_url: str | None) -> str:
+        return polling_url or default_polling_url(self.base_url, task_id)
+
+    def poll_flow(self, task_id: str, polling_url: str | None) -> Flow:
+        return poll_flow(self.polling_url(task_id, polling_url), task_id, self.env)
+
+    def wait_flow(
+        self,
+        task_id: str,
+        polling_url: str | None,
+        *,
+        timeout: float,
+        webhook: bool,
+        webhook_grace: float | None,
+    ) -> Flow:
+        if not (isinstance(timeout, int | float) and 0 <= timeout < math.inf):
+            raise ValueError(f"timeout must be a finite number of seconds, not {timeout!r}")
+        return wait_flow(
+            task_id,
+            self.polling_url(task_id, polling_url),
+            self.env,
+            schedule=self.schedule,
+            timeout=timeout,
+            webhook=webhook,
+            webhook_grace=DEFAULT_WEBHOOK_GRACE if webhook_grace is None else webhook_grace,
+        )

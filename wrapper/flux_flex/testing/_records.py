@@ -1,0 +1,222 @@
+"""What the fake remembers: tasks, requests, webhook deliveries, injected faults.
+
+Pure data and bookkeeping, no web framework: the Starlette app writes here from the server
+thread, tests read from theirs, so every shared collection sits behind one lock.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "MASK",
+    "SECRET_BODY_FIELDS",
+    "SECRET_HEADERS",
+    "Delivery",
+    "FakeTask",
+    "Fault",
+    "FaultKind",
+    "RecordedRequest",
+    "Registry",
+    "mask_body",
+    "mask_headers",
+]
+
+MASK = "***"
+SECRET_HEADERS = frozenset({"x-key", "x-webhook-secret", "authorization", "cookie"})
+SECRET_BODY_FIELDS = frozenset({"webhook_secret"})
+
+PENDING = "Pending"
+READY = "Ready"
+
+
+@dataclass
+class FakeTask:
+    """One submitted task. Times are ``time.monotonic()`` seconds; state is computed on read."""
+
+    id: str
+    body: dict[str, Any]
+    created_at: float
+    ready_at: float
+    outcome: str
+    """Final status at ``ready_at``: Ready, Request Moderated, Content Moderated or Error."""
+    seed: int
+    width: int
+    height: int
+    output_format: str
+    input_mp: float
+    output_mp: float
+    cost: int
+    sample_token: str
+    sample_expires_at: float
+    message: str | None = None
+    """Why the task failed (for ``Error`` and moderation outcomes)."""
+    polls: int = 0
+    downloads: int = 0
+
+    @property
+    def duration(self) -> float:
+        """Seconds from submission to the final status."""
+        return self.ready_at - self.created_at
+
+    def status_at(self, now: float) -> str:
+        """``Pending`` until ``ready_at``, then the outcome."""
+        return PENDING if now < self.ready_at else self.outcome
+
+    def progress_at(self, now: float) -> float:
+        """Elapsed fraction of the duration, 0..1 (1.0 once final)."""
+        if now >= self.ready_at or self.duration <= 0:
+            return 1.0
+        return max(0.0, min(1.0, (now - self.created_at) / self.duration))
+
+    def in_flight_at(self, now: float) -> bool:
+        """Whether the task counts against the in-flight limit at ``now``."""
+        return now < self.ready_at
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the fake received it, secrets masked (``x-key`` shows as ``***``)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+    """The parsed JSON body (secrets masked), or None when absent or unparsable."""
+    client: tuple[str, int] | None
+    at: float
+    status: int | None = None
+    """The status answered (None while in progress, or when the connection was dropped)."""
+    fault: str | None = None
+    """Which injected fault, if any, shaped the answer."""
+
+    @property
+    def carried_key(self) -> bool:
+        """Whether the request carried an ``x-key`` header (never to the delivery path!)."""
+        return "x-key" in self.headers
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery attempt."""
+
+    task_id: str
+    url: str
+    attempt: int
+    """1 for the first attempt, then 2, 3, 4 for the retries (and duplicates)."""
+    status_code: int | None
+    error: str | None
+    at: float
+    payload: Mapping[str, Any]
+    headers: Mapping[str, str]
+    duplicate: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the receiver answered 2xx."""
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+FaultKind = Literal["status", "drop", "stall", "malformed", "cut"]
+
+
+@dataclass
+class Fault:
+    """An injected fault waiting for ``times`` more requests matching method and path."""
+
+    kind: FaultKind
+    method: str
+    path: str
+    times: int
+    status: int = 500
+    headers: Mapping[str, str] | None = None
+    body: Any = None
+    create_task: bool = False
+    seconds: float = 0.0
+    malformed: str = "invalid_json"
+    fraction: float = 0.5
+
+    def matches(self, method: str, path: str) -> bool:
+        """Method equal (``*`` for any), path equal or matching a ``fnmatch`` glob."""
+        method_ok = self.method == "*" or self.method.upper() == method.upper()
+        return method_ok and (self.path == path or fnmatch.fnmatchcase(path, self.path))
+
+
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Lower-cased headers with the key and webhook secrets replaced by ``***``."""
+    return {k.lower(): (MASK if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+
+
+def mask_body(body: Any) -> Any:
+    """The JSON body with ``webhook_secret`` masked (only top-level objects carry secrets)."""
+    if isinstance(body, dict):
+        return {
+            k: (MASK if k in SECRET_BODY_FIELDS and v is not None else v) for k, v in body.items()
+        }
+    return body
+
+
+@dataclass
+class Registry:
+    """The fake's memory, shared between the server thread and the test thread."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    tasks: dict[str, FakeTask] = field(default_factory=dict)
+    by_token: dict[str, str] = field(default_factory=dict)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    connections: int = 0
+    rate_limited: int = 0
+    undeliverable: list[str] = field(default_factory=list)
+
+    def add_task(self, task: FakeTask) -> None:
+        with self.lock:
+            self.tasks[task.id] = task
+            self.by_token[task.sample_token] = task.id
+
+    def in_flight(self, now: float) -> list[FakeTask]:
+        with self.lock:
+            return [t for t in self.tasks.values() if t.in_flight_at(now)]
+
+    def record(self, request: RecordedRequest) -> None:
+        with self.lock:
+            self.requests.append(request)
+
+    def add_delivery(self, delivery: Delivery) -> None:
+        with self.lock:
+            self.deliveries.append(delivery)
+
+    def add_fault(self, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append(fault)
+
+    def take_fault(
+        self, method: str, path: str, accept: Callable[[Fault], bool] = lambda f: True
+    ) -> Fault | None:
+        """Consume one use of the first pending fault that matches, in the order added."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path) and accept(fault):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                    return fault
+            return None
+
+    def clear(self) -> None:
+        with self.lock:
+            self.tasks.clear()
+            self.by_token.clear()
+            self.requests.clear()
+            self.deliveries.clear()
+            self.faults.clear()
+            self.undeliverable.clear()
+            self.connections = 0
+            self.rate_limited = 0

@@ -1,0 +1,373 @@
+"""``FakeBFL``: the fake API in a real uvicorn server on 127.0.0.1, and blocking ``serve()``."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._config import DEFAULT_MARKERS, FakeConfig, TaskSeconds
+from ._records import Delivery, FakeTask, Fault, RecordedRequest, Registry
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from ._app import FakeService
+
+__all__ = ["DELIVERY_PATH", "FakeBFL", "serve"]
+
+DELIVERY_PATH = "/delivery/*"
+"""Glob of the sample download path, for ``fail_next``/``count``."""
+
+_INSTALL_HINT = "pip install 'flux-flex[fake]'"
+
+
+def _require_fake_extra() -> None:
+    try:
+        import jsonschema  # type: ignore[import-untyped]  # noqa: F401
+        import PIL  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f"The flux-flex fake API needs starlette, uvicorn, pillow and jsonschema "
+            f"({exc.name} is missing): {_INSTALL_HINT}"
+        ) from exc
+
+
+def _protocol_class(service: FakeService) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol, counting connections and keeping transports for faults."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class CountingH11Protocol(H11Protocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if self.client is not None:
+                service.transports[self.client] = transport
+            with service.registry.lock:
+                service.registry.connections += 1
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.client is not None:
+                service.transports.pop(self.client, None)
+            super().connection_lost(exc)
+
+    return CountingH11Protocol
+
+
+def _uvicorn_server(service: FakeService) -> uvicorn.Server:
+    import uvicorn
+
+    from ._app import build_app
+
+    config = uvicorn.Config(
+        build_app(service),
+        http=_protocol_class(service),
+        lifespan="on",
+        log_config=None,  # leave the host application's (and pytest's) logging alone
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+    return uvicorn.Server(config)
+
+
+class FakeBFL:
+    """The fake FLUX.2 [FLEX] API on a free port of 127.0.0.1, in a background thread.
+
+    >>> with FakeBFL(task_seconds=0.1) as fake:
+    ...     client = FluxFlex(api_key=fake.api_key, base_url=fake.base_url)
+
+    Args:
+        task_seconds: how long a task stays ``Pending``: seconds, or a function of the
+            request body returning seconds (to spread durations).
+        api_key: the only ``x-key`` accepted (401 when missing, 403 when wrong).
+        max_in_flight: Pending tasks allowed at once; one more gets 429 with Retry-After.
+        sample_ttl: seconds a sample URL works after the task is Ready (then 403).
+        deliver_webhooks: False records webhook submissions but never POSTs.
+        webhook_retry_scale: multiplies the vendor's retry delays (1, 5, 30 s).
+        webhook_timeout: seconds to wait for a receiver's answer.
+        duplicate_webhooks: extra copies of a delivery sent after a 2xx (lost acks).
+        webhook_response_shape: ``"async"`` answers a webhook submission with AsyncResponse
+            (with polling_url), ``"webhook"`` with AsyncWebhookResponse (no polling_url).
+        markers: prompt substring -> final status (default ``DEFAULT_MARKERS``).
+        polling_base_url: base of ``polling_url`` (a "regional host"); ``{port}`` is replaced
+            by the fake's port, e.g. ``"http://localhost:{port}"``.
+        delivery_base_url: base of sample URLs, with the same ``{port}`` substitution.
+        retry_after: fixed Retry-After seconds for 429s (default: until a slot frees, >= 1).
+        default_size: width and height when the request leaves them 0/absent.
+        port: port to bind (0: a free one).
+    """
+
+    def __init__(
+        self,
+        *,
+        task_seconds: TaskSeconds = 0.2,
+        api_key: str = "test-key",
+        max_in_flight: int = 24,
+        sample_ttl: float = 600.0,
+        deliver_webhooks: bool = True,
+        webhook_retry_scale: float = 1.0,
+        webhook_timeout: float = 30.0,
+        duplicate_webhooks: int = 0,
+        webhook_response_shape: Literal["async", "webhook"] = "async",
+        markers: Mapping[str, str] | None = None,
+        polling_base_url: str | None = None,
+        delivery_base_url: str | None = None,
+        retry_after: float | None = None,
+        default_size: tuple[int, int] = (1024, 768),
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.config = FakeConfig(
+            task_seconds=task_seconds,
+            api_key=api_key,
+            max_in_flight=max_in_flight,
+            sample_ttl=sample_ttl,
+            deliver_webhooks=deliver_webhooks,
+            webhook_retry_scale=webhook_retry_scale,
+            webhook_timeout=webhook_timeout,
+            duplicate_webhooks=duplicate_webhooks,
+            webhook_response_shape=webhook_response_shape,
+            markers=dict(DEFAULT_MARKERS if markers is None else markers),
+            polling_base_url=polling_base_url,
+            delivery_base_url=delivery_base_url,
+            retry_after=retry_after,
+            default_size=default_size,
+        )
+        self._host = host
+        self._port = port
+        self._registry = Registry()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._service: FakeService | None = None
+        self._base_url: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> FakeBFL:
+        """Bind, start the server thread, and return once it accepts connections."""
+        _require_fake_extra()
+        from ._app import FakeService
+
+        if self._thread is not None:
+            raise RuntimeError("This FakeBFL is already running.")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._port))
+        port = sock.getsockname()[1]
+        self._base_url = f"http://{self._host}:{port}"
+        for name in ("polling_base_url", "delivery_base_url"):
+            value = getattr(self.config, name)
+            if value is not None:
+                setattr(self.config, name, value.replace("{port}", str(port)))
+        self._service = FakeService(self.config, self._registry)
+        self._service.base_url = self._base_url
+        self._server = _uvicorn_server(self._service)
+        server = self._server
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                server.run(sockets=[sock])
+            except BaseException as exc:  # surfaced to the starting thread below
+                failure.append(exc)
+
+        self._thread = threading.Thread(target=run, name=f"FakeBFL:{port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if failure or not self._thread.is_alive() or time.monotonic() > deadline:
+                self._thread.join(timeout=1)
+                sock.close()
+                self._thread = None
+                raise RuntimeError(f"FakeBFL could not start on {self._base_url}") from (
+                    failure[0] if failure else None
+                )
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (pending webhook deliveries are cancelled) and join its thread."""
+        if self._server is None or self._thread is None:
+            return
+        assert self._service is not None
+        loop = self._service.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._service.closing.set)
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+        self._thread = None
+        self._server = None
+
+    def __enter__(self) -> FakeBFL:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- where and who -----------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``: pass it as the client's base URL."""
+        if self._base_url is None:
+            raise RuntimeError("FakeBFL is not started: use it as a context manager.")
+        return self._base_url
+
+    @property
+    def api_key(self) -> str:
+        """The key the fake accepts."""
+        return self.config.api_key
+
+    def url(self, path: str) -> str:
+        """Absolute URL of ``path`` on the fake."""
+        return self.base_url + path
+
+    # -- what happened -----------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far (a copy), secrets masked."""
+        with self._registry.lock:
+            return list(self._registry.requests)
+
+    @property
+    def tasks(self) -> dict[str, FakeTask]:
+        """Task id -> task record (a copy of the table; the records are live)."""
+        with self._registry.lock:
+            return dict(self._registry.tasks)
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every webhook delivery attempt so far."""
+        with self._registry.lock:
+            return list(self._registry.deliveries)
+
+    @property
+    def undeliverable(self) -> list[str]:
+        """Ids of tasks whose webhook_url was not a loopback URL (never delivered)."""
+        with self._registry.lock:
+            return list(self._registry.undeliverable)
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
+        with self._registry.lock:
+            return self._registry.connections
+
+    @property
+    def rate_limited(self) -> int:
+        """429 answers sent so far (rate limit and injected)."""
+        with self._registry.lock:
+            return self._registry.rate_limited
+
+    @property
+    def downloads(self) -> list[RecordedRequest]:
+        """Requests to sample URLs (check ``carried_key`` is False on each)."""
+        return [r for r in self.requests if fnmatch.fnmatchcase(r.path, DELIVERY_PATH)]
+
+    def count(self, method: str, path: str) -> int:
+        """Requests received with ``method`` (``*`` for any) on ``path`` (exact or glob)."""
+        probe = Fault(kind="status", method=method, path=path, times=1)
+        return sum(probe.matches(r.method, r.path) for r in self.requests)
+
+    def task(self, task_id: str) -> FakeTask:
+        """The record of one task (KeyError if unknown)."""
+        with self._registry.lock:
+            return self._registry.tasks[task_id]
+
+    def reset(self) -> None:
+        """Forget requests, tasks, deliveries, faults and counters (the server keeps running)."""
+        self._registry.clear()
+
+    # -- fault injection ---------------------------------------------------------------------
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        status: int = 500,
+        times: int = 1,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        *,
+        create_task: bool = False,
+    ) -> None:
+        """Answer the next ``times`` matching requests with ``status`` (and headers/body).
+
+        ``body`` may be JSON-able (sent as JSON), str or bytes; default
+        ``{"detail": "Injected fault: <status>."}``. ``create_task=True`` processes a
+        submission first (the task exists and is billed) and then answers the fault.
+        """
+        self._add(Fault("status", method, path, times, status, headers, body, create_task))
+
+    def drop_next(
+        self, method: str, path: str, times: int = 1, *, create_task: bool = False
+    ) -> None:
+        """Close the connection without an answer. ``create_task``: the task exists anyway."""
+        self._add(Fault("drop", method, path, times, create_task=create_task))
+
+    def stall_next(self, method: str, path: str, seconds: float, times: int = 1) -> None:
+        """Wait ``seconds`` before answering normally (a submission is processed afterwards)."""
+        self._add(Fault("stall", method, path, times, seconds=seconds))
+
+    def malformed_next(
+        self,
+        method: str,
+        path: str,
+        kind: Literal["invalid_json", "missing_id"] = "invalid_json",
+        times: int = 1,
+    ) -> None:
+        """Answer 200 with a body that is not JSON, or (``missing_id``) JSON without ``id``.
+
+        The request is processed first: a submission answered this way did create a task.
+        """
+        self._add(Fault("malformed", method, path, times, malformed=kind))
+
+    def cut_download_next(self, times: int = 1, fraction: float = 0.5) -> None:
+        """Send only ``fraction`` of the next sample download, then close the connection."""
+        self._add(Fault("cut", "GET", DELIVERY_PATH, times, fraction=fraction))
+
+    def clear_faults(self) -> None:
+        """Forget the faults not yet used."""
+        with self._registry.lock:
+            self._registry.faults.clear()
+
+    def _add(self, fault: Fault) -> None:
+        if fault.times < 1:
+            raise ValueError("times must be at least 1")
+        self._registry.add_fault(fault)
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    *,
+    task_seconds: TaskSeconds = 2.0,
+    api_key: str = "test-key",
+    echo: Callable[[str], Any] = print,
+    **options: Any,
+) -> None:
+    """Serve the fake API on ``host:port`` until interrupted (Ctrl-C), printing URL and key.
+
+    ``options`` are further ``FakeBFL`` keyword arguments (``max_in_flight``...).
+    """
+    fake = FakeBFL(task_seconds=task_seconds, api_key=api_key, host=host, port=port, **options)
+    fake.start()
+    echo(f"Fake FLUX.2 [FLEX] API at {fake.base_url}  (x-key: {fake.api_key})")
+    echo(f"  export BFL_BASE_URL={fake.base_url} BFL_API_KEY={fake.api_key}")
+    echo("Press Ctrl-C to stop.")
+    try:
+        while fake._thread is not None and fake._thread.is_alive():
+            fake._thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        echo("Stopping the fake API.")
+    finally:
+        fake.stop()

@@ -1,0 +1,165 @@
+"""Validate a submission against the packaged spec; report errors in FastAPI's 422 shape.
+
+The schema comes from ``flux_flex.spec.request_body_schema()`` (the spec shipped in the
+package), checked by ``jsonschema``'s Draft 2020-12 validator with a format checker, so a
+change to the spec changes what the fake accepts: there is no hand-copied model here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Any
+
+# jsonschema ships no type information (types-jsonschema is not a dependency).
+from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
+from jsonschema.exceptions import (  # type: ignore[import-untyped]
+    ValidationError as SchemaError,
+)
+from jsonschema.exceptions import best_match
+
+from flux_flex.spec import request_body_schema
+
+__all__ = ["FieldErrorDict", "parse_json_body", "validate_submission"]
+
+FieldErrorDict = dict[str, Any]
+
+# RFC 3986 `URI` (scheme ":" hier-part [ "?" query ] [ "#" fragment ]). Hand-written because
+# jsonschema checks `format: uri` only when the optional `rfc3987`/`rfc3986-validator`
+# packages are installed, and neither is a dependency of flux-flex. The grammar is small and
+# fixed; this follows RFC 3986 section 3 and appendix A literally.
+_UNRESERVED = r"A-Za-z0-9\-._~"
+_SUB_DELIMS = r"!$&'()*+,;="
+_PCT = r"%[0-9A-Fa-f]{2}"
+_PCHAR = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:@]|{_PCT})"
+_DEC_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"{_DEC_OCTET}\.{_DEC_OCTET}\.{_DEC_OCTET}\.{_DEC_OCTET}"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_LS32 = rf"(?:{_H16}:{_H16}|{_IPV4})"
+_IPV6 = (
+    rf"(?:(?:{_H16}:){{6}}{_LS32}"
+    rf"|::(?:{_H16}:){{5}}{_LS32}"
+    rf"|(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}"
+    rf"|(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}"
+    rf"|(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}"
+    rf"|(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}"
+    rf"|(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}"
+    rf"|(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}"
+    rf"|(?:(?:{_H16}:){{0,6}}{_H16})?::)"
+)
+_IPVFUTURE = rf"v[0-9A-Fa-f]+\.[{_UNRESERVED}{_SUB_DELIMS}:]+"
+_IP_LITERAL = rf"\[(?:{_IPV6}|{_IPVFUTURE})\]"
+_REG_NAME = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}]|{_PCT})*"
+_HOST = rf"(?:{_IP_LITERAL}|{_IPV4}|{_REG_NAME})"
+_USERINFO = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:]|{_PCT})*"
+_AUTHORITY = rf"(?:{_USERINFO}@)?{_HOST}(?::[0-9]*)?"
+_SEGMENT = rf"{_PCHAR}*"
+_SEGMENT_NZ = rf"{_PCHAR}+"
+_HIER_PART = (
+    rf"(?://{_AUTHORITY}(?:/{_SEGMENT})*"  # path-abempty
+    rf"|/(?:{_SEGMENT_NZ}(?:/{_SEGMENT})*)?"  # path-absolute
+    rf"|{_SEGMENT_NZ}(?:/{_SEGMENT})*"  # path-rootless
+    r"|)"  # path-empty
+)
+_QUERY = rf"(?:{_PCHAR}|[/?])*"
+_URI = re.compile(rf"[A-Za-z][A-Za-z0-9+\-.]*:{_HIER_PART}(?:\?{_QUERY})?(?:#{_QUERY})?")
+
+
+def _is_uri(instance: object) -> bool:
+    return not isinstance(instance, str) or _URI.fullmatch(instance) is not None
+
+
+_format_checker = FormatChecker()
+_format_checker.checks("uri")(_is_uri)
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = request_body_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=_format_checker)
+
+
+# jsonschema keyword -> pydantic v2 error type (what FastAPI puts in `type`).
+_TYPES = {
+    "minimum": "greater_than_equal",
+    "exclusiveMinimum": "greater_than",
+    "maximum": "less_than_equal",
+    "exclusiveMaximum": "less_than",
+    "minLength": "string_too_short",
+    "maxLength": "string_too_long",
+    "enum": "enum",
+    "const": "literal_error",
+    "format": "url_parsing",
+    "pattern": "string_pattern_mismatch",
+}
+_JSON_TYPES = {
+    "integer": "int_type",
+    "number": "float_type",
+    "string": "string_type",
+    "boolean": "bool_type",
+    "object": "model_attributes_type",
+    "array": "list_type",
+    "null": "none_required",
+}
+
+
+def _leaf(error: SchemaError) -> SchemaError:
+    """For an ``anyOf`` failure, the branch error that says most about the value."""
+    while error.context:
+        typed = [e for e in error.context if e.validator != "type"]
+        error = best_match(typed or error.context)
+    return error
+
+
+def _as_fastapi(error: SchemaError, instance: Any) -> list[FieldErrorDict]:
+    path: list[str | int] = list(error.absolute_path)
+    if error.validator == "required" and isinstance(instance, dict):
+        required = error.validator_value if isinstance(error.validator_value, list) else []
+        missing = [name for name in required if name not in instance]
+        return [
+            {"loc": ["body", *path, name], "msg": "Field required", "type": "missing"}
+            for name in missing
+        ]
+    leaf = _leaf(error)
+    if leaf.validator == "type":
+        expected = leaf.validator_value
+        first = expected[0] if isinstance(expected, list) else expected
+        kind = _JSON_TYPES.get(str(first), "type_error")
+    else:
+        kind = _TYPES.get(str(leaf.validator), "value_error")
+    return [{"loc": ["body", *path], "msg": leaf.message, "type": kind}]
+
+
+def validate_submission(body: Any) -> list[FieldErrorDict]:
+    """FastAPI-shaped errors of ``body`` against Flux2FlexInputs; empty when it is valid."""
+    errors: list[FieldErrorDict] = []
+    for error in sorted(_validator().iter_errors(body), key=lambda e: list(map(str, e.path))):
+        errors.extend(_as_fastapi(error, body))
+    return errors
+
+
+class _InvalidJSONError(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _InvalidJSONError(f"{name} is not valid JSON")
+
+
+def parse_json_body(raw: bytes) -> tuple[Any, list[FieldErrorDict]]:
+    """Parse strict JSON (no NaN/Infinity); on failure, the FastAPI ``json_invalid`` error."""
+    try:
+        text = raw.decode("utf-8")
+        return json.loads(text, parse_constant=_reject_constant), []
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        position = getattr(exc, "pos", 0) or 0
+        return None, [
+            {
+                "loc": ["body", position],
+                "msg": "JSON decode error",
+                "type": "json_invalid",
+                "ctx": {"error": str(exc)[:200]},
+            }
+        ]

@@ -28,17 +28,21 @@ FAST_RETRIES = RetryPolicy(max_retries=3, backoff_initial=0.002, backoff_max=0.0
 
 
 def wrapper(
-    http_client: httpx.Client | None = None, *, retry: RetryPolicy = FAST_RETRIES, **kw: Any
+    http_client: httpx.Client | None = None,
+    *,
+    retry: RetryPolicy = FAST_RETRIES,
+    api_key: str = API_KEY,
+    base_url: str = BASE_URL,
+    timeout: float = 5.0,
 ) -> FluxFlex:
-    """A `FluxFlex` on the suite's fake host and key, with fast polls and resends."""
+    """A `FluxFlex` on the suite's host and key (or a fake's), with fast polls and resends."""
     return FluxFlex(
-        api_key=API_KEY,
-        base_url=BASE_URL,
+        api_key=api_key,
+        base_url=base_url,
         retry=retry,
         poll_schedule=FAST_POLLS,
         http_client=http_client,
-        timeout=5.0,
-        **kw,
+        timeout=timeout,
     )
 
 

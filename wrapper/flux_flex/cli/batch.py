@@ -107,9 +107,10 @@ def _outcome(item: BatchItem, out_dir: Path, outcome: AsyncResult | BaseExceptio
 def _print_summary(outcomes: Sequence[ItemOutcome], out_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(width=None if sys.stdout.isatty() else 120)
-    table = Table(title=f"batch into {out_dir}", title_justify="left")
+    table = Table(title=Text(f"batch into {out_dir}"), title_justify="left")
     table.add_column("line", justify="right")
     table.add_column("state")
     table.add_column("file", overflow="fold")
@@ -117,19 +118,22 @@ def _print_summary(outcomes: Sequence[ItemOutcome], out_dir: Path) -> None:
     table.add_column("error / task", overflow="fold")
     styles = {"generated": "green", "skipped": "dim", "failed": "bold red"}
     for outcome in outcomes:
+        # Text, not markup: prompts and messages may contain [brackets].
         table.add_row(
             str(outcome.item.line),
-            f"[{styles[outcome.state]}]{outcome.state}",
-            Path(outcome.path).name if outcome.path else "",
+            Text(outcome.state, style=styles[outcome.state]),
+            Text(Path(outcome.path).name if outcome.path else ""),
             "" if outcome.seed is None else str(outcome.seed),
-            outcome.error or "",
+            Text(outcome.error or ""),
         )
     console.print(table)
     counts = {state: sum(o.state == state for o in outcomes) for state in styles}
     console.print(
-        f"{counts['generated']} generated, {counts['skipped']} skipped (already there), "
-        f"{counts['failed']} failed."
-        + ("  Re-run the same command to retry the failed ones." if counts["failed"] else "")
+        Text(
+            f"{counts['generated']} generated, {counts['skipped']} skipped (already there), "
+            f"{counts['failed']} failed."
+            + ("  Re-run the same command to retry the failed ones." if counts["failed"] else "")
+        )
     )
 
 

@@ -97,9 +97,14 @@ def open_endpoint(connection: Connection) -> Iterator[Endpoint]:
             api_key=key, base_url=connection.base_url, region=connection.region, mock=False
         )
         return
+    from flux_flex.testing import FakeBFL
+
+    fake = FakeBFL(task_seconds=connection.mock_task_seconds)
     try:
-        from flux_flex.testing import FakeBFL
+        fake.start()
     except ImportError as exc:
         raise CliUsageError(MISSING_FAKE_EXTRA) from exc
-    with FakeBFL(task_seconds=connection.mock_task_seconds) as fake:
+    try:
         yield Endpoint(api_key=fake.api_key, base_url=fake.base_url, region=None, mock=True)
+    finally:
+        fake.stop()

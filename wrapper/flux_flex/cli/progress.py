@@ -49,6 +49,13 @@ def _make_progress(stream: IO[str], *, bar_label: str) -> Progress:
     )
 
 
+def _plain(text: str) -> str:
+    """``text`` escaped for rich markup (ids and statuses come from outside)."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
 class TaskProgress:
     """Shows one task's status, progress and elapsed time until it ends.
 
@@ -70,7 +77,7 @@ class TaskProgress:
         if self._live:
             self._bar = _make_progress(self._stream, bar_label="{task.fields[status]}")
             self._bar.start()
-            self._task = self._bar.add_task(self._label, total=None, status="submitting")
+            self._task = self._bar.add_task(_plain(self._label), total=None, status="submitting")
         else:
             self._print(f"{self._label}: submitting")
         return self
@@ -93,7 +100,7 @@ class TaskProgress:
         """The task exists: show its id."""
         self._label = f"task {task_id}"
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, description=self._label, status="submitted")
+            self._bar.update(self._task, description=_plain(self._label), status="submitted")
         else:
             self._print(f"{self._label}: submitted")
 
@@ -105,9 +112,9 @@ class TaskProgress:
         """Show ``status`` and, when known, ``fraction`` done (0..1)."""
         if self._bar is not None and self._task is not None:
             if fraction is None:
-                self._bar.update(self._task, status=status)
+                self._bar.update(self._task, status=_plain(status))
             else:
-                self._bar.update(self._task, status=status, total=1.0, completed=fraction)
+                self._bar.update(self._task, status=_plain(status), total=1.0, completed=fraction)
             return
         bucket = -1 if fraction is None else int(fraction * 4)  # quarters
         if (status, bucket) == self._last_line:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flux_flex.cli.connection import Connection, Endpoint, open_endpoint, read_secret_env
@@ -68,6 +69,13 @@ def _wait_and_save(
     return result, path
 
 
+def _prepare_output(output: str) -> None:
+    """Create the output's folder now: a paid task must not fail at the very last step."""
+    target = Path(output)
+    folder = target if target.is_dir() else target.parent
+    folder.mkdir(parents=True, exist_ok=True)
+
+
 def _report_result(
     result: Result, path: str, job: Job, *, elapsed: float, mock: bool, as_json: bool
 ) -> None:
@@ -113,6 +121,7 @@ def generate(
     """Submit ``prompt``, show progress, save the image to ``output``, print the outcome."""
     if webhook_secret_env:
         params["webhook_secret"] = read_secret_env(webhook_secret_env, what="the webhook secret")
+    _prepare_output(output)
     with open_endpoint(connection) as endpoint, endpoint.sync_client() as client:
         _announce_mock(endpoint)
         started = time.monotonic()
@@ -149,6 +158,7 @@ def wait(
     as_json: bool,
 ) -> int:
     """Resume ``task_id``: wait until it is ready and save the image to ``output``."""
+    _prepare_output(output)
     with open_endpoint(connection) as endpoint, endpoint.sync_client() as client:
         started = time.monotonic()
         job = client.job(task_id, polling_url=polling_url)

@@ -1,0 +1,98 @@
+"""Error answers → the right error class, with advice and without secrets."""
+
+from __future__ import annotations
+
+import pytest
+from flux_flex import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    InsufficientCreditsError,
+    RateLimitError,
+    RequestValidationError,
+    ServerError,
+)
+from flux_flex._core.errormap import connection_error, error_from_response
+from flux_flex._core.retry import FailureKind
+
+
+@pytest.mark.parametrize(
+    ("status", "cls", "advice"),
+    [
+        (401, AuthenticationError, "BFL_API_KEY"),
+        (403, AuthenticationError, "BFL_API_KEY"),
+        (402, InsufficientCreditsError, "Add credits"),
+        (429, RateLimitError, "retry"),
+        (500, ServerError, "Try again"),
+        (503, ServerError, "Try again"),
+        (418, APIError, "Check"),
+    ],
+)
+def test_status_maps_to_class_with_advice(status: int, cls: type[APIError], advice: str) -> None:
+    error = error_from_response(status, {"detail": "nope"}, {"x-request-id": "r1"}, submit=False)
+    assert type(error) is cls
+    assert error.status_code == status
+    assert error.request_id == "r1"
+    assert advice in str(error)
+    assert "nope" in str(error)
+
+
+def test_both_error_body_shapes_are_read() -> None:
+    error = error_from_response(402, {"error": "Payment", "message": "Top up"}, {}, submit=True)
+    assert "Payment: Top up" in str(error)
+    assert error.body == {"error": "Payment", "message": "Top up"}
+
+
+def test_submit_5xx_says_a_task_may_exist() -> None:
+    error = error_from_response(503, "down", {}, submit=True)
+    assert isinstance(error, ServerError)
+    assert error.task_may_exist
+    assert "not resent" in str(error)
+    assert "Check your recent tasks" in str(error)
+
+
+def test_429_carries_retry_after() -> None:
+    error = error_from_response(429, {}, {"Retry-After": "7"}, submit=True)
+    assert isinstance(error, RateLimitError)
+    assert error.retry_after == 7.0
+    assert "after 7 s" in str(error)
+
+
+def test_422_lists_fields() -> None:
+    body = {
+        "detail": [
+            {"loc": ["body", "width"], "msg": "must be >= 64", "type": "greater_than_equal"},
+            {"loc": ["body", "input_image", 0], "msg": "bad", "type": "value_error"},
+        ]
+    }
+    error = error_from_response(422, body, {}, submit=True)
+    assert isinstance(error, RequestValidationError)
+    assert error.fields == ["width", "input_image.0"]
+    assert error.errors[0].rule == "greater_than_equal"
+    assert "width: must be >= 64" in str(error)
+
+
+def test_secrets_never_in_messages_or_headers() -> None:
+    error = error_from_response(
+        401,
+        {"detail": "key sk-secret-123 is wrong"},
+        {"x-key": "sk-secret-123"},
+        submit=False,
+        secrets=("sk-secret-123",),
+    )
+    assert "sk-secret-123" not in str(error)
+    assert "sk-secret-123" not in repr(error.headers)
+
+
+def test_connection_errors() -> None:
+    never_left = connection_error(FailureKind.CONNECT, "refused", submit=True)
+    assert type(never_left) is APIConnectionError
+    assert not never_left.task_may_exist
+    maybe = connection_error(FailureKind.TIMEOUT, "read timeout", submit=True)
+    assert isinstance(maybe, APITimeoutError)
+    assert maybe.task_may_exist
+    assert "billed task may exist" in str(maybe)
+    poll = connection_error(FailureKind.NETWORK, "reset", submit=False, task_id="t9")
+    assert not poll.task_may_exist
+    assert "t9" in str(poll)

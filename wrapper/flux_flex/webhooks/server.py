@@ -239,7 +239,7 @@ def listen(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     log_level: str = "warning",
 ) -> None:
-    """Serve a ``WebhookReceiver`` on ``host:port`` until interrupted (blocking).
+    """Serve a ``WebhookReceiver`` on ``host:port``; returns once interrupted (Ctrl+C, SIGTERM).
 
     Each verified, new delivery is echoed as one JSON line, or, with ``save_dir``, saved as
     ``<save_dir>/<task id>.json`` (and its path echoed). Forged deliveries get 401 and are
@@ -252,4 +252,7 @@ def listen(
     uvicorn = _uvicorn()
     config = _config(receiver, log_level, host=host, port=port)
     echo(f"Listening for webhook deliveries on http://{host}:{port}/ (Ctrl+C to stop)")
-    uvicorn.Server(config).run()
+    # uvicorn re-raises the signal that stopped it once it has shut down cleanly: being
+    # interrupted is how listen() is meant to end, so that is a normal return here.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()

@@ -1,0 +1,46 @@
+"""Shared fixtures of the provider contract suite: one fake per module, plain HTTP helpers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from flux_flex.testing import FakeBFL
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "flux2-flex.openapi.yaml"
+SUBMIT = "/v1/flux-2-flex"
+RESULT = "/v1/get_result"
+PROVIDER_KEY = "provider-contract-key"
+
+
+@pytest.fixture(scope="module")
+def provider_fake() -> Iterator[FakeBFL]:
+    """A fake for a whole module. Webhooks are not delivered: schemathesis invents
+    loopback webhook URLs, and a random 127.0.0.1 port may be a colleague's test server."""
+    with FakeBFL(task_seconds=0.05, deliver_webhooks=False, api_key=PROVIDER_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def api(provider_fake: FakeBFL) -> Iterator[httpx.Client]:
+    """An HTTP client for the fake's API host, key set."""
+    with httpx.Client(
+        base_url=provider_fake.base_url, headers={"x-key": provider_fake.api_key}, timeout=10
+    ) as client:
+        yield client
+
+
+def poll_until_final(client: httpx.Client, polling_url: str, timeout: float = 10.0) -> Any:
+    """Poll ``polling_url`` every 20 ms until the status is not Pending; the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = client.get(polling_url)
+        assert answer.status_code == 200, answer.text
+        state = answer.json()
+        if state["status"] != "Pending" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.02)

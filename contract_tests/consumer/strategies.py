@@ -110,6 +110,20 @@ def body_to_submit_kwargs(body: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def expected_wrapper_body(body: dict[str, Any]) -> dict[str, Any]:
+    """What the wrapper must send for ``body`` given as keyword arguments.
+
+    ``body`` itself, except width/height 0: the client documents (``FluxFlex.submit``) that
+    it leaves those out, since FACTS.md gives 0 and absent the same meaning (the model
+    chooses). Nothing may be added.
+    """
+    return {
+        k: v
+        for k, v in body.items()
+        if not (k in ("width", "height") and v == 0 and not isinstance(v, bool))
+    }
+
+
 # --- invalid values, built from each field's schema -----------------------------------------
 
 

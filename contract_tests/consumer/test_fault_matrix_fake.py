@@ -207,10 +207,23 @@ def test_expired_sample_is_a_download_error_and_leaves_no_file(
 
 
 def test_download_cut_mid_stream_leaves_no_file(fake: FakeBFL, tmp_path: Path) -> None:
-    count("fault (fake): download cut mid-stream")
+    count("fault (fake): download cut mid-stream, every attempt")
     with client_for(fake) as client:
         result = client.submit("a fox", width=256, height=256).wait(timeout=10)
-        fake.cut_download_next(fraction=0.3)
+        fake.cut_download_next(fraction=0.3, times=20)
         with pytest.raises(DownloadError):
             result.save(tmp_path / "fox.png")
     assert list(tmp_path.iterdir()) == [], "a partial file was left behind"
+    assert fake.count("POST", SUBMIT) == 1
+
+
+def test_download_cut_once_is_fetched_again_whole(fake: FakeBFL, tmp_path: Path) -> None:
+    # A GET is safe to repeat: one cut costs a second download, and the file is whole.
+    count("fault (fake): download cut mid-stream, once")
+    with client_for(fake) as client:
+        result = client.submit("a fox", width=256, height=256).wait(timeout=10)
+        whole = result.read()
+        fake.cut_download_next(fraction=0.3)
+        path = Path(result.save(tmp_path / "fox"))
+    assert path.read_bytes() == whole
+    assert list(tmp_path.iterdir()) == [path]

@@ -23,6 +23,7 @@ from contract_tests.consumer.strategies import (
     API_KEY,
     IMAGE_FIELDS,
     body_to_submit_kwargs,
+    expected_wrapper_body,
     http_urls,
     wrapper_request_bodies,
 )
@@ -39,7 +40,7 @@ def test_wrapper_sends_exactly_the_body_it_was_given() -> None:
             route.reset()
             job = client.submit(**body_to_submit_kwargs(body))
             assert route.call_count == 1
-            assert_contract_request(route.calls.last.request, body)
+            assert_contract_request(route.calls.last.request, expected_wrapper_body(body))
             assert job.id == "task-1"
 
         check()
@@ -64,30 +65,32 @@ async def test_async_wrapper_sends_exactly_the_body_it_was_given() -> None:
                 route.reset()
                 job = await client.submit(**body_to_submit_kwargs(body))
                 assert route.call_count == 1
-                assert_contract_request(route.calls.last.request, body)
+                assert_contract_request(route.calls.last.request, expected_wrapper_body(body))
                 assert job.id == "task-1"
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "sent"),
     [
-        {},
-        {"seed": 0},
-        {"width": 0, "height": 0},
-        {"output_format": "jpeg"},
-        {"prompt_upsampling": False},
-        {"safety_tolerance": 0},
+        ({}, {}),
+        ({"seed": 0}, {"seed": 0}),
+        ({"width": 0, "height": 0}, {}),  # documented: 0 and absent mean the same
+        ({"width": 64, "height": 0}, {"width": 64}),
+        ({"output_format": "jpeg"}, {"output_format": "jpeg"}),
+        ({"prompt_upsampling": False}, {"prompt_upsampling": False}),
+        ({"safety_tolerance": 0}, {"safety_tolerance": 0}),
+        ({"guidance": 5.0, "steps": 50}, {"guidance": 5.0, "steps": 50}),
     ],
     ids=repr,
 )
-def test_only_what_the_user_set_is_sent(kwargs: dict[str, Any]) -> None:
-    # Defaults (width 0, guidance 5, steps 50, jpeg, upsampling...) are the API's business;
-    # a value the user set is sent even when it equals the default (or is falsy).
+def test_only_what_the_user_set_is_sent(kwargs: dict[str, Any], sent: dict[str, Any]) -> None:
+    # Defaults (guidance 5, steps 50, jpeg, upsampling...) are the API's business; a value
+    # the user set is sent even when it equals the default (or is falsy).
     count("request: wrapper, defaults not sent")
     with respx.mock() as router, wrapper() as client:
         route = router.post(SUBMIT_URL).respond(200, json=accepted())
         client.submit("a fox", **kwargs)
-    assert json.loads(route.calls.last.request.content) == {"prompt": "a fox", **kwargs}
+    assert json.loads(route.calls.last.request.content) == {"prompt": "a fox", **sent}
 
 
 def test_eight_images_reach_the_request_as_eight_fields() -> None:

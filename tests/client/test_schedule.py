@@ -88,3 +88,11 @@ def test_bad_schedule_is_refused() -> None:
         PollSchedule(initial=0)
     with pytest.raises(ValueError, match="jitter"):
         PollSchedule(jitter=1.0)
+
+
+def test_submission_time_anchors_the_first_estimate() -> None:
+    planner = PollPlanner(NO_JITTER, rng=random.Random(1))
+    planner.started_at(100.0)
+    planner.observe(100.5, 0.25)  # one poll is enough: 0.5 per second -> ready at 102.0
+    assert planner.predicted_ready_at() == pytest.approx(102.0)
+    assert planner.next_delay(100.5) == pytest.approx(1.6)

@@ -124,6 +124,7 @@ class ClientCore:
         timeout: float,
         webhook: bool,
         webhook_grace: float | None,
+        submitted_at: float | None = None,
     ) -> Flow:
         if not (isinstance(timeout, int | float) and 0 <= timeout < math.inf):
             raise ValueError(f"timeout must be a finite number of seconds, not {timeout!r}")
@@ -135,4 +136,5 @@ class ClientCore:
             timeout=timeout,
             webhook=webhook,
             webhook_grace=DEFAULT_WEBHOOK_GRACE if webhook_grace is None else webhook_grace,
+            submitted_at=submitted_at,
         )

@@ -129,13 +129,17 @@ class FluxFlex:
         `ModerationError`, `TaskFailedError`, `TaskNotFoundError` at once, and
         `WaitTimeoutError` (with the task id, to resume with `job`) after ``timeout``.
         """
-        task_id, polling_url = (job, None) if isinstance(job, str) else (job.id, job.polling_url)
+        if isinstance(job, str):
+            task_id, polling_url, submitted_at = job, None, None
+        else:
+            task_id, polling_url, submitted_at = job.id, job.polling_url, job.submitted_at
         flow = self._core.wait_flow(
             task_id,
             polling_url,
             timeout=timeout,
             webhook=webhook is not None,
             webhook_grace=webhook_grace,
+            submitted_at=submitted_at,
         )
         finished: Finished = self._driver.run(flow, source=webhook, on_progress=on_progress)
         return self._result(finished)
@@ -212,6 +216,7 @@ class FluxFlex:
             output_mp=ack.output_mp,
             webhook_url=ack.webhook_url,
             raw=ack.raw,
+            submitted_at=self._core.env.clock(),
             client=self,
         )
 

@@ -47,6 +47,8 @@ class JobInfo:
     output_mp: float | None = None
     webhook_url: str | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    submitted_at: float | None = attrs.field(default=None, repr=False, eq=False)
+    """``time.monotonic()`` when the submission was acknowledged (None for resumed jobs)."""
 
 
 @attrs.frozen

@@ -148,16 +148,20 @@ def wait_flow(
     timeout: float,
     webhook: bool = False,
     webhook_grace: float = 5.0,
+    submitted_at: float | None = None,
 ) -> Flow:
     """Wait for the task to finish: the `Finished`, or its typed error at once.
 
     With ``webhook``, first waits up to ``webhook_grace`` s for the delivery (no poll at
     all when it arrives), then polls as the fallback, waiting on the delivery between polls.
-    Raises `WaitTimeoutError` once ``timeout`` s have passed.
+    Raises `WaitTimeoutError` once ``timeout`` s have passed. ``submitted_at`` (clock time of
+    the submission, when known) anchors the progress rate estimate.
     """
     start = env.clock()
     deadline = start + timeout
     planner = PollPlanner(schedule, rng=env.rng)
+    if submitted_at is not None:
+        planner.started_at(submitted_at)
 
     def timed_out() -> WaitTimeoutError:
         waited = env.clock() - start

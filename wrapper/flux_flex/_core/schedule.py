@@ -65,6 +65,11 @@ class PollPlanner:
     _first: tuple[float, float] | None = None  # (time, fraction) of the first observation
     _last: tuple[float, float] | None = None
 
+    def started_at(self, when: float) -> None:
+        """The task was submitted at ``when``: progress 0 then (sharpens the first estimate)."""
+        if self._first is None:
+            self._first = (when, 0.0)
+
     def observe(self, now: float, progress: float | None) -> None:
         """Record one poll made at ``now`` that reported ``progress`` (None if absent)."""
         self.polls += 1

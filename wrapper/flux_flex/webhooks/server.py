@@ -40,13 +40,13 @@ def _uvicorn() -> ModuleType:
     return uvicorn
 
 
-def _config(app: WebhookReceiver, log_level: str, **options: Any) -> Any:
+def _config(app: Any, log_level: str, **options: Any) -> Any:
     uvicorn = _uvicorn()
     return uvicorn.Config(
         app,
         log_level=log_level,
         access_log=False,
-        lifespan="on",
+        lifespan="auto",  # the receiver speaks lifespan; an app= given instead may not
         timeout_graceful_shutdown=5,
         **options,
     )
@@ -57,7 +57,9 @@ class ReceiverServer:
 
     ``with ReceiverServer(receiver) as server:`` serves from a background thread;
     ``async with`` serves as a task in the running event loop. ``port=0`` (the default)
-    picks a free port; ``server.url`` is the address to pass as ``webhook_url``.
+    picks a free port; ``server.url`` is the address to pass as ``webhook_url``. ``app``
+    serves another ASGI app instead of the bare receiver (e.g. a Starlette app mounting it,
+    or middleware around it).
     """
 
     def __init__(
@@ -68,8 +70,10 @@ class ReceiverServer:
         *,
         log_level: str = "warning",
         start_timeout: float = 10.0,
+        app: Any = None,
     ) -> None:
         self.receiver = receiver
+        self.app = receiver if app is None else app
         self.host = host
         self.start_timeout = start_timeout
         self._requested_port = port
@@ -99,12 +103,16 @@ class ReceiverServer:
         uvicorn = _uvicorn()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        sock.listen(128)
-        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._requested_port))
+            sock.listen(128)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
         self._socket = sock
-        self._server = uvicorn.Server(_config(self.receiver, self._log_level))
+        self._server = uvicorn.Server(_config(self.app, self._log_level))
 
     def _close_socket(self) -> None:
         if self._socket is not None:

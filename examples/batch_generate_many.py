@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
+from typing import Any
 
 from _offline import offline_if_requested
 from flux_flex import AsyncFluxFlex, AsyncResult, FluxFlexError
 
-REQUESTS = [
+REQUESTS: list[str | dict[str, Any]] = [
     "a red fox in fresh snow",  # a plain prompt
     {"prompt": "a snowy owl at night", "seed": 7, "output_format": "png"},  # or submit kwargs
     {"prompt": "a frozen lake at dawn", "width": 1024, "height": 576, "save_to": "out/lake.png"},
@@ -19,6 +21,7 @@ REQUESTS = [
 
 
 async def main() -> int:
+
     def on_result(index: int, outcome: AsyncResult | BaseException) -> None:
         print(f"  request {index} finished")  # called as each one ends
 
@@ -38,5 +41,6 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
+    Path("out").mkdir(exist_ok=True)  # the examples save their images in ./out/
     with offline_if_requested():
         sys.exit(asyncio.run(main()))

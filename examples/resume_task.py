@@ -1,35 +1,37 @@
 """Resume a task by id: after a crash, a timeout, or in another process.
 
-python examples/resume_task.py [--mock]          # submits, then resumes by id
-python examples/resume_task.py TASK_ID           # resumes a task you submitted earlier
+python examples/resume_task.py [--mock]     # submits, gives up waiting, resumes by id
+python examples/resume_task.py TASK_ID      # resumes a task you submitted earlier
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from _offline import offline_if_requested
 from flux_flex import FluxFlex, WaitTimeoutError
 
 
-def main(task_id: str | None) -> None:
+def submit_without_waiting() -> str:
     with FluxFlex() as client:
-        if task_id is None:
-            job = client.submit("a red fox in fresh snow", output_format="png")
-            try:
-                job.wait(timeout=0.01)  # far too short, on purpose
-            except WaitTimeoutError as exc:
-                print(f"not ready yet: {exc}")
-                task_id = exc.task_id  # keep this (e.g. in your database)
+        job = client.submit("a red fox in fresh snow", output_format="png")
+        try:
+            job.wait(timeout=0.01)  # far too short, on purpose
+        except WaitTimeoutError as exc:
+            print(f"not ready yet: {exc}")  # the message names the task id
+        return job.id  # keep it (e.g. in your database); it is all you need to resume
 
-    # Later, maybe in another process: only the id is needed.
+
+def resume(task_id: str) -> None:
     with FluxFlex() as client:
+        print(f"status now: {client.get_result(task_id).status}")  # one poll, no waiting
         job = client.job(task_id)  # pass polling_url= too if you kept it (regional hosts)
-        print(f"status now: {client.get_result(task_id).status}")
         result = job.wait(timeout=300)
         print(f"saved {result.save('out/resumed.png')}")
 
 
 if __name__ == "__main__":
+    Path("out").mkdir(exist_ok=True)  # the examples save their images in ./out/
     with offline_if_requested():
-        main(sys.argv[1] if len(sys.argv) > 1 else None)
+        resume(sys.argv[1] if len(sys.argv) > 1 else submit_without_waiting())

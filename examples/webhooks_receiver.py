@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 
 from _offline import offline_if_requested
 from flux_flex import FluxFlex
@@ -39,5 +40,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    Path("out").mkdir(exist_ok=True)  # the examples save their images in ./out/
     with offline_if_requested():
         main()

@@ -102,10 +102,14 @@ def _agreement_bodies() -> st.SearchStrategy[tuple[dict[str, Any], str | None]]:
 def test_local_validator_agrees_with_jsonschema() -> None:
     # The wrapper's check and Draft 2020-12 (format checker on) say the same of every body:
     # sent exactly when the spec's schema accepts it, refused naming the field otherwise.
-    with respx.mock() as router, httpx.Client() as http, wrapper(http) as client:
+    with (
+        respx.mock(assert_all_called=False) as router,
+        httpx.Client() as http,
+        wrapper(http) as client,
+    ):
         route = router.post(SUBMIT_URL).respond(200, json=accepted())
 
-        @settings(CONTRACT_SETTINGS, max_examples=250)
+        @settings(CONTRACT_SETTINGS, max_examples=200)
         @given(_agreement_bodies())
         def check(case: tuple[dict[str, Any], str | None]) -> None:
             body, broken = case

@@ -39,7 +39,7 @@ def test_generated_client_sends_exactly_the_body() -> None:
     with respx.mock(assert_all_called=True) as router, generated_client() as client:
         route = router.post(f"{BASE_URL}{SUBMIT_PATH}").respond(200, json=ACCEPTED)
 
-        @settings(CONTRACT_SETTINGS, max_examples=300)
+        @settings(CONTRACT_SETTINGS, max_examples=200)
         @given(spec_request_bodies())
         def check(body: dict[str, Any]) -> None:
             count("request: generated client, body drawn from the spec")

@@ -33,7 +33,7 @@ def test_wrapper_sends_exactly_the_body_it_was_given() -> None:
     with respx.mock() as router, httpx.Client() as http, wrapper(http) as client:
         route = router.post(SUBMIT_URL).respond(200, json=accepted())
 
-        @settings(CONTRACT_SETTINGS, max_examples=300)
+        @settings(CONTRACT_SETTINGS, max_examples=200)
         @given(wrapper_request_bodies())
         def check(body: dict[str, Any]) -> None:
             count("request: wrapper, body drawn from the spec")

@@ -93,7 +93,7 @@ def test_every_error_answer_parses(operation: str, status: int) -> None:
         else:
             route = router.post(f"{BASE_URL}{SUBMIT_PATH}")
 
-        @settings(CONTRACT_SETTINGS, max_examples=12)
+        @settings(CONTRACT_SETTINGS, max_examples=8)
         @given(responses(schema))
         def check(answer: dict[str, Any]) -> None:
             count("response: generated client, error answers")

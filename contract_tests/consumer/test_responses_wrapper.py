@@ -114,7 +114,7 @@ def test_every_error_answer_becomes_its_typed_error(operation: str, status: int)
             else router.get(RESULT_URL)
         )
 
-        @settings(CONTRACT_SETTINGS, max_examples=10)
+        @settings(CONTRACT_SETTINGS, max_examples=8)
         @given(responses(schema))
         def check(answer: dict[str, Any]) -> None:
             count("response: wrapper, error answers")
@@ -217,7 +217,7 @@ def test_answers_outside_the_spec_raise_typed_errors_only() -> None:
     with respx.mock() as router, httpx.Client() as http, wrapper(http) as client:
         route = router.get(RESULT_URL)
 
-        @settings(CONTRACT_SETTINGS, max_examples=120)
+        @settings(CONTRACT_SETTINGS, max_examples=80)
         @given(_near_miss_polls())
         def check(answer: Any) -> None:
             count("response: wrapper, near-miss poll answers")

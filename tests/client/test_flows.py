@@ -1,0 +1,140 @@
+"""The core's flows driven by hand: scripted answers, a fake clock, no I/O at all."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+from flux_flex import PollSchedule, RetryPolicy, WaitTimeoutError
+from flux_flex._core.actions import (
+    AwaitDelivery,
+    HttpFailure,
+    HttpRequest,
+    HttpResponse,
+    Report,
+    Send,
+    Sleep,
+)
+from flux_flex._core.flows import FlowEnv, submit_flow, wait_flow
+from flux_flex._core.retry import FailureKind
+from flux_flex.errors import APITimeoutError, ServerError
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def env(clock: Clock) -> FlowEnv:
+    return FlowEnv(retry=RetryPolicy(max_retries=3), clock=clock, rng=random.Random(0))
+
+
+def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
+    return HttpResponse(status, headers or {}, json.dumps(body).encode())
+
+
+def drive(flow: Any, answers: list[Any], clock: Clock) -> tuple[list[Any], Any]:
+    """Run ``flow``: Send gets the next scripted answer, Sleep advances the clock."""
+    actions: list[Any] = []
+    reply: Any = None
+    try:
+        while True:
+            action = flow.send(reply)
+            actions.append(action)
+            reply = None
+            if isinstance(action, Send):
+                reply = answers.pop(0)
+            elif isinstance(action, Sleep):
+                clock.now += action.seconds
+            elif isinstance(action, AwaitDelivery):
+                reply = answers.pop(0)
+                if reply is None:
+                    clock.now += action.timeout
+    except StopIteration as stop:
+        return actions, stop.value
+
+
+POST = HttpRequest("POST", "https://api/v1/flux-2-flex", idempotent=False, json={"prompt": "p"})
+ACK = {"id": "t", "polling_url": "https://eu/v1/get_result?id=t"}
+FAST = PollSchedule(initial=0.5, backoff=2.0, max_interval=4.0, jitter=0.0)
+
+
+def test_submit_429_sleeps_retry_after_then_resends() -> None:
+    clock = Clock()
+    actions, ack = drive(
+        submit_flow(POST, env(clock), base_url="https://api"),
+        [answer(429, {}, {"Retry-After": "1"}), answer(200, ACK)],
+        clock,
+    )
+    assert [type(a).__name__ for a in actions] == ["Send", "Sleep", "Send"]
+    assert actions[1].seconds == 1.0
+    assert ack.id == "t"
+
+
+def test_submit_5xx_and_read_timeout_sent_once() -> None:
+    clock = Clock()
+    with pytest.raises(ServerError):
+        drive(submit_flow(POST, env(clock), base_url="https://api"), [answer(500, {})], clock)
+    failure = HttpFailure(FailureKind.TIMEOUT, "read timeout")
+    with pytest.raises(APITimeoutError):
+        drive(submit_flow(POST, env(clock), base_url="https://api"), [failure], clock)
+
+
+def test_wait_polls_then_returns_ready() -> None:
+    clock = Clock()
+    pending = answer(200, {"id": "t", "status": "Pending", "progress": None})
+    ready = answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})
+    actions, finished = drive(
+        wait_flow("t", "https://eu/p?id=t", env(clock), schedule=FAST, timeout=60),
+        [pending, pending, ready],
+        clock,
+    )
+    sleeps = [a.seconds for a in actions if isinstance(a, Sleep)]
+    assert sleeps == [0.5, 1.0]
+    assert [a.request.url for a in actions if isinstance(a, Send)] == ["https://eu/p?id=t"] * 3
+    assert [a.status for a in actions if isinstance(a, Report)] == ["Pending", "Pending", "Ready"]
+    assert finished.url == "https://d/x"
+
+
+def test_wait_deadline_never_overshoots() -> None:
+    clock = Clock()
+    pending = answer(200, {"id": "t", "status": "Pending"})
+    with pytest.raises(WaitTimeoutError) as info:
+        drive(
+            wait_flow("t", "https://eu/p?id=t", env(clock), schedule=FAST, timeout=5.0),
+            [pending] * 50,
+            clock,
+        )
+    assert clock.now == pytest.approx(5.0)  # the last sleep was cut to the deadline
+    assert info.value.task_id == "t"
+
+
+def test_webhook_delivery_in_grace_means_no_poll() -> None:
+    clock = Clock()
+    payload = {"id": "t", "status": "Ready", "result": {"sample": "https://d/w"}}
+    actions, finished = drive(
+        wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
+        [payload],
+        clock,
+    )
+    assert actions == [AwaitDelivery("t", 3)]
+    assert finished.url == "https://d/w"
+
+
+def test_lost_webhook_polls_and_waits_on_delivery_between_polls() -> None:
+    clock = Clock()
+    pending = answer(200, {"id": "t", "status": "Pending"})
+    payload = {"id": "t", "status": "Ready", "result": {"sample": "https://d/w"}}
+    actions, finished = drive(
+        wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
+        [None, pending, payload],
+        clock,
+    )
+    kinds = [type(a).__name__ for a in actions]
+    assert kinds == ["AwaitDelivery", "Send", "Report", "AwaitDelivery"]
+    assert finished.url == "https://d/w"

@@ -262,7 +262,7 @@ class FakeService:
         status = task.status_at(now)
         answer: dict[str, Any] = {"id": task.id, "status": status, "result": None}
         if status == "Pending":
-            answer["progress"] = round(task.progress_at(now), 4)
+            answer["progress"] = task.progress_at(now)
         elif status == "Ready":
             answer |= {"result": self.ready_result(task), "progress": 1.0}
         elif status in ("Request Moderated", "Content Moderated"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import socket
 import threading
@@ -74,7 +75,18 @@ def _uvicorn_server(service: FakeService) -> uvicorn.Server:
         access_log=False,
         timeout_graceful_shutdown=2,
     )
-    return uvicorn.Server(config)
+
+    class PromptServer(uvicorn.Server):
+        """uvicorn's server, woken by ``service.closing`` instead of a 0.1 s poll."""
+
+        async def main_loop(self) -> None:
+            counter = 0
+            while not await self.on_tick(counter):
+                counter = (counter + 10) % 864000  # on_tick refreshes the Date header every 10
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(service.closing.wait(), 1.0)
+
+    return PromptServer(config)
 
 
 class FakeBFL:
@@ -198,10 +210,11 @@ class FakeBFL:
         if self._server is None or self._thread is None:
             return
         assert self._service is not None
-        loop = self._service.loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._service.closing.set)
         self._server.should_exit = True
+        loop = self._service.loop
+        with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(self._service.closing.set)
         self._thread.join(timeout=15)
         self._thread = None
         self._server = None

@@ -1,0 +1,85 @@
+"""Helpers for the fake's own tests: an HTTP client, polling, and a webhook catcher."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from flux_flex.testing import FakeBFL
+
+SUBMIT = "/v1/flux-2-flex"
+RESULT = "/v1/get_result"
+
+
+def client_for(fake: FakeBFL, **kwargs: Any) -> httpx.Client:
+    """An httpx client on the fake's API host with the right key."""
+    return httpx.Client(
+        base_url=fake.base_url, headers={"x-key": fake.api_key}, timeout=kwargs.pop("timeout", 10)
+    )
+
+
+def wait_final(client: httpx.Client, task_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Poll every 10 ms until the task is not Pending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state: dict[str, Any] = client.get(RESULT, params={"id": task_id}).json()
+        if state["status"] != "Pending" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.01)
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    """Spin (5 ms) until ``predicate()`` is truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        time.sleep(0.005)
+
+
+@dataclass
+class Catcher:
+    """A loopback webhook receiver: records deliveries, answers the scripted statuses."""
+
+    url: str
+    statuses: list[int] = field(default_factory=list)
+    """Statuses to answer, in order; 200 once exhausted."""
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@pytest.fixture
+def catcher() -> Iterator[Catcher]:
+    """A webhook receiver on a free 127.0.0.1 port (stdlib server, independent of ours)."""
+    state: dict[str, Catcher] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            me = state["catcher"]
+            with me.lock:
+                me.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = me.statuses.pop(0) if me.statuses else 200
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["catcher"] = Catcher(url=f"http://127.0.0.1:{server.server_address[1]}/hook")
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield state["catcher"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -287,3 +287,15 @@ def test_wrong_key_is_authentication_error(fake: FakeBFL) -> None:
     ):
         c.submit("fox")
     assert "wrong-key-123" not in str(info.value)
+
+
+def test_stalled_poll_is_cut_at_the_wait_deadline(fake: FakeBFL, client: FluxFlex) -> None:
+    from flux_flex import APITimeoutError
+
+    job = client.submit("fox")
+    fake.stall_next("GET", POLL, seconds=5)
+    with pytest.raises(WaitTimeoutError) as info:
+        job.wait(timeout=0.3)
+    # The poll itself was cut by the deadline (it did not wait for the stalled answer).
+    assert isinstance(info.value.__cause__, APITimeoutError)
+    assert info.value.task_id == job.id

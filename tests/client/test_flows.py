@@ -138,3 +138,20 @@ def test_lost_webhook_polls_and_waits_on_delivery_between_polls() -> None:
     kinds = [type(a).__name__ for a in actions]
     assert kinds == ["AwaitDelivery", "Send", "Report", "AwaitDelivery"]
     assert finished.url == "https://d/w"
+
+
+def test_failing_polls_at_the_deadline_become_wait_timeout() -> None:
+    clock = Clock()
+    flow = wait_flow("t", "u", env(clock), schedule=FAST, timeout=0.3)
+    with pytest.raises(WaitTimeoutError) as info:
+        drive(flow, [answer(503, {}), answer(503, {}), answer(503, {}), answer(503, {})], clock)
+    assert isinstance(info.value.__cause__, ServerError)
+    assert info.value.task_id == "t"
+
+
+def test_polls_carry_the_time_left_as_timeout() -> None:
+    clock = Clock()
+    flow = wait_flow("t", "u", env(clock), schedule=FAST, timeout=2.0)
+    first = next(flow)
+    assert isinstance(first, Send)
+    assert first.request.timeout == pytest.approx(2.0)

@@ -71,6 +71,19 @@ class _Driver:
     def _headers(self, request: HttpRequest) -> dict[str, str]:
         return {"x-key": self._api_key} if request.authenticated else {}
 
+    def _timeout_for(self, request: HttpRequest) -> httpx.Timeout:
+        limit = request.timeout
+        if limit is None:
+            return self._timeout
+        t = self._timeout
+
+        def cap(value: float | None) -> float:
+            return limit if value is None else min(value, limit)
+
+        return httpx.Timeout(
+            connect=cap(t.connect), read=cap(t.read), write=cap(t.write), pool=cap(t.pool)
+        )
+
     def _finish(self, request: httpx.Request, source: HttpRequest) -> httpx.Request:
         if not source.authenticated:
             # Never send the key to a delivery host, even if the user's client has it as a
@@ -133,7 +146,7 @@ class SyncDriver(_Driver):
                 params=request.params,
                 json=request.json,
                 headers=self._headers(request),
-                timeout=self._timeout,
+                timeout=self._timeout_for(request),
             ),
             request,
         )
@@ -216,7 +229,7 @@ class AsyncDriver(_Driver):
                 params=request.params,
                 json=request.json,
                 headers=self._headers(request),
-                timeout=self._timeout,
+                timeout=self._timeout_for(request),
             ),
             request,
         )

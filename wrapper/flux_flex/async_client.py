@@ -17,7 +17,7 @@ from flux_flex._core.flows import download_flow
 from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
 from flux_flex._core.status import Acknowledged, Finished, Polled
-from flux_flex._drivers import AsyncDriver, progress_fraction
+from flux_flex._drivers import AsyncDriver, logger, progress_fraction
 from flux_flex._shared import ClientCore
 from flux_flex.completion import CompletionSource
 from flux_flex.models import AsyncJob, AsyncResult, ProgressCallback, TaskSnapshot
@@ -277,7 +277,10 @@ class AsyncFluxFlex:
                 outcome = exc
             outcomes[index] = outcome
             if on_result is not None:
-                on_result(index, outcome)
+                try:
+                    on_result(index, outcome)
+                except Exception:  # a broken callback must not cancel the other items
+                    logger.exception("on_result callback failed for item %d", index)
 
         async with asyncio.TaskGroup() as group:
             for index, request in enumerate(items):

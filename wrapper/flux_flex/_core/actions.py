@@ -35,6 +35,8 @@ class HttpRequest:
     json: Any = None
     authenticated: bool = True
     download_dir: str | None = None
+    timeout: float | None = None
+    """Cap on this request's timeouts (seconds), e.g. the time left before a wait's deadline."""
 
 
 @attrs.frozen

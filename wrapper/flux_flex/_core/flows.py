@@ -36,7 +36,7 @@ from flux_flex._core.status import (
     interpret_webhook,
     task_error,
 )
-from flux_flex.errors import DownloadError, ProtocolError, WaitTimeoutError
+from flux_flex.errors import DownloadError, FluxFlexError, ProtocolError, WaitTimeoutError
 
 __all__ = ["Flow", "FlowEnv", "download_flow", "poll_flow", "submit_flow", "wait_flow"]
 
@@ -51,6 +51,10 @@ class FlowEnv:
     clock: Callable[[], float]
     rng: random.Random = attrs.field(factory=random.Random)
     secrets: Sequence[str | None] = attrs.field(default=(), repr=False)
+
+
+class DeadlineReached(Exception):
+    """A retry was safe but would pass the wait's deadline; the cause is the last failure."""
 
 
 def _json(response: HttpResponse, *, task_id: str | None, what: str) -> Any:
@@ -105,16 +109,21 @@ def send_with_retries(
             if decision.delay > 0:
                 yield Sleep(decision.delay)
             continue
+        error: FluxFlexError
         if isinstance(answer, HttpFailure):
-            raise connection_error(answer.kind, answer.detail, submit=submit, task_id=task_id)
-        raise error_from_response(
-            answer.status,
-            parse_body(answer.content),
-            answer.headers,
-            submit=submit,
-            task_id=task_id,
-            secrets=env.secrets,
-        )
+            error = connection_error(answer.kind, answer.detail, submit=submit, task_id=task_id)
+        else:
+            error = error_from_response(
+                answer.status,
+                parse_body(answer.content),
+                answer.headers,
+                submit=submit,
+                task_id=task_id,
+                secrets=env.secrets,
+            )
+        if decision.retry:  # retrying was safe, only the deadline stopped it
+            raise DeadlineReached() from error
+        raise error
 
 
 def submit_flow(request: HttpRequest, env: FlowEnv, *, base_url: str) -> Flow:
@@ -127,7 +136,9 @@ def poll_flow(
     polling_url: str, task_id: str, env: FlowEnv, *, deadline: float | None = None
 ) -> Generator[Action, Answer, Polled]:
     """One poll (GET, retried on 5xx/timeouts/broken links); the parsed answer."""
-    request = HttpRequest("GET", polling_url, idempotent=True)
+    # A poll never outlives the wait's deadline (a small floor lets it answer at all).
+    cap = None if deadline is None else max(deadline - env.clock(), 0.05)
+    request = HttpRequest("GET", polling_url, idempotent=True, timeout=cap)
     response = yield from send_with_retries(request, env, task_id=task_id, deadline=deadline)
     polled = interpret_poll(_json(response, task_id=task_id, what="poll's"), expected_id=task_id)
     if polled.id != task_id:
@@ -184,7 +195,10 @@ def wait_flow(
     while True:
         if env.clock() >= deadline:
             raise timed_out()
-        polled = yield from poll_flow(polling_url, task_id, env, deadline=deadline)
+        try:
+            polled = yield from poll_flow(polling_url, task_id, env, deadline=deadline)
+        except DeadlineReached as reached:
+            raise timed_out() from reached.__cause__
         planner.observe(env.clock(), polled.progress)
         yield Report(
             task_id, polled.status, _fraction(planner, polled.progress), polled.result, polled.raw

@@ -1,0 +1,78 @@
+"""Imports without the extra, the install hint, serve() and ``python -m flux_flex.testing``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import httpx
+import pytest
+from flux_flex.testing import FakeBFL
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_modules_import_with_only_the_core_and_starting_names_the_extra() -> None:
+    # A None entry in sys.modules makes `import starlette` fail as if it were not installed.
+    result = _python(
+        """
+        import sys
+        for name in ("starlette", "uvicorn", "PIL", "jsonschema"):
+            sys.modules[name] = None
+        import flux_flex.testing, flux_flex.testing.pytest_plugin
+        from flux_flex.testing import FakeBFL
+        try:
+            FakeBFL().start()
+        except ImportError as exc:
+            print("HINT:", exc)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'flux-flex[fake]'" in result.stdout
+
+
+def test_missing_extra_error_is_raised_by_the_context_manager(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    with pytest.raises(ImportError, match=r"flux-flex\[fake\]"), FakeBFL():
+        pass
+
+
+def test_python_m_serves_until_interrupted() -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flux_flex.testing", "--port", "0", "--api-key", "k"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        base_url = first.split(" at ")[1].split()[0]
+        assert base_url.startswith("http://127.0.0.1:")
+        assert "x-key: k" in first
+        answer = httpx.get(base_url + "/v1/get_result", params={"id": "x"}, headers={"x-key": "k"})
+        assert answer.json()["status"] == "Task not found"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "Stopping" in out
+    assert "Traceback" not in err

@@ -1,0 +1,157 @@
+"""Every request is checked against the packaged spec; refusals have FastAPI's shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from flux_flex.testing import FakeBFL
+from flux_flex.testing._validation import _is_uri, validate_submission
+
+from .conftest import RESULT, SUBMIT, client_for
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[httpx.Client]:
+    with FakeBFL(task_seconds=0.01, deliver_webhooks=False) as fake, client_for(fake) as client:
+        yield client
+
+
+def _detail(answer: httpx.Response) -> list[dict[str, object]]:
+    assert answer.status_code == 422, answer.text
+    detail: list[dict[str, object]] = answer.json()["detail"]
+    assert all({"loc", "msg", "type"} <= set(error) for error in detail)
+    return detail
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "kind"),
+    [
+        ({"prompt": "p", "width": 63}, ["body", "width"], "greater_than_equal"),
+        ({"prompt": "p", "width": "64"}, ["body", "width"], "int_type"),
+        ({"prompt": "p", "guidance": 10.5}, ["body", "guidance"], "less_than_equal"),
+        ({"prompt": "p", "steps": 1.5}, ["body", "steps"], "int_type"),
+        ({"prompt": "p", "safety_tolerance": None}, ["body", "safety_tolerance"], "int_type"),
+        ({"prompt": "p", "output_format": "webp"}, ["body", "output_format"], "enum"),
+        ({"prompt": "p", "webhook_url": "not a url"}, ["body", "webhook_url"], "url_parsing"),
+        ({"prompt": 5}, ["body", "prompt"], "string_type"),
+        ({"prompt": "p", "prompt_upsampling": "yes"}, ["body", "prompt_upsampling"], "bool_type"),
+        ({}, ["body", "prompt"], "missing"),
+    ],
+)
+def test_invalid_field_gets_422_naming_it(
+    api: httpx.Client, body: dict[str, object], loc: list[str], kind: str
+) -> None:
+    (error,) = _detail(api.post(SUBMIT, json=body))
+    assert (error["loc"], error["type"]) == (loc, kind)
+    assert isinstance(error["msg"], str)
+    assert error["msg"]
+
+
+def test_several_errors_are_all_reported(api: httpx.Client) -> None:
+    locs = [e["loc"] for e in _detail(api.post(SUBMIT, json={"width": 1, "steps": 99}))]
+    assert sorted(map(str, locs)) == sorted(
+        map(str, [["body", "prompt"], ["body", "steps"], ["body", "width"]])
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "kind"),
+    [
+        (b"{not json", "application/json", "json_invalid"),
+        (b'{"prompt": NaN}', "application/json", "json_invalid"),
+        (b"\xff\xfe", "application/json", "json_invalid"),
+        (b"", "application/json", "missing"),
+        (b"prompt=p", "application/x-www-form-urlencoded", "model_attributes_type"),
+        (b'{"prompt": "p"}', "text/plain", "model_attributes_type"),
+        (b"[1, 2]", "application/json", "model_attributes_type"),
+        (b'"p"', "application/json", "model_attributes_type"),
+    ],
+)
+def test_unparsable_or_wrong_type_body_is_422_never_500(
+    api: httpx.Client, content: bytes, content_type: str, kind: str
+) -> None:
+    answer = api.post(SUBMIT, content=content, headers={"content-type": content_type})
+    assert _detail(answer)[0]["type"] == kind
+    assert _detail(answer)[0]["loc"][0] == "body"
+
+
+def test_unknown_fields_are_ignored(api: httpx.Client) -> None:
+    answer = api.post(SUBMIT, json={"prompt": "p", "input_image_9": "x", "colour": "red"})
+    assert answer.status_code == 200
+
+
+def test_json_content_type_with_charset_is_accepted(api: httpx.Client) -> None:
+    headers = {"content-type": "application/json; charset=utf-8"}
+    assert api.post(SUBMIT, content=b'{"prompt": "p"}', headers=headers).status_code == 200
+
+
+def test_missing_query_id_is_422_in_query(api: httpx.Client) -> None:
+    assert _detail(api.get(RESULT)) == [
+        {"loc": ["query", "id"], "msg": "Field required", "type": "missing"}
+    ]
+
+
+@pytest.mark.parametrize(("key", "status"), [(None, 401), ("wrong", 403), ("", 401)])
+def test_missing_or_wrong_key(api: httpx.Client, key: str | None, status: int) -> None:
+    headers = {"x-key": key} if key is not None else {}
+    with httpx.Client(base_url=api.base_url, headers=headers) as other:
+        for answer in (
+            other.post(SUBMIT, json={"prompt": "p"}),
+            other.get(RESULT, params={"id": "x"}),
+        ):
+            assert answer.status_code == status
+            assert isinstance(answer.json()["detail"], str)
+
+
+def test_lone_surrogates_in_the_prompt_do_not_break_answers(api: httpx.Client) -> None:
+    answer = api.post(
+        SUBMIT, content=b'{"prompt": "\\ud800 fox"}', headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 200
+    polled = api.get(RESULT, params={"id": answer.json()["id"]})
+    assert polled.status_code == 200
+
+
+def test_huge_sizes_end_in_error_not_in_memory_exhaustion(api: httpx.Client) -> None:
+    answer = api.post(SUBMIT, json={"prompt": "p", "width": 10**30, "height": 10**30})
+    assert answer.status_code == 200
+    assert api.get(RESULT, params={"id": answer.json()["id"]}).json()["status"] in (
+        "Pending",
+        "Error",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("https://example.com/hook?x=1#f", True),
+        ("http://127.0.0.1:8080/", True),
+        ("http://[::1]:80/a", True),
+        ("urn:isbn:0451450523", True),
+        ("a:", True),
+        ("<string>", False),
+        ("/relative/path", False),
+        ("http://exa mple.com", False),
+        ("http://[::1/", False),
+        ("", False),
+    ],
+)
+def test_uri_format(value: str, valid: bool) -> None:
+    assert _is_uri(value) is valid
+
+
+def test_validation_reads_the_packaged_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flux_flex.testing._validation as validation
+
+    schema = validation.request_body_schema()
+    schema["properties"]["steps"]["anyOf"][0]["maximum"] = 60
+    validation._validator.cache_clear()
+    monkeypatch.setattr(validation, "request_body_schema", lambda: schema)
+    try:
+        assert validate_submission({"prompt": "p", "steps": 55}) == []
+    finally:
+        monkeypatch.undo()
+        validation._validator.cache_clear()
+    assert validate_submission({"prompt": "p", "steps": 55}) != []

@@ -70,6 +70,7 @@ def snapshot(fake: Any, since: int, task_ids: list[str]) -> dict[str, Any]:
     records = list(fake.requests)[since:]
     by_route: Counter[str] = Counter()
     gets_by_task: Counter[str] = Counter()
+    poll_times: dict[str, list[float]] = {}
     statuses: Counter[str] = Counter()
     for record in records:
         method, path = str(_field(record, "method")).upper(), str(_field(record, "path"))
@@ -81,6 +82,9 @@ def snapshot(fake: Any, since: int, task_ids: list[str]) -> dict[str, Any]:
             task_id = _task_id_of(record)
             if task_id is not None:
                 gets_by_task[task_id] += 1
+                at = _field(record, "at")
+                if isinstance(at, int | float):
+                    poll_times.setdefault(task_id, []).append(float(at))
     table = _tasks_table(fake)
     tasks = {}
     for task_id in task_ids:
@@ -89,6 +93,7 @@ def snapshot(fake: Any, since: int, task_ids: list[str]) -> dict[str, Any]:
             tasks[task_id] = {
                 "created_at": _field(task, "created_at"),
                 "ready_at": _field(task, "ready_at"),
+                "poll_times": poll_times.get(task_id, []),
             }
     deliveries = getattr(fake, "deliveries", None)
     return {
@@ -98,6 +103,7 @@ def snapshot(fake: Any, since: int, task_ids: list[str]) -> dict[str, Any]:
         "gets_by_task": dict(gets_by_task),
         "tasks": tasks,
         "task_count": len(table),
+        "rate_limited_total": getattr(fake, "rate_limited", None),
         "connections": getattr(fake, "connections", None),
         "deliveries": None if deliveries is None else len(list(deliveries)),
     }

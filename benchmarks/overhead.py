@@ -56,8 +56,12 @@ def _cpu_of_block(operation: Callable[[], Any], ops: int) -> tuple[float, float]
     return time.process_time() - cpu0, time.perf_counter() - wall0
 
 
-def run(fake: FakeProcess, *, pairs: int, ops: int) -> dict[str, Any]:
-    """Interleave ``pairs`` blocks of ``ops`` operations each way; per-op CPU and the ratio."""
+def run(fake: FakeProcess, *, pairs: int, ops: int, budget_s: float = 30.0) -> dict[str, Any]:
+    """Interleave ``pairs`` blocks of ``ops`` operations each way; per-op CPU and the ratio.
+
+    Stops early (after at least 3 pairs) once ``budget_s`` seconds have passed, so a busy
+    machine cannot stretch the run; the number of pairs done is reported.
+    """
     from flux_flex import FluxFlex
 
     with (
@@ -73,7 +77,10 @@ def run(fake: FakeProcess, *, pairs: int, ops: int) -> dict[str, Any]:
         raw_cpu: list[float] = []
         ours_wall: list[float] = []
         raw_wall: list[float] = []
+        began = time.perf_counter()
         for i in range(pairs):
+            if i >= 3 and time.perf_counter() - began > budget_s:
+                break
             order = ((ours, True), (raw, False)) if i % 2 == 0 else ((raw, False), (ours, True))
             cpu: dict[bool, float] = {}
             for operation, is_ours in order:
@@ -84,7 +91,7 @@ def run(fake: FakeProcess, *, pairs: int, ops: int) -> dict[str, Any]:
             raw_cpu.append(cpu[False] / ops)
             ratios.append(cpu[True] / cpu[False] if cpu[False] > 0 else float("inf"))
     return {
-        "pairs": pairs,
+        "pairs": len(ratios),
         "ops_per_block": ops,
         "client_cpu_us_per_op": round(median(ours_cpu) * 1e6, 1),
         "raw_cpu_us_per_op": round(median(raw_cpu) * 1e6, 1),

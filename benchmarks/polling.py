@@ -66,6 +66,16 @@ def fixed_interval_waiter(interval: float) -> Waiter:
     return wait
 
 
+def default_webhook_grace() -> float:
+    """The client's default wait for a delivery before it falls back to polling (seconds)."""
+    try:  # private: the client keeps the default beside its core; 5 s if it moves
+        from flux_flex._shared import DEFAULT_WEBHOOK_GRACE
+
+        return float(DEFAULT_WEBHOOK_GRACE)
+    except ImportError:
+        return 5.0
+
+
 def schedule_waiter(client: Any, seconds: float) -> tuple[str, float]:
     """Our schedule: submit, then ``job.wait()``."""
     job = client.submit(prompt_lasting(seconds, "polling bench"))
@@ -73,8 +83,12 @@ def schedule_waiter(client: Any, seconds: float) -> tuple[str, float]:
     return job.id, time.monotonic()
 
 
-def webhook_waiter(receiver: Any, url: str) -> Waiter:
-    """Submit with ``webhook_url``, then ``job.wait(webhook=receiver)``."""
+def webhook_waiter(receiver: Any, url: str, grace: float) -> Waiter:
+    """Submit with ``webhook_url``, then ``job.wait(webhook=receiver)``.
+
+    ``grace`` (how long to wait for the delivery before polling) is the client's default
+    times the time scale, like every other time constant of the run.
+    """
 
     def wait(client: Any, seconds: float) -> tuple[str, float]:
         job = client.submit(
@@ -82,7 +96,7 @@ def webhook_waiter(receiver: Any, url: str) -> Waiter:
             webhook_url=url,
             webhook_secret=WEBHOOK_SECRET,
         )
-        job.wait(timeout=WAIT_TIMEOUT, webhook=receiver)
+        job.wait(timeout=WAIT_TIMEOUT, webhook=receiver, webhook_grace=grace)
         return job.id, time.monotonic()
 
     return wait
@@ -124,7 +138,14 @@ def _run_strategy(
 
 
 def _summarize(
-    outcomes: list[tuple[str, float]], record: dict[str, Any], divide_by: float, wall: float
+    outcomes: list[tuple[str, float]],
+    record: dict[str, Any],
+    divide_by: float,
+    wall: float,
+    real_seconds: list[float],
+    *,
+    scale: float,
+    trace: bool = False,
 ) -> dict[str, Any]:
     polls = [record["gets_by_task"].get(task_id, 0) for task_id, _ in outcomes]
     delays = []
@@ -133,7 +154,7 @@ def _summarize(
         if task is None or task.get("ready_at") is None:
             raise RuntimeError(f"the fake has no ready_at for task {task_id}")
         delays.append((returned - float(task["ready_at"])) / divide_by)
-    return {
+    summary: dict[str, Any] = {
         "tasks": len(outcomes),
         "polls_per_task_mean": round(mean(polls), 3),
         "polls_per_task_max": max(polls),
@@ -145,7 +166,23 @@ def _summarize(
         "delay_min_s": round(min(delays), 4),
         "requests_by_route": record["by_route"],
         "wall_s": round(wall, 3),
+        # Per task, in submission order: [real-API duration s, polls, delay s].
+        "per_task": [
+            [round(d, 3), p, round(x, 4)]
+            for d, p, x in zip(real_seconds, polls, delays, strict=True)
+        ],
     }
+    if trace:
+        # Per task: when each poll reached the fake, in real-API seconds after creation.
+        summary["poll_offsets"] = [
+            _offsets(record["tasks"][task_id], scale) for task_id, _ in outcomes
+        ]
+    return summary
+
+
+def _offsets(task: dict[str, Any], scale: float) -> list[float]:
+    created = float(task["created_at"])
+    return [round((at - created) / scale, 3) for at in task.get("poll_times", [])]
 
 
 def run(
@@ -163,23 +200,26 @@ def run(
     real = durations(tasks, min_seconds, max_seconds)
     scaled = [seconds * scale for seconds in real]
 
-    def plain_client() -> Any:
-        return FluxFlex(
-            api_key=fake.api_key,
-            base_url=fake.base_url,
-            poll_schedule=PollSchedule().scaled(scale),
+    def client_factory(schedule: Any) -> Callable[[], Any]:
+        return lambda: FluxFlex(
+            api_key=fake.api_key, base_url=fake.base_url, poll_schedule=schedule.scaled(scale)
         )
 
+    default = client_factory(PollSchedule())
     strategies: dict[str, Any] = {}
-    for name, waiter in (
-        ("schedule", schedule_waiter),
-        ("fixed_0.5s", fixed_interval_waiter(0.5 * scale)),
-        ("fixed_1s", fixed_interval_waiter(1.0 * scale)),
+    for name, waiter, make_client in (
+        ("schedule", schedule_waiter, default),
+        ("fixed_0.5s", fixed_interval_waiter(0.5 * scale), default),
+        ("fixed_1s", fixed_interval_waiter(1.0 * scale), default),
+        # For the record: an API that reports no progress leaves only the backoff.
+        ("schedule_no_progress", schedule_waiter, client_factory(PollSchedule(use_progress=False))),
     ):
-        outcomes, record, wall = _run_strategy(fake, waiter, scaled, concurrency, plain_client)
-        strategies[name] = _summarize(outcomes, record, scale, wall)
+        outcomes, record, wall = _run_strategy(fake, waiter, scaled, concurrency, make_client)
+        strategies[name] = _summarize(
+            outcomes, record, scale, wall, real, scale=scale, trace=name.startswith("schedule")
+        )
 
-    strategies["webhook"] = _run_webhook(fake, scaled, concurrency, plain_client)
+    strategies["webhook"] = _run_webhook(fake, scaled, real, concurrency, default, scale)
     return {
         "scale": scale,
         "tasks": tasks,
@@ -192,19 +232,28 @@ def run(
 
 
 def _run_webhook(
-    fake: FakeProcess, scaled: list[float], concurrency: int, make_client: Callable[[], Any]
+    fake: FakeProcess,
+    scaled: list[float],
+    real: list[float],
+    concurrency: int,
+    make_client: Callable[[], Any],
+    scale: float,
 ) -> dict[str, Any]:
     from flux_flex.webhooks import WebhookReceiver
 
     from benchmarks.asgi_thread import ServedApp
 
     receiver = WebhookReceiver(secret=WEBHOOK_SECRET)
+    grace = default_webhook_grace() * scale
+    deliveries_before = fake.snapshot(fake.mark())["deliveries"]
     with ServedApp(receiver) as served:
-        waiter = webhook_waiter(receiver, f"{served.url}/webhook")
+        waiter = webhook_waiter(receiver, f"{served.url}/webhook", grace)
         outcomes, record, wall = _run_strategy(fake, waiter, scaled, concurrency, make_client)
-    summary = _summarize(outcomes, record, 1.0, wall)
+    summary = _summarize(outcomes, record, 1.0, wall, real, scale=scale, trace=True)
     summary["delay_is"] = "measured wall-clock (not divided by scale)"
-    summary["deliveries_total"] = record["deliveries"]
+    summary["webhook_grace_s"] = grace
+    if isinstance(record["deliveries"], int) and isinstance(deliveries_before, int):
+        summary["deliveries"] = record["deliveries"] - deliveries_before
     return summary
 
 

@@ -99,6 +99,16 @@ def batch_table(r: dict[str, Any]) -> Table:
         ),
         ("polls per task", _fmt(r["polls_per_task"], 2)),
         ("TCP connections opened", _fmt(r["tcp_connections_opened"])),
+        ("excess per round (measured)", f"{r['excess_per_round_measured_ms']:.1f} ms"),
+        (
+            "  delay after Ready, mean (measured)",
+            f"{r['breakdown']['measured_delay_after_ready_mean_ms']} ms",
+        ),
+        (
+            "  slot freed -> next task created, mean",
+            f"{r['breakdown']['measured_slot_refill_mean_ms']} ms",
+        ),
+        ("projected ratio at unscaled durations", f"{r['projected_ratio_unscaled']:.3f}x"),
     ]
     for name, value in rows:
         table.add_row(name, value)

@@ -27,7 +27,8 @@ class BenchSettings:
     # 3. batch: `batch_tasks` of `batch_task_seconds` (real-API seconds) at `batch_concurrency`.
     batch_tasks: int = 240
     batch_concurrency: int = 24
-    batch_task_seconds: float = 5.0
+    # The middle of the 2-20 s range of benchmark 2: a typical FLEX generation.
+    batch_task_seconds: float = 10.0
     # 4. cold start: runs of each command.
     coldstart_runs: int = 15
 

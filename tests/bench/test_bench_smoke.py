@@ -18,7 +18,7 @@ import pytest
 from benchmarks.targets import evaluate
 
 REPO = Path(__file__).resolve().parents[2]
-STRATEGIES = ("schedule", "fixed_0.5s", "fixed_1s", "webhook")
+STRATEGIES = ("schedule", "fixed_0.5s", "fixed_1s", "schedule_no_progress", "webhook")
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,7 @@ def test_polling_figures(quick_run: dict[str, Any]) -> None:
         # can reach the caller before the task was ready.
         assert s["delay_min_s"] >= 0, (name, s)
         assert s["delay_min_s"] <= s["delay_mean_s"] <= s["delay_max_s"], (name, s)
+        assert len(s["per_task"]) == s["tasks"]
 
 
 def test_batch_figures(quick_run: dict[str, Any]) -> None:
@@ -94,7 +95,8 @@ def test_coldstart_figures(quick_run: dict[str, Any]) -> None:
 
 def test_every_target_is_reported_with_a_value(quick_run: dict[str, Any]) -> None:
     targets = quick_run["targets"]
-    assert len(targets) == len(evaluate({}))
+    assert {t["benchmark"] for t in targets} == {"overhead", "polling", "batch"}
+    assert len(targets) == len(evaluate(quick_run["benchmarks"]))
     for target in targets:
         assert target["value"] is not None, target
         assert isinstance(target["passed"], bool)

@@ -76,10 +76,15 @@ def test_connections_beyond_the_concurrency_are_a_miss() -> None:
 
 
 def test_a_missing_figure_is_a_miss_not_a_crash() -> None:
-    checks = evaluate({"overhead": {"error": "boom"}})
-    assert checks
+    checks = evaluate({"overhead": {"error": "boom"}, "polling": {}, "batch": {}})
+    assert len(checks) == len(evaluate(_results()))
     assert not any(check.passed for check in checks)
-    assert all(check.value is None and check.margin is None for check in checks)
+    assert all(check.value is None for check in checks)
+    assert all(check.margin is None for check in checks)
+
+
+def test_benchmarks_not_run_have_no_targets() -> None:
+    assert {check.benchmark for check in evaluate({"batch": _results()["batch"]})} == {"batch"}
 
 
 def test_durations_spread_evenly_over_the_range_in_a_fixed_shuffled_order() -> None:

@@ -10,6 +10,7 @@ without it every run would re-compile httpx and friends from source.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -32,12 +33,36 @@ def _cli_command() -> list[str]:
 
 
 def commands() -> dict[str, list[str]]:
-    """The timed commands by name; ``python -c pass`` is the baseline."""
+    """The timed commands by name; ``python -c pass`` is the baseline, ``import httpx`` the
+    floor set by the one heavy dependency of the core."""
     return {
         "python_pass": [sys.executable, "-c", "pass"],
+        "import_httpx": [sys.executable, "-c", "import httpx"],
         "import_flux_flex": [sys.executable, "-c", "import flux_flex"],
         "cli_help": _cli_command(),
     }
+
+
+IMPORTTIME_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)$")
+
+
+def heaviest_imports(env: dict[str, str], top: int = 8) -> list[tuple[str, float]]:
+    """Top-level packages ``import flux_flex`` pulls in, by cumulative import ms (one run of
+    ``python -X importtime``; nested imports count for the package that first needed them)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import flux_flex"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    totals: dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        found = IMPORTTIME_LINE.match(line)
+        if found and "." not in found.group(4) and found.group(4) != "flux_flex":
+            name = found.group(4)
+            totals[name] = max(totals.get(name, 0.0), int(found.group(2)) / 1000)
+    ranked = sorted(totals.items(), key=lambda item: item[1], reverse=True)[:top]
+    return [(name, round(ms, 1)) for name, ms in ranked]
 
 
 def _run_once(argv: list[str], env: dict[str, str]) -> float:
@@ -58,22 +83,25 @@ def run(runs: int) -> dict[str, Any]:
         raise ValueError("runs must be >= 1")
     cmds = commands()
     times: dict[str, list[float]] = {name: [] for name in cmds}
-    with tempfile.TemporaryDirectory(prefix="flux-flex-bench-pyc-") as pycache:
-        env = dict(os.environ)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = pycache
-        for argv in cmds.values():  # warm-up: fills the bytecode cache, untimed
-            _run_once(argv, env)
-        names = list(cmds)
-        for i in range(runs):
-            order = names if i % 2 == 0 else names[::-1]
-            for name in order:
-                times[name].append(_run_once(cmds[name], env))
+    # Kept between runs (Python checks each .pyc against its source), so only the first
+    # run on a machine pays for compiling; outside the checkout, so the tree stays clean.
+    pycache = Path(tempfile.gettempdir()) / f"flux-flex-bench-pycache-{os.getuid()}"
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    for argv in cmds.values():  # warm-up: fills the bytecode cache, untimed
+        _run_once(argv, env)
+    names = list(cmds)
+    for i in range(runs):
+        order = names if i % 2 == 0 else names[::-1]
+        for name in order:
+            times[name].append(_run_once(cmds[name], env))
+    heaviest = heaviest_imports(env)
     medians = {name: statistics.median(samples) for name, samples in times.items()}
     base = medians["python_pass"]
     return {
         "runs": runs,
-        "bytecode": "precompiled (private PYTHONPYCACHEPREFIX, warmed once)",
+        "bytecode": f"precompiled (PYTHONPYCACHEPREFIX={pycache}, warmed by an untimed run)",
         "median_s": {name: round(value, 4) for name, value in medians.items()},
         "min_s": {name: round(min(samples), 4) for name, samples in times.items()},
         "ratio_to_python": {
@@ -82,4 +110,8 @@ def run(runs: int) -> dict[str, Any]:
         "added_s": {
             name: round(value - base, 4) for name, value in medians.items() if name != "python_pass"
         },
+        "import_flux_flex_over_httpx": round(
+            medians["import_flux_flex"] / medians["import_httpx"], 2
+        ),
+        "heaviest_imports_ms": dict(heaviest),
     }

@@ -125,6 +125,7 @@ def coldstart_table(r: dict[str, Any]) -> Table:
         table.add_column(column, justify="left" if column == "command" else "right")
     labels = {
         "python_pass": "python -c pass",
+        "import_httpx": 'python -c "import httpx"',
         "import_flux_flex": 'python -c "import flux_flex"',
         "cli_help": "flux-flex --help",
     }
@@ -136,6 +137,9 @@ def coldstart_table(r: dict[str, Any]) -> Table:
             _fmt(r["ratio_to_python"].get(name), 2),
             _fmt(r["added_s"].get(name)),
         )
+    heavy = ", ".join(f"{name} {ms:.0f}" for name, ms in r["heaviest_imports_ms"].items())
+    table.caption = f"import flux_flex / import httpx = {r['import_flux_flex_over_httpx']:.2f}x; "
+    table.caption += f"heaviest imports (ms, one -X importtime run): {heavy}"
     return table
 
 
@@ -180,8 +184,9 @@ def print_report(results: dict[str, Any], checks: list[Check], console: Console)
         if name in results["benchmarks"]:
             console.print()
             console.print(make(results["benchmarks"][name]))
-    console.print()
-    console.print(targets_table(checks))
+    if checks:
+        console.print()
+        console.print(targets_table(checks))
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:

@@ -43,13 +43,13 @@ FULL = BenchSettings()
 
 # Tiny: each benchmark runs once, the whole suite in a few seconds (the smoke test's size).
 QUICK = BenchSettings(
-    scale=0.02,
+    scale=0.01,
     overhead_pairs=3,
     overhead_ops=5,
-    polling_tasks=8,
-    polling_concurrency=4,
-    batch_tasks=12,
+    polling_tasks=6,
+    polling_concurrency=6,
+    batch_tasks=8,
     batch_concurrency=4,
     batch_task_seconds=5.0,
-    coldstart_runs=2,
+    coldstart_runs=1,
 )

@@ -87,7 +87,7 @@ def test_batch_figures(quick_run: dict[str, Any]) -> None:
 
 def test_coldstart_figures(quick_run: dict[str, Any]) -> None:
     r = quick_run["benchmarks"]["coldstart"]
-    for name in ("python_pass", "import_flux_flex", "cli_help"):
+    for name in ("python_pass", "import_httpx", "import_flux_flex", "cli_help"):
         assert _positive(r["median_s"][name]), name
     for name in ("import_flux_flex", "cli_help"):
         assert _positive(r["ratio_to_python"][name]), name

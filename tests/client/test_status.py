@@ -126,3 +126,9 @@ def test_webhook_payloads() -> None:
         interpret_webhook({"id": "w", "status": "Content Moderated"}, task_id="w")
     with pytest.raises(ProtocolError):
         interpret_webhook({"id": "w", "status": "Pending"}, task_id="w")
+
+
+def test_default_polling_url_percent_encodes_the_id() -> None:
+    from flux_flex._core.status import default_polling_url
+
+    assert default_polling_url("https://h/", "a b/c") == "https://h/v1/get_result?id=a%20b%2Fc"

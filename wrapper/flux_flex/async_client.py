@@ -158,6 +158,7 @@ class AsyncFluxFlex:
         timeout: float = 300.0,
         on_progress: ProgressCallback | None = None,
         webhook: CompletionSource | None = None,
+        webhook_grace: float | None = None,
         **params: Unpack[SubmitParams],
     ) -> AsyncResult:
         """Submit, wait, and (with ``save_to``) download: the one-call way to an image.
@@ -166,7 +167,9 @@ class AsyncFluxFlex:
         follows the image's real format).
         """
         job = await self.submit(prompt, **params)
-        result = await job.wait(timeout=timeout, on_progress=on_progress, webhook=webhook)
+        result = await job.wait(
+            timeout=timeout, on_progress=on_progress, webhook=webhook, webhook_grace=webhook_grace
+        )
         if save_to is None:
             return result
         return attrs.evolve(result, path=await result.save(save_to))

@@ -152,6 +152,7 @@ class FluxFlex:
         timeout: float = 300.0,
         on_progress: ProgressCallback | None = None,
         webhook: CompletionSource | None = None,
+        webhook_grace: float | None = None,
         **params: Unpack[SubmitParams],
     ) -> Result:
         """Submit, wait, and (with ``save_to``) download: the one-call way to an image.
@@ -160,7 +161,9 @@ class FluxFlex:
         follows the image's real format).
         """
         job = self.submit(prompt, **params)
-        result = job.wait(timeout=timeout, on_progress=on_progress, webhook=webhook)
+        result = job.wait(
+            timeout=timeout, on_progress=on_progress, webhook=webhook, webhook_grace=webhook_grace
+        )
         if save_to is None:
             return result
         return attrs.evolve(result, path=result.save(save_to))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import quote, urljoin
 
 import attrs
 from flux_flex_api.models.async_response import AsyncResponse
@@ -75,7 +75,8 @@ class Polled:
 
 def default_polling_url(base_url: str, task_id: str) -> str:
     """``{base_url}/v1/get_result?id=...``: where to poll a task resumed without its URL."""
-    return urljoin(base_url.rstrip("/") + "/", "v1/get_result") + "?" + urlencode({"id": task_id})
+    # Percent-encoding (not "+" for spaces): unambiguous for any server.
+    return urljoin(base_url.rstrip("/") + "/", "v1/get_result") + "?id=" + quote(task_id, safe="")
 
 
 def _number(value: Any) -> float | None:

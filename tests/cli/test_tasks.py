@@ -99,6 +99,7 @@ def test_ctrl_c_prints_a_resume_command_that_works(env: dict[str, str], tmp_path
     _stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
+    assert "Resume with: " in stderr, stderr
     command = stderr.split("Resume with: ", 1)[1].strip().splitlines()[0]
     argv = shlex.split(command)
     assert argv[:2] == ["flux-flex", "wait"]

@@ -63,10 +63,18 @@ class TaskProgress:
     progress, each with the elapsed time, so logs stay short.
     """
 
-    def __init__(self, label: str, *, stream: IO[str] | None = None, live: bool | None = None):
+    def __init__(
+        self,
+        label: str,
+        *,
+        first_status: str = "submitting",
+        stream: IO[str] | None = None,
+        live: bool | None = None,
+    ):
         self._stream = stream or sys.stderr
         self._live = self._stream.isatty() if live is None else live
         self._label = label
+        self._first_status = first_status
         self._started = time.monotonic()
         self._last_line: tuple[str, int] | None = None
         self._bar: Progress | None = None
@@ -77,9 +85,11 @@ class TaskProgress:
         if self._live:
             self._bar = _make_progress(self._stream, bar_label="{task.fields[status]}")
             self._bar.start()
-            self._task = self._bar.add_task(_plain(self._label), total=None, status="submitting")
+            self._task = self._bar.add_task(
+                _plain(self._label), total=None, status=_plain(self._first_status)
+            )
         else:
-            self._print(f"{self._label}: submitting")
+            self._print(f"{self._label}: {self._first_status}")
         return self
 
     def __exit__(
@@ -96,13 +106,14 @@ class TaskProgress:
         """Seconds since the progress display started."""
         return time.monotonic() - self._started
 
-    def submitted(self, task_id: str) -> None:
-        """The task exists: show its id."""
-        self._label = f"task {task_id}"
+    def track(self, task_id: str, status: str) -> None:
+        """The task is known: show its id (and ``status``, e.g. ``submitted``)."""
+        label = f"task {task_id}"
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, description=_plain(self._label), status="submitted")
-        else:
-            self._print(f"{self._label}: submitted")
+            self._bar.update(self._task, description=_plain(label), status=_plain(status))
+        elif (label, status) != (self._label, self._first_status):
+            self._print(f"{label}: {status}")
+        self._label = label
 
     def update(self, snapshot: Snapshot) -> None:
         """Feed one poll (the ``on_progress`` callback of ``job.wait``)."""

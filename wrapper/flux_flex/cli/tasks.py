@@ -47,12 +47,19 @@ def _resume_hint(task_id: str, output: str, connection: Connection, *, why: str)
 
 
 def _wait_and_save(
-    job: Job, output: str, progress: TaskProgress, *, timeout: float, connection: Connection
+    job: Job,
+    output: str,
+    progress: TaskProgress,
+    *,
+    timeout: float,
+    connection: Connection,
+    status: str,
 ) -> tuple[Result, str]:
     """Wait for ``job``, save its image; Ctrl-C or the deadline name the resume command."""
     from flux_flex.errors import WaitTimeoutError
 
     try:
+        progress.track(job.id, status)
         result = job.wait(timeout=timeout, on_progress=progress.update)
         progress.show("downloading", 1.0)
         path = result.save(output)
@@ -133,9 +140,8 @@ def generate(
                     "interrupted while submitting: if the request reached the API a task may "
                     "exist (and be billed); check your dashboard before submitting again."
                 ) from None
-            progress.submitted(job.id)
             result, path = _wait_and_save(
-                job, output, progress, timeout=timeout, connection=connection
+                job, output, progress, timeout=timeout, connection=connection, status="submitted"
             )
         _report_result(
             result,
@@ -162,9 +168,9 @@ def wait(
     with open_endpoint(connection) as endpoint, endpoint.sync_client() as client:
         started = time.monotonic()
         job = client.job(task_id, polling_url=polling_url)
-        with TaskProgress(f"task {task_id}") as progress:
+        with TaskProgress(f"task {task_id}", first_status="resuming") as progress:
             result, path = _wait_and_save(
-                job, output, progress, timeout=timeout, connection=connection
+                job, output, progress, timeout=timeout, connection=connection, status="resuming"
             )
         _report_result(
             result,

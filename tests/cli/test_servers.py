@@ -1,0 +1,127 @@
+"""`mock-server` and `webhook-listen` through the real console script, and missing extras."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from flux_flex import FluxFlex
+from flux_flex.cli import MISSING_EXTRA, main
+from flux_flex.webhooks import SIGNATURE_HEADER, sign
+
+from .conftest import FLUX_FLEX, invoke
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """Block until something accepts connections on ``port`` (the banner may come first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [FLUX_FLEX, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    return out, err
+
+
+def test_mock_server_serves_until_ctrl_c() -> None:
+    proc = start(["mock-server", "--port", "0", "--task-seconds", "0.05"], dict(os.environ))
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        base_url = first.split(" at ", 1)[1].split()[0]
+        exports = proc.stdout.readline()
+        assert f"BFL_BASE_URL={base_url}" in exports
+        with FluxFlex(api_key="test-key", base_url=base_url) as client:
+            assert client.generate("a fox").url.startswith(base_url)
+    finally:
+        _, err = stop(proc)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_webhook_listen_prints_verified_events(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "HOOK_SECRET": "listen-secret"}
+    proc = start(["webhook-listen", "--port", str(port), "--secret-env", "HOOK_SECRET"], env)
+    try:
+        assert proc.stdout is not None
+        assert "Listening" in proc.stdout.readline()
+        wait_for_port(port)
+        body = json.dumps({"id": "task-1", "status": "Ready", "result": {"sample": "x"}}).encode()
+        url = f"http://127.0.0.1:{port}/"
+        forged = httpx.post(url, content=body, headers={SIGNATURE_HEADER: "sha256=00"})
+        assert forged.status_code == 401
+        good = httpx.post(
+            url, content=body, headers={SIGNATURE_HEADER: sign(body, "listen-secret")}
+        )
+        assert good.status_code == 200
+        event = json.loads(proc.stdout.readline())
+        assert (event["id"], event["status"]) == ("task-1", "Ready")
+    finally:
+        out, err = stop(proc)
+    assert proc.returncode == 0, err
+    assert "listen-secret" not in out + err
+
+
+def test_webhook_listen_without_the_secret_variable_exits_2() -> None:
+    result = invoke(
+        ["webhook-listen", "--secret-env", "FLUX_FLEX_TEST_UNSET"], {"FLUX_FLEX_TEST_UNSET": None}
+    )
+    assert result.exit_code == 2
+    assert "FLUX_FLEX_TEST_UNSET" in result.stderr
+
+
+def test_missing_cli_extra_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "rich", None)  # as if `pip install flux-flex` only
+    assert main(["--help"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == MISSING_EXTRA
+    assert "pip install 'flux-flex[cli]'" in err
+
+
+def test_missing_fake_extra_with_mock_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the `fake` extra were missing
+    result = invoke(["generate", "a fox", "-o", str(tmp_path / "x.png"), "--mock"], {})
+    assert result.exit_code == 2
+    assert "pip install 'flux-flex[fake]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_every_command_and_exit_codes() -> None:
+    done = subprocess.run([FLUX_FLEX, "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    for command in ("generate", "status", "wait", "batch", "mock-server", "webhook-listen"):
+        assert command in done.stdout
+    assert "2 wrong usage" in " ".join(done.stdout.split())

@@ -96,3 +96,19 @@ def test_submission_time_anchors_the_first_estimate() -> None:
     planner.observe(100.5, 0.25)  # one poll is enough: 0.5 per second -> ready at 102.0
     assert planner.predicted_ready_at() == pytest.approx(102.0)
     assert planner.next_delay(100.5) == pytest.approx(1.6)
+
+
+def test_missed_predictions_back_off_instead_of_polling_in_a_loop() -> None:
+    planner = PollPlanner(NO_JITTER, rng=random.Random(1))
+    planner.started_at(0.0)
+    now, delays = 0.0, []
+    for progress in (0.9, 0.99, 0.99, 0.99, 0.99, 0.99):  # stalls just before the end
+        now += 0.5
+        planner.observe(now, progress)
+        delay = planner.next_delay(now)
+        delays.append(delay)
+        now += delay - 0.5
+    assert delays[0] < 0.5  # first prediction trusted: poll right after the finish
+    assert delays[1:] == sorted(delays[1:])  # then the floor only grows
+    assert delays[1] >= NO_JITTER.initial
+    assert delays[-1] == NO_JITTER.max_interval

@@ -64,6 +64,8 @@ class PollPlanner:
     _percent: bool = False
     _first: tuple[float, float] | None = None  # (time, fraction) of the first observation
     _last: tuple[float, float] | None = None
+    _expected: float | None = None  # when the task should be done, per the last prediction
+    _misses: int = 0  # prediction-timed polls that found the task still pending
 
     def started_at(self, when: float) -> None:
         """The task was submitted at ``when``: progress 0 then (sharpens the first estimate)."""
@@ -111,10 +113,18 @@ class PollPlanner:
         step = max(self.polls - 1, 0)
         base = min(s.initial * s.backoff**step, s.max_interval)
         delay = base * (1.0 + self.rng.uniform(-s.jitter, s.jitter))
-        if s.use_progress:
-            ready_at = self.predicted_ready_at()
-            if ready_at is not None:
-                # Poll just after the predicted finish: no useless polls before it, and
-                # no waiting a whole backoff step after it.
-                delay = ready_at + s.progress_margin - now
+        ready_at = self.predicted_ready_at() if s.use_progress else None
+        if ready_at is not None:
+            # Poll just after the predicted finish: no useless polls before it, and no
+            # waiting a whole backoff step after it. Each missed prediction (the task was
+            # still pending when polled) raises a floor that backs off like the schedule,
+            # so a task whose progress stalls near the end is never polled in a tight loop.
+            if self._expected is not None and now >= self._expected:
+                self._misses += 1
+            predicted = ready_at + s.progress_margin - now
+            floor = s.initial * s.backoff ** (self._misses - 1) if self._misses else 0.0
+            delay = max(predicted, floor)
+            # A poll timed by the prediction (not cut short by max_interval) that still
+            # finds the task pending is a miss.
+            self._expected = now + delay if delay <= s.max_interval else None
         return min(max(delay, s.min_interval), s.max_interval)

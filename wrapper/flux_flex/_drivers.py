@@ -122,6 +122,7 @@ class SyncDriver(_Driver):
                 if isinstance(action, Send):
                     answer = self.send(action.request)
                 elif isinstance(action, Sleep):
+                    logger.debug("waiting %.3f s before the next request", action.seconds)
                     time.sleep(action.seconds)
                 elif isinstance(action, AwaitDelivery):
                     if source is not None:
@@ -205,6 +206,7 @@ class AsyncDriver(_Driver):
                 if isinstance(action, Send):
                     answer = await self.send(action.request)
                 elif isinstance(action, Sleep):
+                    logger.debug("waiting %.3f s before the next request", action.seconds)
                     await asyncio.sleep(action.seconds)
                 elif isinstance(action, AwaitDelivery):
                     if source is not None:

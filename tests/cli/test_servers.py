@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import flux_flex.cli
 import httpx
 import pytest
 from flux_flex import FluxFlex
@@ -125,3 +127,38 @@ def test_help_lists_every_command_and_exit_codes() -> None:
     for command in ("generate", "status", "wait", "batch", "mock-server", "webhook-listen"):
         assert command in done.stdout
     assert "2 wrong usage" in " ".join(done.stdout.split())
+
+
+HEAVY = ("httpx", "starlette", "uvicorn", "PIL", "rich", "jsonschema")
+HEAVY_OURS = (
+    "flux_flex.client",
+    "flux_flex.async_client",
+    "flux_flex.testing",
+    "flux_flex.webhooks",
+)
+
+
+def module_level_imports(tree: ast.Module) -> list[str]:
+    """Modules imported when the file is imported: not in functions, not under TYPE_CHECKING."""
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+def test_cli_modules_import_nothing_heavy_at_import_time() -> None:
+    # `flux-flex --help` must start fast: heavy libraries are imported inside commands.
+    package = Path(flux_flex.cli.__file__).parent
+    found = {
+        path.name: [
+            name
+            for name in module_level_imports(ast.parse(path.read_text(encoding="utf-8")))
+            if name.split(".")[0] in HEAVY or name.startswith(HEAVY_OURS)
+        ]
+        for path in sorted(package.glob("*.py"))
+    }
+    assert len(found) >= 8
+    assert {name: heavy for name, heavy in found.items() if heavy} == {}

@@ -109,3 +109,11 @@ def test_ctrl_c_prints_a_resume_command_that_works(env: dict[str, str], tmp_path
     assert resumed.returncode == 0, resumed.stderr
     with Image.open(out) as image:
         assert image.format == "PNG"
+
+
+def test_status_without_key_points_at_both_ways() -> None:
+    result = invoke(["status", "some-id"], {"BFL_API_KEY": None})
+    assert result.exit_code == 2
+    assert "BFL_API_KEY" in result.stderr
+    assert "--mock" not in result.stderr  # status has no --mock: do not suggest it
+    assert "mock-server" in result.stderr

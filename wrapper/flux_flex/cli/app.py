@@ -144,6 +144,7 @@ def connection_options(*, mock: bool) -> Callable[[Callable[..., Any]], Callable
 
 def _connection(kwargs: dict[str, Any]) -> Connection:
     return Connection(
+        offers_mock="mock" in kwargs,
         mock=bool(kwargs.pop("mock", False)),
         mock_task_seconds=float(kwargs.pop("mock_task_seconds", 1.0)),
         api_key_env=kwargs.pop("api_key_env"),

@@ -42,6 +42,7 @@ class Connection:
     """What the user asked for on the command line."""
 
     mock: bool = False
+    offers_mock: bool = True  # does the command have --mock (for the no-key message)
     mock_task_seconds: float = 1.0
     api_key_env: str = DEFAULT_KEY_ENV
     base_url: str | None = None
@@ -70,11 +71,14 @@ class Endpoint:
         return AsyncFluxFlex(api_key=self.api_key, base_url=self.base_url, region=self.region)
 
 
-def no_key_message(api_key_env: str) -> str:
+def no_key_message(api_key_env: str, *, offers_mock: bool = True) -> str:
     """The message for a missing key: it names both ways forward."""
+    key = f"no API key: set {api_key_env} to your BFL API key (https://dashboard.bfl.ai)"
+    if offers_mock:
+        return f"{key}, or add --mock to run offline against the built-in fake API (no key needed)."
     return (
-        f"no API key: set {api_key_env} to your BFL API key (https://dashboard.bfl.ai), "
-        "or add --mock to run offline against the built-in fake API (no key needed)."
+        f"{key}, or point BFL_BASE_URL and {api_key_env} at a fake API "
+        "(flux-flex mock-server prints both)."
     )
 
 
@@ -92,7 +96,9 @@ def open_endpoint(connection: Connection) -> Iterator[Endpoint]:
     if not connection.mock:
         key = os.environ.get(connection.api_key_env, "")
         if not key:
-            raise CliUsageError(no_key_message(connection.api_key_env))
+            raise CliUsageError(
+                no_key_message(connection.api_key_env, offers_mock=connection.offers_mock)
+            )
         yield Endpoint(
             api_key=key, base_url=connection.base_url, region=connection.region, mock=False
         )

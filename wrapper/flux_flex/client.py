@@ -94,6 +94,13 @@ class FluxFlex:
         Arguments left at None are not sent (the API applies its defaults); width/height 0
         also mean "model chooses". Input is checked against the spec first: bad input raises
         `RequestValidationError` before any request is sent.
+
+        ``input_images`` (at most 8, sent as ``input_image`` … ``input_image_8``): paths are
+        read and base64-encoded, bytes base64-encoded, http(s) URLs and base64 text sent as
+        they are, data URIs sent as their base64 payload (the prefix is stripped).
+        A submission is billed and never resent unless it provably did not leave (connect
+        error) or was refused with 429; a 5xx or lost answer raises an error whose
+        ``task_may_exist`` is True.
         """
         params = {
             "width": width,

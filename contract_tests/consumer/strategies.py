@@ -214,6 +214,27 @@ def responses(name: str) -> st.SearchStrategy[dict[str, Any]]:
     return from_schema(response_schema(name), custom_formats={"uri": http_urls()})  # type: ignore[return-value]
 
 
+@cache
+def _small_422s() -> st.SearchStrategy[dict[str, Any]]:
+    # The spec's schema with short arrays: long ones add generation time, not coverage.
+    schema = copy.deepcopy(response_schema("HTTPValidationError"))
+    schema["properties"]["detail"]["maxItems"] = 3
+    schema["components"]["schemas"]["ValidationError"]["properties"]["loc"]["maxItems"] = 3
+    return from_schema(schema)  # type: ignore[return-value]
+
+
+@st.composite
+def fastapi_422s(draw: st.DrawFn) -> dict[str, Any]:
+    """HTTPValidationError bodies drawn from the spec, most ``loc``s made the way FastAPI
+    writes them for a body field (``["body", "<field of the request schema>"]``)."""
+    body: dict[str, Any] = draw(_small_422s())
+    fields = sorted(request_schema()["properties"])
+    for item in body.get("detail", []):
+        if draw(st.integers(0, 3)):
+            item["loc"] = ["body", draw(st.sampled_from(fields))]
+    return body
+
+
 def statuses() -> list[str]:
     """Every task status the spec names."""
     return list(load_spec()["components"]["schemas"]["StatusResponse"]["enum"])

@@ -174,3 +174,25 @@ def test_script_moderated_prompt_exits_1_and_debug_shows_traceback(
     assert "Traceback (most recent call last)" in debug.stderr
     assert "ModerationError" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1].startswith("error: Request Moderated")
+
+
+@pytest.mark.parametrize("bad", [["--format", "gif"], ["--steps", "99"]])
+def test_script_bad_option_value_exits_2(
+    bad: list[str], env: dict[str, str], tmp_path: Path
+) -> None:
+    done = run_script(["generate", "a fox", "-o", str(tmp_path / "x.png"), *bad], env)
+    assert done.returncode == 2
+    assert bad[0] in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_script_json_and_status_of_the_task(env: dict[str, str], tmp_path: Path) -> None:
+    done = run_script(["generate", "a fox", "-o", str(tmp_path / "x.png"), "--json"], env)
+    assert done.returncode == 0, done.stderr
+    made = json.loads(done.stdout)
+    status = run_script(["status", made["id"], "--json"], env)
+    assert status.returncode == 0, status.stderr
+    polled = json.loads(status.stdout)
+    assert (polled["id"], polled["status"], polled["ok"]) == (made["id"], "Ready", True)
+    assert polled["result"]["sample"] == made["url"]

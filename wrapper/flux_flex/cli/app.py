@@ -337,10 +337,10 @@ def wait(task_id: str, output: str, polling_url: str | None, **kwargs: Any) -> i
 )
 @click.option(
     "--concurrency",
-    type=click.IntRange(1, 24),
+    type=click.IntRange(min=1),
     default=24,
     show_default=True,
-    help="Tasks in flight at once (the API allows 24).",
+    help="Tasks in flight at once (most accounts may have 24; more get 429s, retried).",
 )
 @image_options
 @timeout_option

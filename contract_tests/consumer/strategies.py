@@ -10,12 +10,12 @@ import copy
 import json
 import math
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from flux_flex.spec import component_schema, load_spec, request_body_schema
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 API_KEY = "test-key-0123456789"
 BASE_URL = "https://api.contract.test"
@@ -86,8 +86,8 @@ def wrapper_request_bodies(draw: st.DrawFn) -> dict[str, Any]:
     schema["properties"] = {
         name: _non_null(field) for name, field in props.items() if name != "input_image_blob_path"
     }
-    body = draw(from_schema(schema, custom_formats={"uri": http_urls()}))
-    body = {k: v for k, v in body.items() if v is not None and k not in IMAGE_FIELDS}
+    drawn = cast(dict[str, Any], draw(from_schema(schema, custom_formats={"uri": http_urls()})))
+    body = {k: v for k, v in drawn.items() if v is not None and k not in IMAGE_FIELDS}
     images = draw(st.lists(http_urls(("https",)), max_size=len(IMAGE_FIELDS)))
     body.update(zip(IMAGE_FIELDS, images, strict=False))
     return body
@@ -179,11 +179,6 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and json.dumps(a) == json.dumps(b)
 
 
-def field_is_valid(name: str, value: Any) -> bool:
-    """Whether the spec's schema for field ``name`` accepts ``value``."""
-    return _field_validator(name).is_valid(value)
-
-
 def bounded_fields() -> list[str]:
     """Fields whose schema states a bound, a type or an enum a value can break."""
     return [name for name in _field_schemas() if invalid_values(name)]
@@ -240,12 +235,12 @@ def statuses() -> list[str]:
     return list(load_spec()["components"]["schemas"]["StatusResponse"]["enum"])
 
 
-def ready_results() -> st.SearchStrategy[dict[str, Any]]:
-    """``result`` of a Ready task, its ``sample`` on the delivery host."""
-    schema = copy.deepcopy(response_schema("ReadyResult"))
-    return from_schema(schema, custom_formats={"uri": http_urls()}).map(  # type: ignore[no-any-return]
-        lambda r: {**r, "sample": f"{DELIVERY_HOST}/samples/{abs(hash(r['sample'])) % 10**8}.png"}
-    )
+@st.composite
+def ready_results(draw: st.DrawFn) -> dict[str, Any]:
+    """``result`` of a Ready task (drawn from ReadyResult), its ``sample`` on the delivery host."""
+    result = draw(responses("ReadyResult"))
+    name = draw(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12))
+    return {**result, "sample": f"{DELIVERY_HOST}/samples/{name}.png"}
 
 
 @st.composite

@@ -98,6 +98,7 @@ def test_every_error_answer_parses(operation: str, status: int) -> None:
         def check(answer: dict[str, Any]) -> None:
             count("response: generated client, error answers")
             route.respond(status, json=answer)
+            response: Any
             if operation == "get_result":
                 response = get_result.sync_detailed(client=client, id="t")
             else:

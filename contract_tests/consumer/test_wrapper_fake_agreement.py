@@ -16,7 +16,7 @@ import pytest
 from flux_flex.errors import RequestValidationError
 from flux_flex.spec import component_schema
 from flux_flex.testing import FakeBFL
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from contract_tests.consumer.cases import count
 from contract_tests.consumer.harness import wrapper

@@ -14,7 +14,7 @@ import pytest
 from flux_flex import FluxFlex, PollSchedule
 from flux_flex.spec import component_schema, load_spec
 from flux_flex.testing import credits, megapixels
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from contract_tests.live.conftest import USD_PER_CREDIT
 

@@ -17,7 +17,7 @@ from flux_flex.testing import FakeBFL
 # The console script installed next to this interpreter (what `pip install` puts on PATH).
 FLUX_FLEX = str(Path(sys.executable).with_name("flux-flex"))
 SLOW_MARKER = "[slow]"
-SLOW_SECONDS = 2.0
+SLOW_SECONDS = 1.5
 
 
 def task_seconds(body: dict[str, Any]) -> float:

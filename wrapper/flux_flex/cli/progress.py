@@ -154,7 +154,8 @@ class BatchProgress:
     def __enter__(self) -> BatchProgress:
         self._started = time.monotonic()
         if self._live:
-            self._bar = _make_progress(self._stream, bar_label="{task.fields[failed]}")
+            label = "{task.completed:.0f}/{task.total:.0f} {task.fields[failed]}"
+            self._bar = _make_progress(self._stream, bar_label=label)
             self._bar.start()
             self._task = self._bar.add_task("batch", total=self._total, failed="")
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import sys
 import time
 import traceback
@@ -17,7 +18,7 @@ from rich.console import Console
 from benchmarks import batch, coldstart, overhead, polling
 from benchmarks.fakeproc import FakeProcess
 from benchmarks.machine import load_average, machine_info
-from benchmarks.report import print_report, write_json
+from benchmarks.report import compare_table, print_report, write_json
 from benchmarks.settings import FULL, QUICK, BenchSettings
 from benchmarks.targets import evaluate
 
@@ -47,6 +48,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file (default {DEFAULT_OUTPUT})"
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OLD_JSON",
+        help="also show the headline figures of an earlier results file beside this run's",
     )
     return parser.parse_args(argv)
 
@@ -122,11 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.scale is not None:
         settings = settings.with_scale(args.scale)
     names = [name for name in NAMES if not args.only or name in args.only]
+    # Read before running: --compare may name the file --output is about to replace.
+    previous = json.loads(args.compare.read_text(encoding="utf-8")) if args.compare else None
     # Piped (make's log, CI): wide enough that the targets table keeps one line per target.
     console = Console(width=None if sys.stdout.isatty() else 120)
     with console.status("running benchmarks: " + ", ".join(names)):
         results = run(settings, names, "quick" if args.quick else "full")
     print_report(results, evaluate(results["benchmarks"]), console)
+    if previous is not None:
+        console.print()
+        console.print(compare_table(previous, results))
     write_json(results, args.output)
     console.print(f"\nresults written to {args.output} ({results['total_seconds']:.1f} s)")
     failed = [name for name, section in results["benchmarks"].items() if "error" in section]

@@ -214,12 +214,17 @@ def run(
         # For the record: an API that reports no progress leaves only the backoff.
         ("schedule_no_progress", schedule_waiter, client_factory(PollSchedule(use_progress=False))),
     ):
-        outcomes, record, wall = _run_strategy(fake, waiter, scaled, concurrency, make_client)
-        strategies[name] = _summarize(
-            outcomes, record, scale, wall, real, scale=scale, trace=name.startswith("schedule")
-        )
-
-    strategies["webhook"] = _run_webhook(fake, scaled, real, concurrency, default, scale)
+        try:
+            outcomes, record, wall = _run_strategy(fake, waiter, scaled, concurrency, make_client)
+            strategies[name] = _summarize(
+                outcomes, record, scale, wall, real, scale=scale, trace=name.startswith("schedule")
+            )
+        except Exception as exc:  # one broken strategy must not hide the others' figures
+            strategies[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    try:
+        strategies["webhook"] = _run_webhook(fake, scaled, real, concurrency, default, scale)
+    except Exception as exc:
+        strategies["webhook"] = {"error": f"{type(exc).__name__}: {exc}"}
     return {
         "scale": scale,
         "tasks": tasks,

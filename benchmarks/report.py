@@ -164,6 +164,56 @@ def targets_table(checks: list[Check]) -> Table:
     return table
 
 
+# The headline figures, by path into the results document, for ``--compare``.
+HEADLINES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("overhead: CPU ratio", ("overhead", "cpu_ratio_median")),
+    ("overhead: client CPU µs/op", ("overhead", "client_cpu_us_per_op")),
+    ("overhead: raw CPU µs/op", ("overhead", "raw_cpu_us_per_op")),
+    ("polling: schedule polls/task", ("polling", "strategies", "schedule", "polls_per_task_mean")),
+    ("polling: schedule delay s", ("polling", "strategies", "schedule", "delay_mean_s")),
+    (
+        "polling: 1 s baseline polls/task",
+        ("polling", "strategies", "fixed_1s", "polls_per_task_mean"),
+    ),
+    ("polling: 1 s baseline delay s", ("polling", "strategies", "fixed_1s", "delay_mean_s")),
+    ("polling: webhook polls/task", ("polling", "strategies", "webhook", "polls_per_task_mean")),
+    ("polling: webhook delay s", ("polling", "strategies", "webhook", "delay_mean_s")),
+    ("batch: wall / ideal", ("batch", "ratio_to_ideal")),
+    ("batch: TCP connections", ("batch", "tcp_connections_opened")),
+    ("cold start: import flux_flex s", ("coldstart", "median_s", "import_flux_flex")),
+    ("cold start: flux-flex --help s", ("coldstart", "median_s", "cli_help")),
+)
+
+
+def _dig(document: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = document.get("benchmarks", {})
+    for key in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+def compare_table(old: dict[str, Any], new: dict[str, Any]) -> Table:
+    """The headline figures of an earlier run beside this one's, with the relative change."""
+    before = old.get("machine", {})
+    table = Table(
+        title=f"Compared with the run of {before.get('started_at', '?')} "
+        f"(commit {str((before.get('checkout') or {}).get('commit'))[:10]}, "
+        f"load {before.get('load_average_at_start')})",
+        title_justify="left",
+    )
+    for column in ("figure", "before", "now", "change"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for label, path in HEADLINES:
+        a, b = _dig(old, path), _dig(new, path)
+        change = "-"
+        if isinstance(a, int | float) and isinstance(b, int | float) and a:
+            change = f"{(b - a) / abs(a):+.1%}"
+        table.add_row(label, _fmt(a), _fmt(b), change)
+    return table
+
+
 SECTION_TABLES = {
     "overhead": overhead_table,
     "polling": polling_table,

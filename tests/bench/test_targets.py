@@ -92,3 +92,17 @@ def test_durations_spread_evenly_over_the_range_in_a_fixed_shuffled_order() -> N
     assert sorted(spread) == [2.0 + 2.0 * i for i in range(10)]
     assert spread == durations(10, 2.0, 20.0)
     assert spread != sorted(spread)
+
+
+def test_compare_table_shows_the_relative_change_of_each_headline() -> None:
+    from rich.console import Console
+
+    from benchmarks.report import compare_table
+
+    old = {"machine": {"started_at": "then"}, "benchmarks": {"overhead": {"cpu_ratio_median": 1.2}}}
+    new = {"benchmarks": {"overhead": {"cpu_ratio_median": 1.5}, "batch": {"ratio_to_ideal": 1.1}}}
+    console = Console(record=True, width=200)
+    console.print(compare_table(old, new))
+    text = console.export_text()
+    assert "+25.0%" in text  # 1.2 -> 1.5
+    assert "1.100" in text  # a figure only the new run has is shown, without a change

@@ -10,7 +10,7 @@ import pytest
 from flux_flex.testing import FakeBFL, credits, megapixels
 from PIL import Image
 
-from .conftest import SUBMIT, client_for, wait_final
+from .conftest import SUBMIT, client_for, configure, wait_final
 
 
 def _sample(api: httpx.Client, **body: object) -> tuple[str, httpx.Response]:
@@ -22,49 +22,54 @@ def _sample(api: httpx.Client, **body: object) -> tuple[str, httpx.Response]:
 
 @pytest.mark.parametrize(("fmt", "pillow"), [("png", "PNG"), ("jpeg", "JPEG"), (None, "JPEG")])
 def test_sample_is_a_real_image_of_the_requested_size_and_format(
-    fmt: str | None, pillow: str
+    fmt: str | None,
+    pillow: str,
+    fake: FakeBFL,
+    api: httpx.Client,
 ) -> None:
-    with FakeBFL(task_seconds=0.01) as fake, client_for(fake) as api:
-        _, sample = _sample(api, width=200, height=136, output_format=fmt)
-        image = Image.open(io.BytesIO(sample.content))
-        assert (image.format, image.size) == (pillow, (200, 136))
+    configure(fake, task_seconds=0.01)
+    _, sample = _sample(api, width=200, height=136, output_format=fmt)
+    image = Image.open(io.BytesIO(sample.content))
+    assert (image.format, image.size) == (pillow, (200, 136))
 
 
-def test_absent_or_zero_size_gives_the_default_size() -> None:
-    with FakeBFL(task_seconds=0.01, default_size=(96, 80)) as fake, client_for(fake) as api:
-        for body in ({}, {"width": 0, "height": 0}, {"width": None}):
-            _, sample = _sample(api, **body)
-            assert Image.open(io.BytesIO(sample.content)).size == (96, 80)
+def test_absent_or_zero_size_gives_the_default_size(fake: FakeBFL, api: httpx.Client) -> None:
+    configure(fake, task_seconds=0.01, default_size=(96, 80))
+    for body in ({}, {"width": 0, "height": 0}, {"width": None}):
+        _, sample = _sample(api, **body)
+        assert Image.open(io.BytesIO(sample.content)).size == (96, 80)
 
 
-def test_image_is_deterministic_for_prompt_and_seed() -> None:
-    with FakeBFL(task_seconds=0.01) as fake, client_for(fake) as api:
-        first_url, first = _sample(api, seed=7, width=128, height=128, output_format="png")
-        second_url, second = _sample(api, seed=7, width=128, height=128, output_format="png")
-        _, other_seed = _sample(api, seed=8, width=128, height=128, output_format="png")
-        assert first_url != second_url
-        assert first.content == second.content
-        assert other_seed.content != first.content
+def test_image_is_deterministic_for_prompt_and_seed(fake: FakeBFL, api: httpx.Client) -> None:
+    configure(fake, task_seconds=0.01)
+    first_url, first = _sample(api, seed=7, width=128, height=128, output_format="png")
+    second_url, second = _sample(api, seed=7, width=128, height=128, output_format="png")
+    _, other_seed = _sample(api, seed=8, width=128, height=128, output_format="png")
+    assert first_url != second_url
+    assert first.content == second.content
+    assert other_seed.content != first.content
 
 
-def test_sample_url_needs_no_key_and_the_record_says_whether_one_was_sent() -> None:
-    with FakeBFL(task_seconds=0.01) as fake, client_for(fake) as api:
-        url, sample = _sample(api)
-        assert sample.status_code == 200
-        api.get(url)  # this client carries x-key: the record must show it
-        downloads = fake.downloads
-        assert [d.carried_key for d in downloads] == [False, True]
-        assert next(iter(fake.tasks.values())).downloads == 2
+def test_sample_url_needs_no_key_and_the_record_says_whether_one_was_sent(
+    fake: FakeBFL, api: httpx.Client
+) -> None:
+    configure(fake, task_seconds=0.01)
+    url, sample = _sample(api)
+    assert sample.status_code == 200
+    api.get(url)  # this client carries x-key: the record must show it
+    downloads = fake.downloads
+    assert [d.carried_key for d in downloads] == [False, True]
+    assert next(iter(fake.tasks.values())).downloads == 2
 
 
-def test_sample_url_expires_after_sample_ttl() -> None:
-    with FakeBFL(task_seconds=0.01, sample_ttl=0.2) as fake, client_for(fake) as api:
-        url, fresh = _sample(api)
-        assert fresh.status_code == 200
-        task = next(iter(fake.tasks.values()))
-        time.sleep(max(0.0, task.sample_expires_at - time.monotonic()) + 0.01)
-        assert httpx.get(url).status_code == 403
-        assert task.sample_expires_at == pytest.approx(task.ready_at + 0.2)
+def test_sample_url_expires_after_sample_ttl(fake: FakeBFL, api: httpx.Client) -> None:
+    configure(fake, task_seconds=0.01, sample_ttl=0.2)
+    url, fresh = _sample(api)
+    assert fresh.status_code == 200
+    task = next(iter(fake.tasks.values()))
+    time.sleep(max(0.0, task.sample_expires_at - time.monotonic()) + 0.01)
+    assert httpx.get(url).status_code == 403
+    assert task.sample_expires_at == pytest.approx(task.ready_at + 0.2)
 
 
 def test_polling_and_delivery_urls_may_point_at_another_host_name() -> None:
@@ -84,10 +89,11 @@ def test_polling_and_delivery_urls_may_point_at_another_host_name() -> None:
         assert sample.startswith(f"http://localhost:{port}/cdn/delivery/")
 
 
-def test_polling_url_is_absolute_and_points_back_at_the_fake() -> None:
-    with FakeBFL() as fake, client_for(fake) as api:
-        answer = api.post(SUBMIT, json={"prompt": "p"}).json()
-        assert answer["polling_url"] == f"{fake.base_url}/v1/get_result?id={answer['id']}"
+def test_polling_url_is_absolute_and_points_back_at_the_fake(
+    fake: FakeBFL, api: httpx.Client
+) -> None:
+    answer = api.post(SUBMIT, json={"prompt": "p"}).json()
+    assert answer["polling_url"] == f"{fake.base_url}/v1/get_result?id={answer['id']}"
 
 
 @pytest.mark.parametrize(
@@ -101,31 +107,34 @@ def test_polling_url_is_absolute_and_points_back_at_the_fake() -> None:
     ],
 )
 def test_cost_and_megapixels_follow_the_pricing(
-    width: int, height: int, output_mp: float, cost: int
+    width: int,
+    height: int,
+    output_mp: float,
+    cost: int,
+    fake: FakeBFL,
+    api: httpx.Client,
 ) -> None:
-    with FakeBFL() as fake, client_for(fake) as api:
-        answer = api.post(SUBMIT, json={"prompt": "p", "width": width, "height": height}).json()
-        assert (answer["output_mp"], answer["cost"], answer["input_mp"]) == (output_mp, cost, 0)
+    answer = api.post(SUBMIT, json={"prompt": "p", "width": width, "height": height}).json()
+    assert (answer["output_mp"], answer["cost"], answer["input_mp"]) == (output_mp, cost, 0)
 
 
-def test_input_images_are_billed_per_started_megapixel() -> None:
-    with FakeBFL() as fake, client_for(fake) as api:
-        body = {"prompt": "edit", "width": 1024, "height": 1024, "input_image": "https://x/y.png"}
-        answer = api.post(SUBMIT, json=body).json()
-        # a URL input is not fetched: the fake assumes 1 MP for it
-        assert (answer["input_mp"], answer["cost"]) == (1.0, 10)
+def test_input_images_are_billed_per_started_megapixel(fake: FakeBFL, api: httpx.Client) -> None:
+    body = {"prompt": "edit", "width": 1024, "height": 1024, "input_image": "https://x/y.png"}
+    answer = api.post(SUBMIT, json=body).json()
+    # a URL input is not fetched: the fake assumes 1 MP for it
+    assert (answer["input_mp"], answer["cost"]) == (1.0, 10)
 
 
-def test_base64_input_image_sets_the_edit_size() -> None:
+def test_base64_input_image_sets_the_edit_size(fake: FakeBFL, api: httpx.Client) -> None:
     import base64
 
     buffer = io.BytesIO()
     Image.new("RGB", (80, 72)).save(buffer, format="PNG")
     data = base64.b64encode(buffer.getvalue()).decode()
-    with FakeBFL(task_seconds=0.01) as fake, client_for(fake) as api:
-        _, sample = _sample(api, input_image=data)
-        assert Image.open(io.BytesIO(sample.content)).size == (80, 72)
-        assert next(iter(fake.tasks.values())).input_mp == round(megapixels(80, 72), 2)
+    configure(fake, task_seconds=0.01)
+    _, sample = _sample(api, input_image=data)
+    assert Image.open(io.BytesIO(sample.content)).size == (80, 72)
+    assert next(iter(fake.tasks.values())).input_mp == round(megapixels(80, 72), 2)
 
 
 def test_credits_rounding_rule() -> None:

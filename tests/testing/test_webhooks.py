@@ -10,7 +10,7 @@ import time
 import pytest
 from flux_flex.testing import FakeBFL
 
-from .conftest import SUBMIT, Catcher, client_for, wait_final, wait_for
+from .conftest import SUBMIT, Catcher, client_for, configure, wait_final, wait_for
 
 
 def _submit(fake: FakeBFL, **body: object) -> dict[str, object]:
@@ -21,89 +21,93 @@ def _submit(fake: FakeBFL, **body: object) -> dict[str, object]:
         return result
 
 
-def test_ready_delivery_is_signed_with_both_headers(catcher: Catcher) -> None:
-    with FakeBFL(task_seconds=0.05) as fake:
-        task_id = _submit(fake, webhook_url=catcher.url, webhook_secret="s3cret", seed=5)["id"]
-        wait_for(lambda: fake.deliveries)
-        ((headers, body),) = catcher.received
-        expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-        assert headers["x-bfl-signature"] == f"sha256={expected}"
-        assert headers["x-webhook-secret"] == "s3cret"
-        payload = json.loads(body)
-        assert payload["id"] == task_id
-        assert payload["status"] == "Ready"
-        assert payload["result"]["seed"] == 5
-        assert payload["result"]["sample"].startswith(fake.base_url)
-        assert isinstance(payload["timestamp"], int)
-        delivery = fake.deliveries[0]
-        assert (delivery.task_id, delivery.attempt, delivery.status_code) == (task_id, 1, 200)
-        assert delivery.headers["x-webhook-secret"] == "***"
-        # delivered once the task is final, not before
-        assert delivery.at >= fake.task(str(task_id)).ready_at
+def test_ready_delivery_is_signed_with_both_headers(catcher: Catcher, fake: FakeBFL) -> None:
+    configure(fake, task_seconds=0.05)
+    task_id = _submit(fake, webhook_url=catcher.url, webhook_secret="s3cret", seed=5)["id"]
+    wait_for(lambda: fake.deliveries)
+    ((headers, body),) = catcher.received
+    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["x-bfl-signature"] == f"sha256={expected}"
+    assert headers["x-webhook-secret"] == "s3cret"
+    payload = json.loads(body)
+    assert payload["id"] == task_id
+    assert payload["status"] == "Ready"
+    assert payload["result"]["seed"] == 5
+    assert payload["result"]["sample"].startswith(fake.base_url)
+    assert isinstance(payload["timestamp"], int)
+    delivery = fake.deliveries[0]
+    assert (delivery.task_id, delivery.attempt, delivery.status_code) == (task_id, 1, 200)
+    assert delivery.headers["x-webhook-secret"] == "***"
+    # delivered once the task is final, not before
+    assert delivery.at >= fake.task(str(task_id)).ready_at
 
 
-def test_no_secret_no_authenticity_headers(catcher: Catcher) -> None:
-    with FakeBFL(task_seconds=0.01) as fake:
-        _submit(fake, webhook_url=catcher.url)
-        wait_for(lambda: fake.deliveries)
-        headers, _ = catcher.received[0]
-        assert "x-bfl-signature" not in headers
-        assert "x-webhook-secret" not in headers
+def test_no_secret_no_authenticity_headers(catcher: Catcher, fake: FakeBFL) -> None:
+    configure(fake, task_seconds=0.01)
+    _submit(fake, webhook_url=catcher.url)
+    wait_for(lambda: fake.deliveries)
+    headers, _ = catcher.received[0]
+    assert "x-bfl-signature" not in headers
+    assert "x-webhook-secret" not in headers
 
 
-def test_failure_payload_carries_error_and_message(catcher: Catcher) -> None:
-    with FakeBFL(task_seconds=0.01) as fake:
-        _submit(fake, prompt="[fail]", webhook_url=catcher.url)
-        wait_for(lambda: fake.deliveries)
-        payload = json.loads(catcher.received[0][1])
-        assert payload["status"] == "Error"
-        assert {"error", "message", "timestamp"} <= set(payload)
+def test_failure_payload_carries_error_and_message(catcher: Catcher, fake: FakeBFL) -> None:
+    configure(fake, task_seconds=0.01)
+    _submit(fake, prompt="[fail]", webhook_url=catcher.url)
+    wait_for(lambda: fake.deliveries)
+    payload = json.loads(catcher.received[0][1])
+    assert payload["status"] == "Error"
+    assert {"error", "message", "timestamp"} <= set(payload)
 
 
-def test_failed_deliveries_are_retried_on_the_scaled_schedule(catcher: Catcher) -> None:
+def test_failed_deliveries_are_retried_on_the_scaled_schedule(
+    catcher: Catcher, fake: FakeBFL
+) -> None:
     catcher.statuses = [500, 503]
-    with FakeBFL(task_seconds=0.01, webhook_retry_scale=0.02) as fake:
-        _submit(fake, webhook_url=catcher.url)
-        wait_for(lambda: len(fake.deliveries) == 3)
-        attempts = fake.deliveries
-        assert [(d.attempt, d.status_code) for d in attempts] == [(1, 500), (2, 503), (3, 200)]
-        # 1 s and 5 s scaled by 0.02: at least 0.02 s, then 0.1 s between attempts
-        assert attempts[1].at - attempts[0].at >= 0.02
-        assert attempts[2].at - attempts[1].at >= 0.1
+    configure(fake, task_seconds=0.01, webhook_retry_scale=0.02)
+    _submit(fake, webhook_url=catcher.url)
+    wait_for(lambda: len(fake.deliveries) == 3)
+    attempts = fake.deliveries
+    assert [(d.attempt, d.status_code) for d in attempts] == [(1, 500), (2, 503), (3, 200)]
+    # 1 s and 5 s scaled by 0.02: at least 0.02 s, then 0.1 s between attempts
+    assert attempts[1].at - attempts[0].at >= 0.02
+    assert attempts[2].at - attempts[1].at >= 0.1
 
 
-def test_deliveries_are_dropped_after_the_third_retry(catcher: Catcher) -> None:
+def test_deliveries_are_dropped_after_the_third_retry(catcher: Catcher, fake: FakeBFL) -> None:
     catcher.statuses = [500] * 10
-    with FakeBFL(task_seconds=0.01, webhook_retry_scale=0.002) as fake:
-        _submit(fake, webhook_url=catcher.url)
-        wait_for(lambda: len(fake.deliveries) == 4)
-        # a fifth attempt would come at the latest 30 s × 0.002 = 0.06 s later
-        time.sleep(0.2)
-        assert [d.attempt for d in fake.deliveries] == [1, 2, 3, 4]
-        assert len(catcher.received) == 4
-        assert not any(d.ok for d in fake.deliveries)
+    configure(fake, task_seconds=0.01, webhook_retry_scale=0.002)
+    _submit(fake, webhook_url=catcher.url)
+    wait_for(lambda: len(fake.deliveries) == 4)
+    # a fifth attempt would come at the latest 30 s × 0.002 = 0.06 s later
+    time.sleep(0.2)
+    assert [d.attempt for d in fake.deliveries] == [1, 2, 3, 4]
+    assert len(catcher.received) == 4
+    assert not any(d.ok for d in fake.deliveries)
 
 
-def test_connection_errors_are_recorded_and_retried() -> None:
-    with FakeBFL(task_seconds=0.01, webhook_retry_scale=0.001) as fake:
-        _submit(fake, webhook_url="http://127.0.0.1:9/nobody-listens")
-        wait_for(lambda: len(fake.deliveries) == 4)
-        assert all(d.status_code is None and d.error for d in fake.deliveries)
+def test_connection_errors_are_recorded_and_retried(fake: FakeBFL) -> None:
+    configure(fake, task_seconds=0.01, webhook_retry_scale=0.001)
+    _submit(fake, webhook_url="http://127.0.0.1:9/nobody-listens")
+    wait_for(lambda: len(fake.deliveries) == 4)
+    assert all(d.status_code is None and d.error for d in fake.deliveries)
 
 
-def test_duplicate_webhooks_repeat_a_delivery_that_was_acknowledged(catcher: Catcher) -> None:
-    with FakeBFL(task_seconds=0.01, duplicate_webhooks=1) as fake:
-        _submit(fake, webhook_url=catcher.url, webhook_secret="k")
-        wait_for(lambda: len(fake.deliveries) == 2)
-        assert [d.duplicate for d in fake.deliveries] == [False, True]
-        assert catcher.received[0][1] == catcher.received[1][1]
+def test_duplicate_webhooks_repeat_a_delivery_that_was_acknowledged(
+    catcher: Catcher, fake: FakeBFL
+) -> None:
+    configure(fake, task_seconds=0.01, duplicate_webhooks=1)
+    _submit(fake, webhook_url=catcher.url, webhook_secret="k")
+    wait_for(lambda: len(fake.deliveries) == 2)
+    assert [d.duplicate for d in fake.deliveries] == [False, True]
+    assert catcher.received[0][1] == catcher.received[1][1]
 
 
-def test_only_loopback_urls_are_delivered_to() -> None:
-    with FakeBFL(task_seconds=0.01) as fake:
-        task_id = _submit(fake, webhook_url="https://example.com/hook")["id"]
-        assert fake.undeliverable == [task_id]
-        assert fake.deliveries == []
+def test_only_loopback_urls_are_delivered_to(fake: FakeBFL) -> None:
+    configure(fake, task_seconds=0.01)
+    task_id = _submit(fake, webhook_url="https://example.com/hook")["id"]
+    assert fake.undeliverable == [task_id]
+    assert fake.deliveries == []
 
 
 def test_deliver_webhooks_false_switches_deliveries_off(catcher: Catcher) -> None:

@@ -355,7 +355,7 @@ class RecordingFaultLayer:
             path=scope["path"],
             query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
             headers=mask_headers(headers),
-            body=body,
+            body_size=len(body),
             json=parsed,
             client=(str(client[0]), int(client[1])) if client else None,
             at=time.monotonic(),

@@ -86,7 +86,8 @@ class RecordedRequest:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
-    body: bytes
+    body_size: int
+    """Bytes in the body (the raw body is not kept: it would hold the webhook secret)."""
     json: Any
     """The parsed JSON body (secrets masked), or None when absent or unparsable."""
     client: tuple[str, int] | None
@@ -168,6 +169,8 @@ class Registry:
 
     lock: threading.RLock = field(default_factory=threading.RLock)
     tasks: dict[str, FakeTask] = field(default_factory=dict)
+    pending: list[FakeTask] = field(default_factory=list)
+    """Tasks that may still be in flight (pruned on read, so the limit check stays cheap)."""
     by_token: dict[str, str] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
@@ -180,10 +183,14 @@ class Registry:
         with self.lock:
             self.tasks[task.id] = task
             self.by_token[task.sample_token] = task.id
+            if task.in_flight_at(task.created_at):
+                self.pending.append(task)
 
     def in_flight(self, now: float) -> list[FakeTask]:
+        """Tasks still Pending at ``now``."""
         with self.lock:
-            return [t for t in self.tasks.values() if t.in_flight_at(now)]
+            self.pending = [t for t in self.pending if t.in_flight_at(now)]
+            return list(self.pending)
 
     def record(self, request: RecordedRequest) -> None:
         with self.lock:
@@ -213,6 +220,7 @@ class Registry:
     def clear(self) -> None:
         with self.lock:
             self.tasks.clear()
+            self.pending.clear()
             self.by_token.clear()
             self.requests.clear()
             self.deliveries.clear()

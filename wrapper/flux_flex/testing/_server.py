@@ -95,6 +95,9 @@ class FakeBFL:
     >>> with FakeBFL(task_seconds=0.1) as fake:
     ...     client = FluxFlex(api_key=fake.api_key, base_url=fake.base_url)
 
+    ``config`` holds these settings; its fields may be changed while the fake runs (they are
+    read on every request), except ``polling_base_url``/``delivery_base_url``'s ``{port}``.
+
     Args:
         task_seconds: how long a task stays ``Pending``: seconds, or a function of the
             request body returning seconds (to spread durations).
@@ -300,7 +303,16 @@ class FakeBFL:
             return self._registry.tasks[task_id]
 
     def reset(self) -> None:
-        """Forget requests, tasks, deliveries, faults and counters (the server keeps running)."""
+        """Forget requests, tasks, deliveries, faults and counters; cancel pending webhooks.
+
+        The server keeps running (and ``config`` keeps its values): a fake shared by many
+        tests can be reset between them instead of being restarted.
+        """
+        service, loop = self._service, self._service.loop if self._service else None
+        if service is not None and loop is not None and self._thread is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nothing to cancel
+                future = asyncio.run_coroutine_threadsafe(service.webhooks.cancel_pending(), loop)
+                future.result(timeout=10)
         self._registry.clear()
 
     # -- fault injection ---------------------------------------------------------------------

@@ -68,12 +68,17 @@ class WebhookDispatcher:
         """Open the HTTP client (call once the loop runs)."""
         self._client = httpx.AsyncClient(timeout=self._config.webhook_timeout, trust_env=False)
 
+    async def cancel_pending(self) -> None:
+        """Cancel every scheduled or retrying delivery."""
+        jobs = list(self._jobs)
+        for job in jobs:
+            job.cancel()
+        if jobs:
+            await asyncio.gather(*jobs, return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel pending deliveries and close the client."""
-        for job in list(self._jobs):
-            job.cancel()
-        if self._jobs:
-            await asyncio.gather(*self._jobs, return_exceptions=True)
+        await self.cancel_pending()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

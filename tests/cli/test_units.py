@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from flux_flex.cli.connection import Connection
 from flux_flex.cli.failures import (
     CliUsageError,
     ExitCode,
@@ -17,6 +18,7 @@ from flux_flex.cli.failures import (
 )
 from flux_flex.cli.progress import BatchProgress, TaskProgress
 from flux_flex.cli.prompts_file import PromptsFileError, parse_prompts, slugify
+from flux_flex.cli.tasks import resume_hint
 from flux_flex.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -178,3 +180,30 @@ def test_batch_progress_plain_lines() -> None:
         progress.item_done("owl", ok=False)
     assert "1/2 done: fox" in stream.getvalue()
     assert "2/2 FAILED: owl" in stream.getvalue()
+
+
+def test_resume_hint_repeats_connection_options_and_a_foreign_polling_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BFL_BASE_URL", raising=False)
+    same_host = resume_hint(
+        "t1",
+        "fox.png",
+        Connection(),
+        why="interrupted",
+        polling_url="https://api.bfl.ai/v1/get_result?id=t1",
+    )
+    assert same_host.endswith("Resume with: flux-flex wait t1 -o fox.png")
+    regional = resume_hint(
+        "t1",
+        "fox.png",
+        Connection(region="eu", api_key_env="MY_KEY"),
+        why="interrupted",
+        polling_url="https://api.us1.bfl.ai/v1/get_result?id=t1",
+    )
+    assert regional.endswith(
+        "flux-flex wait t1 -o fox.png --region eu --api-key-env MY_KEY "
+        "--polling-url 'https://api.us1.bfl.ai/v1/get_result?id=t1'"
+    )
+    mock = resume_hint("t1", "fox.png", Connection(mock=True), why="interrupted")
+    assert "nothing is left to resume" in mock

@@ -81,3 +81,16 @@ def test_cli_line_parses(line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     command = cli.get_command(group, name)
     assert command is not None, f"no such command: {name}"
     command.make_context(name, args, parent=group)  # raises on an unknown or bad option
+
+
+def test_every_cli_option_is_documented() -> None:
+    group = click.Context(cli, info_name="flux-flex")
+    undocumented = [
+        f"{name} {option}"
+        for name, command in cli.commands.items()
+        for param in command.get_params(group)
+        if isinstance(param, click.Option) and not param.hidden
+        for option in param.opts
+        if option.startswith("--") and option not in ("--help", "--debug") and option not in README
+    ]
+    assert undocumented == []

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from flux_flex.cli.connection import Connection, Endpoint, open_endpoint, read_secret_env
+from flux_flex.cli.connection import (
+    DEFAULT_KEY_ENV,
+    Connection,
+    Endpoint,
+    open_endpoint,
+    read_secret_env,
+)
 from flux_flex.cli.failures import ExitCode, Interrupted, resume_command
 from flux_flex.cli.output import emit_json, format_cost, print_fields
 from flux_flex.cli.progress import TaskProgress
@@ -15,7 +23,7 @@ from flux_flex.cli.progress import TaskProgress
 if TYPE_CHECKING:
     from flux_flex.models import Job, Result
 
-__all__ = ["FAILED_STATUSES", "generate", "status", "wait"]
+__all__ = ["FAILED_STATUSES", "generate", "resume_hint", "status", "wait"]
 
 # Final statuses without an image: `status` exits 1 on them.
 FAILED_STATUSES = frozenset({"Request Moderated", "Content Moderated", "Error", "Task not found"})
@@ -31,14 +39,39 @@ def _announce_mock(endpoint: Endpoint) -> None:
         )
 
 
-def _resume_hint(task_id: str, output: str, connection: Connection, *, why: str) -> str:
+def _api_host(connection: Connection) -> str:
+    # The host the client talks to, resolved in the client's order (base URL, region, env).
+    if connection.base_url:
+        url = connection.base_url
+    elif connection.region:
+        url = f"https://api.{connection.region}.bfl.ai"
+    else:
+        url = os.environ.get("BFL_BASE_URL") or "https://api.bfl.ai"
+    return urlsplit(url).netloc.lower()
+
+
+def resume_hint(
+    task_id: str,
+    output: str,
+    connection: Connection,
+    *,
+    why: str,
+    polling_url: str | None = None,
+) -> str:
+    """What to tell a user who stopped waiting: the task runs on, and the command to resume.
+
+    The command repeats the connection options given, and ``--polling-url`` when the task
+    is polled on another host than the API's (a regional host).
+    """
     extra: list[str] = []
     if connection.base_url:
         extra += ["--base-url", connection.base_url]
     if connection.region:
         extra += ["--region", connection.region]
-    if connection.api_key_env != "BFL_API_KEY":
+    if connection.api_key_env != DEFAULT_KEY_ENV:
         extra += ["--api-key-env", connection.api_key_env]
+    if polling_url and urlsplit(polling_url).netloc.lower() != _api_host(connection):
+        extra += ["--polling-url", polling_url]
     command = resume_command(task_id, output, extra)
     hint = f"{why}; task {task_id} keeps running. Resume with: {command}"
     if connection.mock:
@@ -66,12 +99,15 @@ def _wait_and_save(
         progress.show("saved", 1.0)
     except KeyboardInterrupt:
         raise Interrupted(
-            _resume_hint(job.id, output, connection, why="interrupted"), task_id=job.id
+            resume_hint(job.id, output, connection, why="interrupted", polling_url=job.polling_url),
+            task_id=job.id,
         ) from None
     except WaitTimeoutError as exc:
         why = f"no result after {exc.waited:.0f} s (--timeout {timeout:g})"
         raise WaitTimeoutError(
-            _resume_hint(job.id, output, connection, why=why), task_id=job.id, waited=exc.waited
+            resume_hint(job.id, output, connection, why=why, polling_url=job.polling_url),
+            task_id=job.id,
+            waited=exc.waited,
         ) from exc
     return result, path
 

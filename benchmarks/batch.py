@@ -13,18 +13,23 @@ import asyncio
 import math
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.fake_server import prompt_lasting
 from benchmarks.fakeproc import FakeProcess
 from benchmarks.stats import mean
+
+if TYPE_CHECKING:
+    from flux_flex.models import AsyncResult
+
+    Outcome = AsyncResult | BaseException
 
 WAIT_TIMEOUT = 300.0
 
 
 async def _generate_all(
     fake: FakeProcess, prompts: list[str], concurrency: int, scale: float
-) -> tuple[list[Any], list[float], float, float]:
+) -> tuple[list[Outcome], list[float], float, float]:
     """Outcomes, the monotonic time each reached the caller, start time and wall seconds."""
     from flux_flex import AsyncFluxFlex, PollSchedule
 
@@ -44,7 +49,7 @@ async def _generate_all(
 
 
 def _where_time_went(
-    outcomes: list[Any],
+    outcomes: list[Outcome],
     returned: list[float],
     tasks: dict[str, Any],
     started: float,
@@ -56,9 +61,9 @@ def _where_time_went(
     A slot frees when a result reaches the caller; the (k + concurrency)-th task created
     refills the k-th slot freed. Both means are in real-API seconds (divided by scale).
     """
-    delays, created = [], []
+    delays: list[float] = []
     for outcome, at in zip(outcomes, returned, strict=True):
-        task = tasks.get(getattr(outcome, "id", None) or "")
+        task = None if isinstance(outcome, BaseException) else tasks.get(outcome.id)
         if task is not None and not math.isnan(at):
             delays.append(at - float(task["ready_at"]))
     created = sorted(float(t["created_at"]) for t in tasks.values())

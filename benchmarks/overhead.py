@@ -12,12 +12,16 @@ import gc
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from benchmarks.fakeproc import FakeProcess
 from benchmarks.stats import median
+
+if TYPE_CHECKING:
+    from flux_flex import FluxFlex
+    from flux_flex.models import TaskSnapshot
 
 PROMPT = "overhead bench: a red fox in snow"
 
@@ -38,7 +42,7 @@ def raw_operation(http: httpx.Client, base_url: str, api_key: str) -> Any:
     return result
 
 
-def client_operation(client: Any) -> Any:
+def client_operation(client: FluxFlex) -> TaskSnapshot:
     """Submit and poll once through `FluxFlex`: the same two requests, parsed by the client."""
     job = client.submit(PROMPT)
     snapshot = client.get_result(job)

@@ -1,14 +1,16 @@
 """Benchmark 2: polls spent and delay after Ready, our schedule against fixed-interval baselines.
 
 Tasks take real-API durations spread evenly over a range (2-20 s by default), shuffled, all
-multiplied by ``scale``. The same tasks are waited four ways, one after the other, each with
+multiplied by ``scale``. The same tasks are waited five ways, one after the other, each with
 ``concurrency`` worker threads (one `FluxFlex` per thread):
 
 - ``schedule``: ``job.wait()`` on `PollSchedule()` scaled by ``scale``;
 - ``fixed_0.5s`` / ``fixed_1s``: the vendor's fixed intervals (its samples poll every 0.5 s,
   its SDK every 1 s), written as a sleep-then-poll loop over ``client.get_result`` so only
   the schedule differs;
-- ``webhook``: ``job.wait(webhook=receiver)`` with a `WebhookReceiver` the fake delivers to.
+- ``schedule_no_progress``: our schedule told to ignore progress (an API that reports none);
+- ``webhook``: ``job.wait(webhook=receiver)`` with a `WebhookReceiver` the fake delivers to,
+  the client's webhook grace scaled like every other time.
 
 Polls per task are the fake's own count of ``GET /v1/get_result`` for that task id. Delay is
 the time from the fake's ``ready_at`` to the moment the wait returned (both
@@ -23,16 +25,20 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.fake_server import prompt_lasting
 from benchmarks.fakeproc import FakeProcess
 from benchmarks.stats import mean, percentile
 
+if TYPE_CHECKING:
+    from flux_flex import FluxFlex, PollSchedule
+    from flux_flex.completion import CompletionSource
+
 WAIT_TIMEOUT = 120.0
 WEBHOOK_SECRET = "bench-webhook-secret"
 
-Waiter = Callable[[Any, float], tuple[str, float]]
+Waiter = Callable[["FluxFlex", float], tuple[str, float]]
 """(client, task seconds) -> (task id, monotonic time the caller got the result)."""
 
 
@@ -49,7 +55,7 @@ def durations(count: int, low: float, high: float, seed: int = 8) -> list[float]
 def fixed_interval_waiter(interval: float) -> Waiter:
     """Sleep ``interval``, poll once, until the task leaves Pending (the vendor's loop)."""
 
-    def wait(client: Any, seconds: float) -> tuple[str, float]:
+    def wait(client: FluxFlex, seconds: float) -> tuple[str, float]:
         job = client.submit(prompt_lasting(seconds, "polling bench"))
         deadline = time.monotonic() + WAIT_TIMEOUT
         while True:
@@ -76,21 +82,21 @@ def default_webhook_grace() -> float:
         return 5.0
 
 
-def schedule_waiter(client: Any, seconds: float) -> tuple[str, float]:
+def schedule_waiter(client: FluxFlex, seconds: float) -> tuple[str, float]:
     """Our schedule: submit, then ``job.wait()``."""
     job = client.submit(prompt_lasting(seconds, "polling bench"))
     job.wait(timeout=WAIT_TIMEOUT)
     return job.id, time.monotonic()
 
 
-def webhook_waiter(receiver: Any, url: str, grace: float) -> Waiter:
+def webhook_waiter(receiver: CompletionSource, url: str, grace: float) -> Waiter:
     """Submit with ``webhook_url``, then ``job.wait(webhook=receiver)``.
 
     ``grace`` (how long to wait for the delivery before polling) is the client's default
     times the time scale, like every other time constant of the run.
     """
 
-    def wait(client: Any, seconds: float) -> tuple[str, float]:
+    def wait(client: FluxFlex, seconds: float) -> tuple[str, float]:
         job = client.submit(
             prompt_lasting(seconds, "polling bench"),
             webhook_url=url,
@@ -107,19 +113,20 @@ def _run_strategy(
     waiter: Waiter,
     task_seconds: list[float],
     concurrency: int,
-    make_client: Callable[[], Any],
+    make_client: Callable[[], FluxFlex],
 ) -> tuple[list[tuple[str, float]], dict[str, Any], float]:
     """Wait every task with ``waiter``; the (id, returned) pairs, the fake's record, wall time."""
     local = threading.local()
-    clients: list[Any] = []
+    clients: list[FluxFlex] = []
     lock = threading.Lock()
 
-    def client() -> Any:
-        if not hasattr(local, "client"):
-            local.client = make_client()
+    def client() -> FluxFlex:
+        mine: FluxFlex | None = getattr(local, "client", None)
+        if mine is None:
+            mine = local.client = make_client()
             with lock:
-                clients.append(local.client)
-        return local.client
+                clients.append(mine)
+        return mine
 
     def one(seconds: float) -> tuple[str, float]:
         return waiter(client(), seconds)
@@ -200,7 +207,7 @@ def run(
     real = durations(tasks, min_seconds, max_seconds)
     scaled = [seconds * scale for seconds in real]
 
-    def client_factory(schedule: Any) -> Callable[[], Any]:
+    def client_factory(schedule: PollSchedule) -> Callable[[], FluxFlex]:
         return lambda: FluxFlex(
             api_key=fake.api_key, base_url=fake.base_url, poll_schedule=schedule.scaled(scale)
         )
@@ -241,7 +248,7 @@ def _run_webhook(
     scaled: list[float],
     real: list[float],
     concurrency: int,
-    make_client: Callable[[], Any],
+    make_client: Callable[[], FluxFlex],
     scale: float,
 ) -> dict[str, Any]:
     from flux_flex.webhooks import WebhookReceiver
@@ -262,7 +269,7 @@ def _run_webhook(
     return summary
 
 
-def _describe_schedule(schedule: Any) -> dict[str, Any]:
+def _describe_schedule(schedule: PollSchedule) -> dict[str, Any]:
     """The unscaled schedule's settings, for the record."""
     try:
         import attrs

@@ -29,12 +29,12 @@ def test_generate_sync(fake: FakeBFL, env: dict[str, str], tmp_path: Path) -> No
     assert (fox["width"], fox["height"]) == (1024, 768)
 
 
-def test_generate_sync_with_mock_needs_no_key(tmp_path: Path) -> None:
+def test_examples_run_offline_with_mock_and_no_key(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("BFL_API_KEY", "BFL_BASE_URL")}
-    done = run_example("generate_sync.py", env, tmp_path, "--mock")
+    done = run_example("generate_async.py", env, tmp_path, "--mock")
     assert done.returncode == 0, done.stderr
     assert "offline" in done.stdout
-    assert image_format(tmp_path / "out" / "fox.png") == "PNG"
+    assert image_format(tmp_path / "out" / "owl.png") == "PNG"
 
 
 def test_generate_async(env: dict[str, str], tmp_path: Path) -> None:

@@ -196,3 +196,12 @@ def test_script_json_and_status_of_the_task(env: dict[str, str], tmp_path: Path)
     polled = json.loads(status.stdout)
     assert (polled["id"], polled["status"], polled["ok"]) == (made["id"], "Ready", True)
     assert polled["result"]["sample"] == made["url"]
+
+
+def test_key_from_another_variable(fake: FakeBFL, tmp_path: Path) -> None:
+    env = {"BFL_API_KEY": None, "BFL_BASE_URL": fake.base_url, "MY_BFL_KEY": fake.api_key}
+    args = ["generate", "a fox", "-o", str(tmp_path / "x.png"), "--api-key-env", "MY_BFL_KEY"]
+    assert invoke(args, env).exit_code == 0
+    missing = invoke([*args[:-1], "NOT_SET_ANYWHERE"], {**env, "NOT_SET_ANYWHERE": None})
+    assert missing.exit_code == 2
+    assert "NOT_SET_ANYWHERE" in missing.stderr

@@ -73,7 +73,7 @@ class Endpoint:
 
 def no_key_message(api_key_env: str, *, offers_mock: bool = True) -> str:
     """The message for a missing key: it names both ways forward."""
-    key = f"no API key: set {api_key_env} to your BFL API key (https://dashboard.bfl.ai)"
+    key = f"no API key: set {api_key_env} to your BFL API key (made in your BFL dashboard)"
     if offers_mock:
         return f"{key}, or add --mock to run offline against the built-in fake API (no key needed)."
     return (

@@ -234,11 +234,23 @@ def test_answers_outside_the_spec_raise_typed_errors_only() -> None:
 
 
 def test_unknown_status_is_a_protocol_error_at_once() -> None:
-    count("response: wrapper, unknown status")
-    with respx.mock() as router, wrapper() as client:
-        route = router.get(RESULT_URL).respond(200, json={"id": "task-1", "status": "Exploded"})
-        with pytest.raises(ProtocolError) as caught:
-            client.job("task-1").wait(timeout=5)
-    assert route.call_count == 1
-    assert caught.value.raw == {"id": "task-1", "status": "Exploded"}
-    assert caught.value.task_id == "task-1"
+    # Any status the spec does not list: a ProtocolError carrying the payload, at the first
+    # poll, never a wait until the deadline.
+    known = set(statuses())
+    with respx.mock() as router, httpx.Client() as http, wrapper(http) as client:
+        route = router.get(RESULT_URL)
+
+        @settings(CONTRACT_SETTINGS, max_examples=40)
+        @given(st.text(max_size=20).filter(lambda s: s not in known))
+        def check(status: str) -> None:
+            count("response: wrapper, unknown status")
+            route.reset()
+            answer = {"id": "task-1", "status": status}
+            route.respond(200, json=answer)
+            with pytest.raises(ProtocolError) as caught:
+                client.job("task-1").wait(timeout=5)
+            assert route.call_count == 1
+            assert caught.value.raw == answer
+            assert caught.value.task_id == "task-1"
+
+        check()

@@ -103,6 +103,7 @@ def test_wrong_key_exits_1(quick_env: dict[str, str | None], tmp_path: Path) -> 
         (["--safety-tolerance", "6"], "--safety-tolerance"),
         (["--timeout", "0"], "--timeout"),
         (["--input-image", "a.png"] * 9, "--input-image"),
+        (["--input-image", "/no/such/fox.png"], "--input-image"),  # refused by the client
         (["--webhook-secret-env", "FLUX_FLEX_TEST_UNSET_VAR"], "FLUX_FLEX_TEST_UNSET_VAR"),
     ],
 )

@@ -25,6 +25,28 @@ def provider_fake() -> Iterator[FakeBFL]:
         yield fake
 
 
+# For schemathesis' random prompts: single-letter markers, so generated requests reach every
+# final status, and durations of 0 or 20 ms, so polls see both Pending and final answers.
+FUZZ_MARKERS = {"a": "Content Moderated", "b": "Error", "c": "Request Moderated"}
+
+
+def fuzz_task_seconds(body: dict[str, Any]) -> float:
+    """0 s for prompts of even length, 20 ms for odd."""
+    return 0.0 if len(body.get("prompt", "")) % 2 == 0 else 0.02
+
+
+@pytest.fixture(scope="module")
+def fuzzed_fake() -> Iterator[FakeBFL]:
+    """A fake for schemathesis runs: outcomes spread over all statuses (see FUZZ_MARKERS)."""
+    with FakeBFL(
+        task_seconds=fuzz_task_seconds,
+        markers=FUZZ_MARKERS,
+        deliver_webhooks=False,
+        api_key=PROVIDER_KEY,
+    ) as fake:
+        yield fake
+
+
 @pytest.fixture
 def api(provider_fake: FakeBFL) -> Iterator[httpx.Client]:
     """An HTTP client for the fake's API host, key set."""

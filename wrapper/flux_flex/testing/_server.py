@@ -175,7 +175,15 @@ class FakeBFL:
         # the listener says TCP, and without it every answer waits ~40 ms for a delayed ACK.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
+        try:
+            sock.bind((self._host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                exc.errno,
+                f"FakeBFL cannot listen on {self._host}:{self._port} ({exc.strerror}); "
+                "choose another port (0 picks a free one).",
+            ) from exc
         port = sock.getsockname()[1]
         self._base_url = f"http://{self._host}:{port}"
         for name in ("polling_base_url", "delivery_base_url"):
@@ -221,6 +229,10 @@ class FakeBFL:
         self._thread.join(timeout=15)
         self._thread = None
         self._server = None
+
+    def __repr__(self) -> str:
+        where = self._base_url if self._thread is not None else "stopped"
+        return f"<FakeBFL {where} tasks={len(self._registry.tasks)}>"
 
     def __enter__(self) -> FakeBFL:
         return self.start()
@@ -390,6 +402,11 @@ def serve(
     fake.start()
     echo(f"Fake FLUX.2 [FLEX] API at {fake.base_url}  (x-key: {fake.api_key})")
     echo(f"  export BFL_BASE_URL={fake.base_url} BFL_API_KEY={fake.api_key}")
+    markers = ", ".join(f"{m} -> {status}" for m, status in fake.config.markers.items())
+    echo(
+        f"  tasks take {task_seconds if not callable(task_seconds) else 'varying'} s; "
+        f"prompt markers: {markers}"
+    )
     echo("Press Ctrl-C to stop.")
     try:
         while fake._thread is not None and fake._thread.is_alive():

@@ -69,12 +69,23 @@ def reports_errors(func: Callable[P, int | None]) -> Callable[P, None]:
     return wrapper
 
 
+class _DebugHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes flux_flex's debug log to the current stderr (one per process)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # follow redirections (tests, pipes)
+        super().emit(record)
+
+
 def _enable_debug_logging() -> None:
     # Only our own loggers: the client masks secrets in what it logs.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger = logging.getLogger("flux_flex")
-    logger.addHandler(handler)
+    if not any(isinstance(handler, _DebugHandler) for handler in logger.handlers):
+        logger.addHandler(_DebugHandler())
     logger.setLevel(logging.DEBUG)
 
 

@@ -30,6 +30,7 @@ from contract_tests.consumer.cases import count
 from contract_tests.consumer.conftest import CONTRACT_SETTINGS
 from contract_tests.consumer.harness import RESULT_URL, SUBMIT_URL, wrapper
 from contract_tests.consumer.strategies import (
+    API_KEY,
     BASE_URL,
     error_body_schema,
     error_statuses,
@@ -252,5 +253,45 @@ def test_unknown_status_is_a_protocol_error_at_once() -> None:
             assert route.call_count == 1
             assert caught.value.raw == answer
             assert caught.value.task_id == "task-1"
+
+        check()
+
+
+SECRET = "whsec-contract-secret-42"
+
+
+@st.composite
+def _answers_echoing_secrets(draw: st.DrawFn) -> tuple[int, dict[str, Any]]:
+    """An error answer (any status the spec lists) whose text repeats the key and secret."""
+    status = draw(st.sampled_from(error_statuses("generate_flux_2_flex")))
+    leak = draw(st.sampled_from([API_KEY, SECRET, f"{API_KEY}/{SECRET}"]))
+    said = draw(st.text(max_size=10)) + leak + draw(st.text(max_size=10))
+    if status == 422:
+        field = draw(st.sampled_from(["webhook_secret", "webhook_url", "prompt"]))
+        return status, {"detail": [{"loc": ["body", field], "msg": said, "type": said}]}
+    shape = draw(st.sampled_from(["detail", "error"]))
+    return status, {"detail": said} if shape == "detail" else {"error": said, "message": said}
+
+
+def test_no_error_message_repeats_the_key_or_the_webhook_secret() -> None:
+    with (
+        respx.mock() as router,
+        httpx.Client() as http,
+        wrapper(http, retry=NO_RETRIES) as client,
+    ):
+        route = router.post(SUBMIT_URL)
+
+        @settings(CONTRACT_SETTINGS, max_examples=60)
+        @given(_answers_echoing_secrets())
+        def check(case: tuple[int, dict[str, Any]]) -> None:
+            count("response: wrapper, error answers echoing secrets")
+            status, answer = case
+            route.reset()
+            route.respond(status, json=answer)
+            with pytest.raises(APIError) as caught:
+                client.submit("p", webhook_url="https://h.example/hook", webhook_secret=SECRET)
+            text = f"{caught.value} {caught.value!r} {caught.value.args}"
+            assert API_KEY not in text
+            assert SECRET not in text
 
         check()

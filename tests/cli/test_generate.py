@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 from flux_flex.testing import FakeBFL
 from PIL import Image
 
-from .conftest import invoke, run_script
+from .conftest import FLUX_FLEX, invoke, run_script
 
 
 def test_generate_saves_the_image_and_prints_path_seed_cost(
@@ -206,3 +210,44 @@ def test_key_from_another_variable(fake: FakeBFL, tmp_path: Path) -> None:
     missing = invoke([*args[:-1], "NOT_SET_ANYWHERE"], {**env, "NOT_SET_ANYWHERE": None})
     assert missing.exit_code == 2
     assert "NOT_SET_ANYWHERE" in missing.stderr
+
+
+def read_terminal(leader: int, into: list[bytes]) -> None:
+    """Drain a pty's leader side until its follower is closed (EIO) or EOF."""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        into.append(chunk)
+
+
+def test_script_on_a_terminal_shows_a_live_bar(env: dict[str, str], tmp_path: Path) -> None:
+    leader, follower = pty.openpty()  # stderr is a terminal, stdout a pipe
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=read_terminal, args=(leader, chunks), daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run(
+            [FLUX_FLEX, "generate", "a fox", "-o", str(tmp_path / "x.png")],
+            env={**env, "COLUMNS": "120", "TERM": "xterm"},
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    assert done.returncode == 0
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "\x1b[" in screen  # drawn with terminal control sequences, not plain lines
+    assert "━" in screen  # the bar
+    assert "0:00:0" in screen  # elapsed time
+    assert "saved" in screen  # the status column
+    assert "s] task" not in screen  # no plain progress lines
+    assert done.stdout.startswith("saved ")

@@ -3,8 +3,10 @@ and stateful runs that follow the spec's link from a submission to its result.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -39,6 +41,30 @@ def test_every_generated_request_is_answered_per_spec(
     case: schemathesis.Case, fuzzed_fake: FakeBFL
 ) -> None:
     case.call_and_validate(base_url=fuzzed_fake.base_url)
+
+
+@pytest.fixture(scope="module")
+def saturated_fake() -> Iterator[FakeBFL]:
+    """A fake whose one slot is taken for ten minutes: every valid submission gets 429."""
+    with FakeBFL(
+        task_seconds=600.0, max_in_flight=1, deliver_webhooks=False, api_key=PROVIDER_KEY
+    ) as fake:
+        taken = httpx.post(
+            fake.url("/v1/flux-2-flex"), json={"prompt": "slot"}, headers={"x-key": PROVIDER_KEY}
+        )
+        assert taken.status_code == 200
+        yield fake
+
+
+@schema.include(method="POST").parametrize()
+@hypothesis.settings(CASE_SETTINGS, max_examples=20)
+def test_rate_limited_answers_conform_headers_included(
+    case: schemathesis.Case, saturated_fake: FakeBFL
+) -> None:
+    response = case.call_and_validate(base_url=saturated_fake.base_url)
+    assert response.status_code != 200  # 429 when valid, 401/403/422 otherwise
+    if response.status_code == 429:
+        assert "retry-after" in response.headers  # schemathesis lower-cases names
 
 
 @pytest.fixture(scope="module")

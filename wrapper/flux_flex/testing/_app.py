@@ -127,7 +127,7 @@ class FakeService:
         if self.config.retry_after is not None:
             wait = f"{self.config.retry_after:g}"
         else:
-            soonest = min(t.ready_at for t in in_flight)
+            soonest = min((t.ready_at for t in in_flight), default=now)  # max_in_flight=0
             wait = str(max(1, math.ceil(soonest - now)))
         headers = {
             "Retry-After": wait,

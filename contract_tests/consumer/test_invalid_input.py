@@ -9,6 +9,7 @@ import httpx
 import pytest
 import respx
 from flux_flex.errors import RequestValidationError
+from flux_flex.spec import load_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from contract_tests.consumer.strategies import (
     bounded_fields,
     invalid_request_bodies,
     invalid_values,
+    request_schema,
     request_validator,
     wrapper_request_bodies,
 )
@@ -178,6 +180,97 @@ def test_local_validator_agrees_with_jsonschema() -> None:
                 assert route.call_count == 0
             else:
                 assert spec_says_valid, f"sent a body the spec refuses (field {broken})"
+                assert route.call_count == 1
+
+        check()
+
+
+def _schemathesis_negative_bodies() -> st.SearchStrategy[Any]:
+    from schemathesis import openapi
+    from schemathesis.generation import GenerationMode
+
+    operation = openapi.from_dict(load_spec())["/v1/flux-2-flex"]["POST"]
+    return operation.as_strategy(generation_mode=GenerationMode.NEGATIVE).map(
+        lambda case: case.body
+    )
+
+
+_WRAPPER_FIELDS = set(request_schema()["properties"])
+
+
+def _as_wrapper_body(body: Any) -> dict[str, Any] | None:
+    """``body`` if keyword arguments can say it (known keys, no nulls, images packed from
+    ``input_image`` on), its image strings made URLs (the wrapper reads other strings as
+    files or base64, a rule of its own); else None."""
+    if not isinstance(body, dict) or "prompt" not in body or not set(body) <= _WRAPPER_FIELDS:
+        return None
+    if any(value is None for value in body.values()):
+        return None
+    present = [name in body for name in IMAGE_FIELDS]
+    if present != sorted(present, reverse=True):
+        return None
+    return {
+        k: (f"https://img.example/{i}.png" if k in IMAGE_FIELDS and isinstance(v, str) else v)
+        for i, (k, v) in enumerate(body.items())
+    }
+
+
+def _family(field: str) -> str:
+    # input_images / input_image_3: the wrapper takes a list, so any image field will do.
+    return "input_image" if field.startswith("input_image") else field
+
+
+def _expressible_negative_bodies() -> st.SearchStrategy[dict[str, Any]]:
+    bodies = _schemathesis_negative_bodies().map(_as_wrapper_body)
+    return bodies.filter(lambda b: b is not None)  # type: ignore[return-value]
+
+
+def _spec_complaints(body: dict[str, Any]) -> set[str]:
+    fields = set()
+    for error in request_validator().iter_errors(body):
+        fields.add(str(error.path[0]) if error.path else "prompt")
+    return fields
+
+
+def test_schemathesis_negative_bodies_get_the_same_verdict() -> None:
+    # schemathesis' own generation (its negative mode breaks the schema on purpose; about a
+    # third of what it draws stays valid): the wrapper refuses exactly what the spec refuses,
+    # naming one of the fields the spec complains about, and sends the rest.
+    with (
+        respx.mock(assert_all_called=False) as router,
+        httpx.Client() as http,
+        wrapper(http) as client,
+    ):
+        route = router.post(SUBMIT_URL).respond(200, json=accepted())
+
+        @settings(CONTRACT_SETTINGS, max_examples=80)
+        @given(
+            _schemathesis_negative_bodies().map(_as_wrapper_body).filter(lambda b: b is not None)
+        )
+        def check(body: dict[str, Any]) -> None:
+            count("invalid input: schemathesis negative bodies, same verdict")
+            route.reset()
+            complaints = _spec_complaints(body)
+            refused: RequestValidationError | None = None
+            try:
+                client.submit(**body_to_submit_kwargs(body))
+            except RequestValidationError as exc:
+                refused = exc
+            if complaints:
+                assert refused is not None, f"sent a body the spec refuses ({complaints})"
+                assert route.call_count == 0
+                named = {
+                    f if not f.startswith("input_image") else "input_image" for f in refused.fields
+                }
+                wanted = {
+                    f if not f.startswith("input_image") else "input_image" for f in complaints
+                }
+                assert named & wanted, (refused.fields, complaints)
+            elif refused is not None:
+                # The wrapper's one rule beyond the spec: webhooks go to http(s) URLs.
+                assert refused.fields == ["webhook_url"], refused
+                assert not str(body["webhook_url"]).lower().startswith(("http://", "https://"))
+            else:
                 assert route.call_count == 1
 
         check()

@@ -18,11 +18,9 @@ SUBMIT = "/v1/flux-2-flex"
 RESULT = "/v1/get_result"
 
 
-def client_for(fake: FakeBFL, **kwargs: Any) -> httpx.Client:
+def client_for(fake: FakeBFL, timeout: float = 10.0) -> httpx.Client:
     """An httpx client on the fake's API host with the right key."""
-    return httpx.Client(
-        base_url=fake.base_url, headers={"x-key": fake.api_key}, timeout=kwargs.pop("timeout", 10)
-    )
+    return httpx.Client(base_url=fake.base_url, headers={"x-key": fake.api_key}, timeout=timeout)
 
 
 def wait_final(client: httpx.Client, task_id: str, timeout: float = 10.0) -> dict[str, Any]:

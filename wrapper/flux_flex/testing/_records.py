@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -62,6 +63,16 @@ class FakeTask:
     def duration(self) -> float:
         """Seconds from submission to the final status."""
         return self.ready_at - self.created_at
+
+    @property
+    def status(self) -> str:
+        """The status a poll would answer now."""
+        return self.status_at(time.monotonic())
+
+    @property
+    def progress(self) -> float:
+        """The progress a poll would answer now (0..1)."""
+        return self.progress_at(time.monotonic())
 
     def status_at(self, now: float) -> str:
         """``Pending`` until ``ready_at``, then the outcome."""

@@ -13,6 +13,16 @@ from flux_flex.webhooks.delivery_log import DeliveryLog
 from .conftest import ready_payload
 
 
+async def settle() -> None:
+    """Let the loop run what is ready: a woken waiter finishes within a few iterations.
+
+    (Waiters use 30 s timeouts only as a safety net: a waiter that is never woken would still
+    end with the payload at its timeout, so the tests check it is done *before* that.)
+    """
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
 def event(task_id: str) -> WebhookEvent:
     return WebhookEvent.from_payload(ready_payload(task_id))
 
@@ -81,6 +91,8 @@ async def test_wait_delivered_async_same_loop() -> None:
     await asyncio.sleep(0)
     assert not waiter.done()
     log.record(event("a"))
+    await settle()
+    assert waiter.done()
     assert await waiter == event("a").to_dict()
 
 
@@ -89,9 +101,21 @@ async def test_wait_delivered_async_woken_from_another_thread() -> None:
     log = DeliveryLog()
     waiter = asyncio.create_task(log.wait_delivered_async("a", timeout=30))
     await asyncio.sleep(0)
-    recorder = threading.Thread(target=log.record, args=(event("a"),))
+    # Recorded a little later, once the loop idles in select(): then only a thread-safe
+    # wake-up ends this wait before the waiter's own 30 s timeout (when it would return the
+    # payload anyway, too late).
+    recorder = threading.Timer(0.2, log.record, args=(event("a"),))
     recorder.start()
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+
+    alarm = asyncio.get_running_loop().call_later(15, expire)
     assert await waiter == event("a").to_dict()
+    alarm.cancel()
+    assert not expired, "the waiter was not woken by the recording thread"
     recorder.join()
 
 

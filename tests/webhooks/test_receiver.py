@@ -224,7 +224,8 @@ async def test_async_callback_runs_as_a_task_without_making_the_sender_wait() ->
     seen: list[str] = []
 
     async def slow_callback(event: WebhookEvent) -> None:
-        await release.wait()
+        # (bounded, so that a receiver awaiting its callback fails this test, not hangs it)
+        await asyncio.wait_for(release.wait(), timeout=30)
         seen.append(event.id)
 
     receiver = WebhookReceiver(SECRET, on_event=slow_callback)
@@ -276,6 +277,9 @@ async def test_same_loop_waiter_is_woken_by_a_delivery() -> None:
     waiter = asyncio.create_task(receiver.wait_delivered_async("t-w", timeout=30))
     await asyncio.sleep(0)
     await post(receiver, ready_payload("t-w"))
+    for _ in range(5):  # woken at once, long before its 30 s safety timeout
+        await asyncio.sleep(0)
+    assert waiter.done()
     assert await waiter == ready_payload("t-w")
 
 

@@ -52,6 +52,29 @@ def _config(app: Any, log_level: str, **options: Any) -> Any:
     )
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (0: a free port), so the real port is known at once
+    and a taken port fails here with a clear ``OSError`` instead of inside uvicorn."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise OSError(
+            exc.errno,
+            f"Cannot listen for webhooks on {host}:{port}: {exc.strerror or exc}. "
+            "Pick another port (or host), or stop what is using it.",
+        ) from exc
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class ReceiverServer:
     """Serves a ``WebhookReceiver`` on ``host:port`` with uvicorn while the block runs.
 
@@ -101,17 +124,7 @@ class ReceiverServer:
         if self._socket is not None:
             raise RuntimeError("This ReceiverServer is already running.")
         uvicorn = _uvicorn()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self._requested_port))
-            sock.listen(128)
-            sock.setblocking(False)
-        except BaseException:
-            sock.close()
-            raise
-        self._socket = sock
+        self._socket = _bind(self.host, self._requested_port)
         self._server = uvicorn.Server(_config(self.app, self._log_level))
 
     def _close_socket(self) -> None:
@@ -247,9 +260,11 @@ def listen(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     log_level: str = "warning",
 ) -> None:
-    """Serve a ``WebhookReceiver`` on ``host:port``; returns once interrupted (Ctrl+C, SIGTERM).
+    """Serve a ``WebhookReceiver`` on ``host:port``; returns once interrupted (Ctrl+C).
 
-    Each verified, new delivery is echoed as one JSON line, or, with ``save_dir``, saved as
+    ``port=0`` picks a free port (the banner echoed first says which). A port that cannot
+    be bound raises ``OSError`` before anything is served. Each verified, new delivery is
+    echoed as one JSON line, or, with ``save_dir``, saved as
     ``<save_dir>/<task id>.json`` (and its path echoed). Forged deliveries get 401 and are
     logged. Point a tunnel at it during development and submit with its public URL as
     ``webhook_url`` and the same secret as ``webhook_secret``.
@@ -258,9 +273,17 @@ def listen(
         secrets, on_event=make_listener_callback(save_dir, echo), max_body_bytes=max_body_bytes
     )
     uvicorn = _uvicorn()
-    config = _config(receiver, log_level, host=host, port=port)
-    echo(f"Listening for webhook deliveries on http://{host}:{port}/ (Ctrl+C to stop)")
-    # uvicorn re-raises the signal that stopped it once it has shut down cleanly: being
-    # interrupted is how listen() is meant to end, so that is a normal return here.
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+    server = uvicorn.Server(_config(receiver, log_level))
+    sock = _bind(host, port)
+    try:
+        shown = f"[{host}]" if ":" in host else host
+        echo(
+            f"Listening for webhook deliveries on http://{shown}:{sock.getsockname()[1]}/ "
+            "(Ctrl+C to stop)"
+        )
+        # uvicorn re-raises the signal that stopped it once it has shut down cleanly: being
+        # interrupted is how listen() is meant to end, so that is a normal return here.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -56,6 +56,9 @@ def test_several_errors_are_all_reported(api: httpx.Client) -> None:
     )
 
 
+_DEEPLY_NESTED = b'{"prompt": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
 @pytest.mark.parametrize(
     ("content", "content_type", "kind"),
     [
@@ -67,6 +70,12 @@ def test_several_errors_are_all_reported(api: httpx.Client) -> None:
         (b'{"prompt": "p"}', "text/plain", "model_attributes_type"),
         (b"[1, 2]", "application/json", "model_attributes_type"),
         (b'"p"', "application/json", "model_attributes_type"),
+        (
+            b'{"prompt": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "application/json",
+            "json_invalid",
+        ),
+        (b'{"prompt": "p", "seed": ' + b"9" * 5000 + b"}", "application/json", "json_invalid"),
     ],
 )
 def test_unparsable_or_wrong_type_body_is_422_never_500(

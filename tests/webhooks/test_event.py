@@ -74,9 +74,14 @@ def test_event_is_frozen_and_to_dict_is_a_copy() -> None:
     event = WebhookEvent.from_payload(ready_payload())
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         event.status = "Error"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        event.raw["status"] = "Error"  # type: ignore[index]
     copy = event.to_dict()
     copy["result"]["sample"] = "changed"
     assert event.to_dict()["result"]["sample"] != "changed"
+    assert event.result is not None
+    event.result.additional_properties["injected"] = True  # the generated model is mutable...
+    assert "injected" not in event.raw["result"]  # ... but does not alias the delivered body
 
 
 def test_event_is_hashable_and_compares_by_fields() -> None:

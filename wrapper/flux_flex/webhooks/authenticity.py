@@ -10,10 +10,15 @@ The vendor's sources disagree on how a delivery proves it comes from the API (se
 - ``X-Webhook-Secret: <secret>``: the secret echoed verbatim (the vendor's newer Python SDK).
 
 A delivery must carry at least one of the two headers, and every one it carries must verify
-(a delivery with a good signature and a wrong echoed secret is refused). Each header must
-appear once. Several secrets may be given (rotation): a header verifies if it matches any.
-Every comparison is ``hmac.compare_digest`` on bytes, so non-ASCII values cannot raise
-``TypeError``. No message ever contains a secret or an expected signature.
+(a delivery with a good signature and a wrong echoed secret is refused). Why not "either
+one suffices": the echo proves only that the sender knew the secret, not that the body is
+intact, so a signature that contradicts the body means the body was altered after signing;
+and a refused delivery is not lost, since ``job.wait`` falls back to polling.
+
+Each header must appear once. Several secrets may be given (rotation): a header verifies if
+it matches any. Every comparison is ``hmac.compare_digest`` on bytes (the echoed secret via
+fixed-length SHA-256 digests, so its length does not show either), so non-ASCII values
+cannot raise ``TypeError``. No message ever contains a secret or an expected signature.
 """
 
 from __future__ import annotations
@@ -133,9 +138,12 @@ def _check_signature(body: bytes, value: bytes, secrets: Sequence[bytes]) -> Non
 
 
 def _check_echoed_secret(value: bytes, secrets: Sequence[bytes]) -> None:
+    # Digests of equal length, so that not even the secret's length shows in the timing
+    # (compare_digest returns early on inputs of different lengths).
+    received = hashlib.sha256(value).digest()
     matched = False
     for secret in secrets:
-        matched |= hmac.compare_digest(value, secret)
+        matched |= hmac.compare_digest(received, hashlib.sha256(secret).digest())
     if not matched:
         raise WebhookVerificationError(
             f"{SECRET_HEADER} does not match any configured secret. Refused: forged "

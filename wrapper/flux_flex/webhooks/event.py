@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -52,7 +53,8 @@ class WebhookEvent:
 
     ``result`` is set for a ``Ready`` task (the generated ``ReadyResult``: ``sample``, and
     usually ``prompt`` and ``seed``); ``error``/``message`` for a failed one. ``raw`` is the
-    whole JSON body, unknown keys included. ``timestamp`` is whatever the sender put there
+    whole JSON body, unknown keys included (read-only; ``to_dict()`` gives a mutable copy).
+    ``timestamp`` is whatever the sender put there
     (number or string), or None.
     """
 
@@ -63,7 +65,7 @@ class WebhookEvent:
     error: str | None = None
     message: str | None = None
     timestamp: Any = None
-    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    raw: Mapping[str, Any] = attrs.field(factory=lambda: MappingProxyType({}), repr=False, eq=False)
 
     @property
     def is_ready(self) -> bool:
@@ -128,9 +130,10 @@ def parse_event(payload: Any) -> WebhookEvent:
         raise _bad_payload("'status' is missing or not a non-empty string", task_id)
     _check_type(payload, "error", str, task_id)
     _check_type(payload, "message", str, task_id)
-    raw = copy.deepcopy(dict(payload))
+    raw = MappingProxyType(copy.deepcopy(dict(payload)))
     # Absent, not null, for the generated models (which would otherwise keep the None).
-    present = {key: value for key, value in raw.items() if value is not None}
+    # A separate copy for the typed models, so that nothing reachable from them aliases raw.
+    present = {key: value for key, value in copy.deepcopy(dict(raw)).items() if value is not None}
 
     if status == "Ready":
         result = present.get("result")

@@ -32,7 +32,7 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 def _uvicorn() -> ModuleType:
     try:
         import uvicorn
-    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+    except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
             "Serving a webhook receiver needs uvicorn, which is in the 'fake' extra: "
             "pip install 'flux-flex[fake]' (or mount WebhookReceiver in your own ASGI server)."

@@ -120,6 +120,7 @@ def run(
         "rate_limited_sent_by_fake": refused,
         "tasks_created_on_fake": created,
         "requests_by_route": record["by_route"],
+        "requests_total": record["requests"],
         "polls_per_task": round(record["by_route"].get("GET /v1/get_result", 0) / tasks, 3),
         "tcp_connections_opened": connections,
         "excess_per_round_measured_ms": round(excess_per_round * 1e3, 2),

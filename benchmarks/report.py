@@ -98,7 +98,10 @@ def batch_table(r: dict[str, Any]) -> Table:
             f"{r['rate_limited_seen_by_caller']} / {r['rate_limited_sent_by_fake']}",
         ),
         ("polls per task", _fmt(r["polls_per_task"], 2)),
-        ("TCP connections opened", _fmt(r["tcp_connections_opened"])),
+        (
+            "TCP connections opened / requests",
+            f"{r['tcp_connections_opened']} / {r['requests_total']}",
+        ),
         ("excess per round (measured)", f"{r['excess_per_round_measured_ms']:.1f} ms"),
         (
             "  delay after Ready, mean (measured)",

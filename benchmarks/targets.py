@@ -124,9 +124,12 @@ def _batch(r: dict[str, Any]) -> list[Check]:
         Check("batch", "429s seen by the caller", _num(b.get("rate_limited_seen_by_caller")), 0.0),
         Check(
             "batch",
-            "TCP connections opened (<= concurrency: reused)",
-            _num(b.get("tcp_connections_opened")),
-            float(b.get("concurrency") or 0),
+            "requests per TCP connection (1 = no reuse)",
+            _ratio(b.get("requests_total"), b.get("tcp_connections_opened")),
+            10.0,
+            at_most=False,
+            note=f"{b.get('tcp_connections_opened')} connections, "
+            f"{b.get('requests_total')} requests",
         ),
     ]
 

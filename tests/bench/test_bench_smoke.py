@@ -79,7 +79,7 @@ def test_batch_figures(quick_run: dict[str, Any]) -> None:
     assert r["results"] + r["errors_seen_by_caller"] == tasks
     assert r["tasks_created_on_fake"] >= r["results"]
     assert r["polls_per_task"] >= 1
-    assert r["tcp_connections_opened"] >= 1
+    assert 1 <= r["tcp_connections_opened"] <= r["requests_total"]
     # The ideal is a lower bound no run can beat (not a target: a sanity check of the sums).
     assert r["ratio_to_ideal"] >= 0.99
     assert r["rate_limited_sent_by_fake"] >= r["rate_limited_seen_by_caller"] >= 0

@@ -21,7 +21,8 @@ def _results(**overrides: Any) -> dict[str, Any]:
         "batch": {
             "ratio_to_ideal": 1.05,
             "rate_limited_seen_by_caller": 0,
-            "tcp_connections_opened": 24,
+            "tcp_connections_opened": 25,
+            "requests_total": 960,
             "concurrency": 24,
         },
     }
@@ -68,11 +69,11 @@ def test_more_delay_than_the_baseline_is_a_miss() -> None:
     assert abs(check.value - 0.1) < 1e-9
 
 
-def test_connections_beyond_the_concurrency_are_a_miss() -> None:
-    batch = dict(_results()["batch"], tcp_connections_opened=40)
-    assert not _by_target(_results(batch=batch))[
-        "TCP connections opened (<= concurrency: reused)"
-    ].passed
+def test_a_connection_per_request_is_a_miss() -> None:
+    batch = dict(_results()["batch"], tcp_connections_opened=960)
+    check = _by_target(_results(batch=batch))["requests per TCP connection (1 = no reuse)"]
+    assert not check.passed
+    assert check.value == 1.0
 
 
 def test_a_missing_figure_is_a_miss_not_a_crash() -> None:

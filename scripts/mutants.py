@@ -129,7 +129,10 @@ MUTANTS: tuple[Mutant, ...] = (
                 "zip(IMAGE_FIELDS[:7], images, strict=False)",
             ),
         ),
-        (f"{CONSUMER}/test_requests_wrapper.py",),
+        (
+            f"{CONSUMER}/test_requests_wrapper.py::test_eight_images_reach_the_request_as_eight_fields",
+            f"{CONSUMER}/test_requests_wrapper.py::test_wrapper_sends_exactly_the_body_it_was_given",
+        ),
     ),
     Mutant(
         "default-sent-unasked",

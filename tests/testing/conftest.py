@@ -33,15 +33,6 @@ def wait_final(client: httpx.Client, task_id: str, timeout: float = 10.0) -> dic
         time.sleep(0.01)
 
 
-def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    """Spin (5 ms) until ``predicate()`` is truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met in time")
-        time.sleep(0.005)
-
-
 @dataclass
 class Catcher:
     """A loopback webhook receiver: records deliveries, answers the scripted statuses."""

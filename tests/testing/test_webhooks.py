@@ -10,7 +10,7 @@ import time
 import pytest
 from flux_flex.testing import FakeBFL
 
-from .conftest import SUBMIT, Catcher, client_for, configure, wait_final, wait_for
+from .conftest import SUBMIT, Catcher, client_for, configure, wait_final
 
 
 def _submit(fake: FakeBFL, **body: object) -> dict[str, object]:
@@ -24,7 +24,7 @@ def _submit(fake: FakeBFL, **body: object) -> dict[str, object]:
 def test_ready_delivery_is_signed_with_both_headers(catcher: Catcher, fake: FakeBFL) -> None:
     configure(fake, task_seconds=0.05)
     task_id = _submit(fake, webhook_url=catcher.url, webhook_secret="s3cret", seed=5)["id"]
-    wait_for(lambda: fake.deliveries)
+    fake.wait_for_deliveries(1)
     ((headers, body),) = catcher.received
     expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     assert headers["x-bfl-signature"] == f"sha256={expected}"
@@ -45,7 +45,7 @@ def test_ready_delivery_is_signed_with_both_headers(catcher: Catcher, fake: Fake
 def test_no_secret_no_authenticity_headers(catcher: Catcher, fake: FakeBFL) -> None:
     configure(fake, task_seconds=0.01)
     _submit(fake, webhook_url=catcher.url)
-    wait_for(lambda: fake.deliveries)
+    fake.wait_for_deliveries(1)
     headers, _ = catcher.received[0]
     assert "x-bfl-signature" not in headers
     assert "x-webhook-secret" not in headers
@@ -54,7 +54,7 @@ def test_no_secret_no_authenticity_headers(catcher: Catcher, fake: FakeBFL) -> N
 def test_failure_payload_carries_error_and_message(catcher: Catcher, fake: FakeBFL) -> None:
     configure(fake, task_seconds=0.01)
     _submit(fake, prompt="[fail]", webhook_url=catcher.url)
-    wait_for(lambda: fake.deliveries)
+    fake.wait_for_deliveries(1)
     payload = json.loads(catcher.received[0][1])
     assert payload["status"] == "Error"
     assert {"error", "message", "timestamp"} <= set(payload)
@@ -66,7 +66,7 @@ def test_failed_deliveries_are_retried_on_the_scaled_schedule(
     catcher.statuses = [500, 503]
     configure(fake, task_seconds=0.01, webhook_retry_scale=0.02)
     _submit(fake, webhook_url=catcher.url)
-    wait_for(lambda: len(fake.deliveries) == 3)
+    fake.wait_for_deliveries(3)
     attempts = fake.deliveries
     assert [(d.attempt, d.status_code) for d in attempts] == [(1, 500), (2, 503), (3, 200)]
     # 1 s and 5 s scaled by 0.02: at least 0.02 s, then 0.1 s between attempts
@@ -78,7 +78,7 @@ def test_deliveries_are_dropped_after_the_third_retry(catcher: Catcher, fake: Fa
     catcher.statuses = [500] * 10
     configure(fake, task_seconds=0.01, webhook_retry_scale=0.002)
     _submit(fake, webhook_url=catcher.url)
-    wait_for(lambda: len(fake.deliveries) == 4)
+    fake.wait_for_deliveries(4)
     # a fifth attempt would come at the latest 30 s × 0.002 = 0.06 s later
     time.sleep(0.2)
     assert [d.attempt for d in fake.deliveries] == [1, 2, 3, 4]
@@ -89,7 +89,7 @@ def test_deliveries_are_dropped_after_the_third_retry(catcher: Catcher, fake: Fa
 def test_connection_errors_are_recorded_and_retried(fake: FakeBFL) -> None:
     configure(fake, task_seconds=0.01, webhook_retry_scale=0.001)
     _submit(fake, webhook_url="http://127.0.0.1:9/nobody-listens")
-    wait_for(lambda: len(fake.deliveries) == 4)
+    fake.wait_for_deliveries(4)
     assert all(d.status_code is None and d.error for d in fake.deliveries)
 
 
@@ -98,7 +98,7 @@ def test_duplicate_webhooks_repeat_a_delivery_that_was_acknowledged(
 ) -> None:
     configure(fake, task_seconds=0.01, duplicate_webhooks=1)
     _submit(fake, webhook_url=catcher.url, webhook_secret="k")
-    wait_for(lambda: len(fake.deliveries) == 2)
+    fake.wait_for_deliveries(2)
     assert [d.duplicate for d in fake.deliveries] == [False, True]
     assert catcher.received[0][1] == catcher.received[1][1]
 
@@ -135,3 +135,8 @@ def test_pending_deliveries_are_cancelled_on_exit(catcher: Catcher) -> None:
     with FakeBFL(task_seconds=60.0) as fake:
         _submit(fake, webhook_url=catcher.url)
     assert fake.deliveries == []
+
+
+def test_wait_for_deliveries_times_out_saying_how_many_came(fake: FakeBFL) -> None:
+    with pytest.raises(TimeoutError, match="0 of 1 webhook deliveries"):
+        fake.wait_for_deliveries(1, timeout=0.05)

@@ -189,6 +189,10 @@ class Registry:
     connections: int = 0
     rate_limited: int = 0
     undeliverable: list[str] = field(default_factory=list)
+    delivered: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.delivered = threading.Condition(self.lock)
 
     def add_task(self, task: FakeTask) -> None:
         with self.lock:
@@ -208,8 +212,9 @@ class Registry:
             self.requests.append(request)
 
     def add_delivery(self, delivery: Delivery) -> None:
-        with self.lock:
+        with self.delivered:
             self.deliveries.append(delivery)
+            self.delivered.notify_all()
 
     def add_fault(self, fault: Fault) -> None:
         with self.lock:

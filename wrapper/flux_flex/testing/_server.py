@@ -281,6 +281,19 @@ class FakeBFL:
         with self._registry.lock:
             return list(self._registry.deliveries)
 
+    def wait_for_deliveries(self, count: int = 1, timeout: float = 10.0) -> list[Delivery]:
+        """Block until ``count`` delivery attempts are recorded; all of them so far.
+
+        Raises ``TimeoutError`` (saying how many came) when they do not within ``timeout``.
+        """
+        registry = self._registry
+        with registry.delivered:
+            if not registry.delivered.wait_for(lambda: len(registry.deliveries) >= count, timeout):
+                raise TimeoutError(
+                    f"{len(registry.deliveries)} of {count} webhook deliveries in {timeout} s"
+                )
+            return list(registry.deliveries)
+
     @property
     def undeliverable(self) -> list[str]:
         """Ids of tasks whose webhook_url was not a loopback URL (never delivered)."""

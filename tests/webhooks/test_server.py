@@ -68,7 +68,9 @@ def test_server_reports_a_port_that_is_taken() -> None:
 @pytest.mark.anyio
 async def test_in_loop_server_and_same_loop_waiter() -> None:
     receiver = WebhookReceiver(SECRET)
+    handler = signal.getsignal(signal.SIGINT)
     async with ReceiverServer(receiver) as server, httpx.AsyncClient() as client:
+        assert signal.getsignal(signal.SIGINT) is handler  # the host program keeps Ctrl+C
         waiter = receiver.wait_delivered_async("s-2", timeout=10)
         body = body_of(ready_payload("s-2"))
         response = await client.post(server.url, content=body, headers=signed_headers(body))

@@ -16,7 +16,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -50,6 +50,22 @@ def _config(app: Any, log_level: str, **options: Any) -> Any:
         timeout_graceful_shutdown=5,
         **options,
     )
+
+
+def _embedded_server(config: Any) -> Any:
+    """A uvicorn server that leaves the host program's signal handlers alone.
+
+    (uvicorn takes over SIGINT/SIGTERM while it serves from the main thread, which is right
+    for ``listen`` but not for a receiver embedded in someone else's program or event loop.)
+    """
+    uvicorn = _uvicorn()
+
+    class EmbeddedServer(uvicorn.Server):  # type: ignore[misc, name-defined]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return EmbeddedServer(config)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -123,9 +139,9 @@ class ReceiverServer:
     def _prepare(self) -> None:
         if self._socket is not None:
             raise RuntimeError("This ReceiverServer is already running.")
-        uvicorn = _uvicorn()
+        config = _config(self.app, self._log_level)
         self._socket = _bind(self.host, self._requested_port)
-        self._server = uvicorn.Server(_config(self.app, self._log_level))
+        self._server = _embedded_server(config)
 
     def _close_socket(self) -> None:
         if self._socket is not None:

@@ -120,3 +120,11 @@ def test_fail_next_on_the_delivery_path_glob(fake: FakeBFL, api: httpx.Client) -
 def test_times_must_be_positive() -> None:
     with pytest.raises(ValueError, match="times"):
         FakeBFL().fail_next("GET", RESULT, times=0)
+
+
+def test_drop_ignores_forwarded_for_headers(fake: FakeBFL, api: httpx.Client) -> None:
+    fake.drop_next("GET", RESULT)
+    with pytest.raises(httpx.RemoteProtocolError):
+        api.get(RESULT, params={"id": "x"}, headers={"x-forwarded-for": "10.1.2.3"})
+    assert fake.requests[-1].client is not None
+    assert fake.requests[-1].client[0] == "127.0.0.1"

@@ -73,6 +73,7 @@ def _uvicorn_server(service: FakeService) -> uvicorn.Server:
         log_config=None,  # leave the host application's (and pytest's) logging alone
         log_level="warning",
         access_log=False,
+        proxy_headers=False,  # scope["client"] must stay the socket's peer (fault injection)
         timeout_graceful_shutdown=2,
     )
 

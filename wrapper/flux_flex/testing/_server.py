@@ -186,7 +186,9 @@ class FakeBFL:
                 "choose another port (0 picks a free one).",
             ) from exc
         port = sock.getsockname()[1]
-        self._base_url = f"http://{self._host}:{port}"
+        # A wildcard bind is still reached through loopback in the URLs the fake hands out.
+        shown_host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
+        self._base_url = f"http://{shown_host}:{port}"
         for name in ("polling_base_url", "delivery_base_url"):
             value = getattr(self.config, name)
             if value is not None:

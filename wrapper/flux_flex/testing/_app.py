@@ -79,7 +79,9 @@ class FakeService:
 
     # -- URLs ----------------------------------------------------------------------------
     def _api_base(self, request: Request) -> str:
-        return self.base_url or str(request.base_url).rstrip("/")
+        if self.base_url is None:  # in-process ASGI use: learn the base from the first request
+            self.base_url = str(request.base_url).rstrip("/")
+        return self.base_url
 
     def polling_base(self, request: Request | None = None) -> str:
         """Where ``polling_url`` points (``polling_base_url`` or the fake itself)."""
@@ -206,6 +208,7 @@ class FakeService:
     # -- endpoints -------------------------------------------------------------------------
     async def submit(self, request: Request) -> Response:
         """POST /v1/flux-2-flex."""
+        self._api_base(request)
         if (denied := self._auth_error(request)) is not None:
             return denied
         raw = await request.body()
@@ -245,6 +248,7 @@ class FakeService:
 
     async def get_result(self, request: Request) -> Response:
         """GET /v1/get_result?id=..."""
+        self._api_base(request)
         if (denied := self._auth_error(request)) is not None:
             return denied
         task_id = request.query_params.get("id")

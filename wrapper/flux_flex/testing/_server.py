@@ -219,6 +219,21 @@ class FakeBFL:
             time.sleep(0.005)
         return self
 
+    def asgi_app(self) -> Any:
+        """This fake as an ASGI app, for in-process use without a socket.
+
+        For example ``httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.asgi_app()),
+        base_url="http://fake")``. It shares this object's record (``requests``, ``tasks``...).
+        Without a socket, ``drop_next``/``cut_download_next`` raise ``ConnectionAbortedError``
+        inside the app instead, and ``connections`` stays 0. Prefer ``with FakeBFL()``.
+        """
+        _require_fake_extra()
+        from ._app import FakeService, build_app
+
+        if self._service is None:
+            self._service = FakeService(self.config, self._registry)
+        return build_app(self._service)
+
     def stop(self) -> None:
         """Stop the server (pending webhook deliveries are cancelled) and join its thread."""
         if self._server is None or self._thread is None:

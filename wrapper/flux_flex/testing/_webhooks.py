@@ -124,7 +124,9 @@ class WebhookDispatcher:
         *,
         duplicate: bool = False,
     ) -> Delivery:
-        assert self._client is not None, "WebhookDispatcher.start() was not awaited"
+        if self._client is None:  # run without lifespan events (in-process ASGI use)
+            await self.start()
+        assert self._client is not None
         status: int | None = None
         error: str | None = None
         try:

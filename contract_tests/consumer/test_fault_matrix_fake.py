@@ -4,6 +4,8 @@ requests reached the server are checked exactly. A billed POST is never sent twi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,30 @@ def test_post_429_is_resent_once_and_succeeds(
         job = client.submit("a fox")
     assert fake.count("POST", SUBMIT) == 2
     assert list(fake.tasks) == [job.id]
+
+
+def test_post_429_with_an_http_date_is_resent_once(fake: FakeBFL) -> None:
+    count("fault (fake): POST 429 with an HTTP-date Retry-After")
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=1), usegmt=True)
+    fake.fail_next("POST", SUBMIT, status=429, headers={"Retry-After": when})
+    with client_for(fake) as client:
+        job = client.submit("a fox")
+    assert fake.count("POST", SUBMIT) == 2
+    assert list(fake.tasks) == [job.id]
+
+
+def test_the_fakes_own_rate_limit_is_waited_out() -> None:
+    # Not injected: the fake's in-flight limit answers 429 with Retry-After until a slot frees.
+    count("fault (fake): POST 429 from the in-flight limit")
+    with (
+        FakeBFL(task_seconds=0.3, max_in_flight=1, retry_after=0.2) as fake,
+        client_for(fake) as client,
+    ):
+        first = client.submit("one")
+        second = client.submit("two")
+        assert fake.rate_limited >= 1
+        assert fake.count("POST", SUBMIT) == 2 + fake.rate_limited
+        assert sorted(fake.tasks) == sorted([first.id, second.id])
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -47,6 +48,26 @@ def test_invalid_field_gets_422_naming_it(
     assert (error["loc"], error["type"]) == (loc, kind)
     assert isinstance(error["msg"], str)
     assert error["msg"]
+
+
+def test_messages_follow_fastapi(api: httpx.Client) -> None:
+    (error,) = _detail(api.post(SUBMIT, json={"prompt": "p", "width": 63}))
+    assert error == {
+        "loc": ["body", "width"],
+        "msg": "Input should be greater than or equal to 64",
+        "type": "greater_than_equal",
+        "input": 63,
+        "ctx": {"ge": 64},
+    }
+    (error,) = _detail(api.post(SUBMIT, json={"prompt": "p", "output_format": "gif"}))
+    assert error["msg"] == "Input should be 'jpeg' or 'png'"
+
+
+def test_an_invalid_secret_is_not_echoed(api: httpx.Client) -> None:
+    (error,) = _detail(api.post(SUBMIT, json={"prompt": "p", "webhook_secret": 12345}))
+    assert error["loc"] == ["body", "webhook_secret"]
+    assert "input" not in error
+    assert "12345" not in json.dumps(error)
 
 
 def test_several_errors_are_all_reported(api: httpx.Client) -> None:

@@ -113,6 +113,56 @@ def _leaf(error: SchemaError) -> SchemaError:
     return error
 
 
+_TYPE_WORDS = {
+    "integer": "a valid integer",
+    "number": "a valid number",
+    "string": "a valid string",
+    "boolean": "a valid boolean",
+    "object": "a valid dictionary or object to extract fields from",
+    "array": "a valid list",
+    "null": "None",
+}
+_NEVER_ECHOED = frozenset({"webhook_secret"})
+
+
+def _describe(leaf: SchemaError) -> tuple[str, str, dict[str, Any] | None]:
+    """pydantic v2's ``type``, ``msg`` and ``ctx`` for the failed keyword (what FastAPI says)."""
+    keyword, limit = str(leaf.validator), leaf.validator_value
+    if keyword == "type":
+        first = str(limit[0] if isinstance(limit, list) else limit)
+        return (
+            _JSON_TYPES.get(first, "type_error"),
+            f"Input should be {_TYPE_WORDS.get(first, first)}",
+            None,
+        )
+    if keyword == "minimum":
+        return (
+            "greater_than_equal",
+            f"Input should be greater than or equal to {limit}",
+            {"ge": limit},
+        )
+    if keyword == "maximum":
+        return "less_than_equal", f"Input should be less than or equal to {limit}", {"le": limit}
+    if keyword == "enum":
+        expected = " or ".join(repr(v) for v in limit)
+        return "enum", f"Input should be {expected}", {"expected": expected}
+    if keyword == "format":
+        return "url_parsing", "Input should be a valid URL", {"error": f"not an absolute {limit}"}
+    if keyword == "minLength":
+        return (
+            "string_too_short",
+            f"String should have at least {limit} character(s)",
+            {"min_length": limit},
+        )
+    if keyword == "maxLength":
+        return (
+            "string_too_long",
+            f"String should have at most {limit} characters",
+            {"max_length": limit},
+        )
+    return _TYPES.get(keyword, "value_error"), leaf.message, None
+
+
 def _as_fastapi(error: SchemaError, instance: Any) -> list[FieldErrorDict]:
     path: list[str | int] = list(error.absolute_path)
     if error.validator == "required" and isinstance(instance, dict):
@@ -122,14 +172,13 @@ def _as_fastapi(error: SchemaError, instance: Any) -> list[FieldErrorDict]:
             {"loc": ["body", *path, name], "msg": "Field required", "type": "missing"}
             for name in missing
         ]
-    leaf = _leaf(error)
-    if leaf.validator == "type":
-        expected = leaf.validator_value
-        first = expected[0] if isinstance(expected, list) else expected
-        kind = _JSON_TYPES.get(str(first), "type_error")
-    else:
-        kind = _TYPES.get(str(leaf.validator), "value_error")
-    return [{"loc": ["body", *path], "msg": leaf.message, "type": kind}]
+    kind, message, ctx = _describe(_leaf(error))
+    found: FieldErrorDict = {"loc": ["body", *path], "msg": message, "type": kind}
+    if path and path[0] not in _NEVER_ECHOED:  # a whole body could carry the secret
+        found["input"] = error.instance
+    if ctx is not None:
+        found["ctx"] = ctx
+    return [found]
 
 
 def validate_submission(body: Any) -> list[FieldErrorDict]:

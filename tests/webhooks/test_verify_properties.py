@@ -185,6 +185,30 @@ def test_every_single_byte_change_to_the_signature_is_refused(
 
 
 @PROPS
+@given(payload=payloads(), secret=secrets_, data=st.data())
+def test_truncated_extended_or_spliced_signatures_are_refused(
+    payload: dict[str, Any], secret: str, data: st.DataObject
+) -> None:
+    body = serialized(payload, 0)
+    signature = hmac_header(body, secret)
+    start = data.draw(st.integers(0, len(signature)))
+    end = data.draw(st.integers(start, len(signature)))
+    inserted = data.draw(st.binary(max_size=8))
+    forged = signature[:start] + inserted + signature[end:]
+    assume(forged.lower() != signature.lower())
+    reason = refused(body, [(b"x-bfl-signature", forged)], secret)
+    assert reason in ("bad_signature", "malformed_signature")
+
+
+def test_every_truncation_of_a_signature_is_refused() -> None:
+    body, secret = b'{"id": "t", "status": "Error"}', "s3cret"
+    signature = hmac_header(body, secret)
+    for length in range(len(signature)):
+        header = [(b"x-bfl-signature", signature[:length])]
+        assert refused(body, header, secret) in ("bad_signature", "malformed_signature")
+
+
+@PROPS
 @given(payload=payloads(), secret=ascii_secrets, data=st.data())
 def test_every_single_byte_change_to_the_secret_is_refused(
     payload: dict[str, Any], secret: str, data: st.DataObject

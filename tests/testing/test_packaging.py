@@ -50,7 +50,8 @@ def test_missing_extra_error_is_raised_by_the_context_manager(
         pass
 
 
-def test_python_m_serves_until_interrupted() -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_python_m_serves_until_interrupted(stop_signal: signal.Signals) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "flux_flex.testing", "--port", "0", "--api-key", "k"],
@@ -67,7 +68,7 @@ def test_python_m_serves_until_interrupted() -> None:
         assert "x-key: k" in first
         answer = httpx.get(base_url + "/v1/get_result", params={"id": "x"}, headers={"x-key": "k"})
         assert answer.json()["status"] == "Task not found"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         out, err = process.communicate(timeout=20)
     finally:
         if process.poll() is None:

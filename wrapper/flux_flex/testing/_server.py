@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import signal
 import socket
 import threading
 import time
@@ -439,6 +440,9 @@ def serve(
         f"prompt markers: {markers}"
     )
     echo("Press Ctrl-C to stop.")
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill`/docker stop: same as ^C
     try:
         while fake._thread is not None and fake._thread.is_alive():
             fake._thread.join(timeout=0.5)
@@ -446,3 +450,9 @@ def serve(
         echo("Stopping the fake API.")
     finally:
         fake.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

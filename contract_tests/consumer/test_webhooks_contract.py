@@ -143,3 +143,24 @@ def test_every_forged_delivery_is_refused(delivery: tuple[bytes, dict[str, str],
         verify(body, headers, SECRET)
     assert caught.value.reason in AUTHENTICITY_REASONS, (how, caught.value.reason)
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("keep", [0, 2, 8, 32, 62, 63])
+def test_a_truncated_signature_is_refused(keep: int) -> None:
+    # The signature's prefix is not proof: only the whole HMAC is.
+    count("webhook: truncated signature")
+    body = json.dumps({"id": "t", "status": "Ready", "result": {"sample": "https://d.x/a"}})
+    hexdigits = signature(body.encode()).removeprefix("sha256=")
+    headers = {SIGNATURE_HEADER: "sha256=" + hexdigits[:keep]}
+    with pytest.raises(WebhookVerificationError) as caught:
+        verify(body.encode(), headers, SECRET)
+    assert caught.value.reason in AUTHENTICITY_REASONS
+
+
+@pytest.mark.parametrize("keep", [1, len(SECRET) // 2, len(SECRET) - 1])
+def test_a_truncated_echoed_secret_is_refused(keep: int) -> None:
+    count("webhook: truncated echoed secret")
+    body = json.dumps({"id": "t", "status": "Error"}).encode()
+    with pytest.raises(WebhookVerificationError) as caught:
+        verify(body, {SECRET_HEADER: SECRET[:keep]}, SECRET)
+    assert caught.value.reason in AUTHENTICITY_REASONS

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import httpx
@@ -329,13 +329,13 @@ async def test_lifespan_is_supported_and_shutdown_drains_callbacks() -> None:
 
     receiver = WebhookReceiver(SECRET, on_event=callback)
     await post(receiver, ready_payload("t-l"))
-    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    inbox: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
     outbox: list[dict[str, Any]] = []
     for message in ("lifespan.startup", "lifespan.shutdown"):
         inbox.put_nowait({"type": message})
 
-    async def send(message: dict[str, Any]) -> None:
-        outbox.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        outbox.append(dict(message))
 
     await receiver({"type": "lifespan"}, inbox.get, send)
     assert [m["type"] for m in outbox] == [

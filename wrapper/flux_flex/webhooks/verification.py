@@ -22,7 +22,7 @@ PAYLOAD_REASONS = frozenset({"bad_json", "bad_payload"})
 
 
 def verify(
-    body: bytes,
+    body: bytes | bytearray | memoryview,
     headers: Mapping[str, str] | Iterable[tuple[bytes, bytes]],
     secret: str | Sequence[str],
 ) -> WebhookEvent:

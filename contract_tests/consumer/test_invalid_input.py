@@ -87,18 +87,9 @@ def test_bad_webhook_urls_are_refused(url: str) -> None:
     assert caught.value.fields == ["webhook_url"]
 
 
-# Found by this suite: the client's own URI check (wrapper/flux_flex/_core/schema.py, `_URI`:
-# "a scheme, then no whitespace") is looser than the spec's `format: uri` (RFC 3986), and
-# wrapper/flux_flex/_core/validation.py calls `urlsplit(url)`, which raises a bare ValueError
-# on unbalanced brackets. Strict xfails: they turn red (XPASS) once the client is fixed, so
-# the marker is removed then.
-CLIENT_URI_BUG = (
-    "client bug: _core/schema.py `_URI` accepts what RFC 3986 refuses; "
-    "_core/validation.py `urlsplit` raises ValueError on '[' (see the contract report)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=CLIENT_URI_BUG)
+# Found by this suite: the client's URI check was looser than the spec's `format: uri`
+# (RFC 3986) and `urlsplit` raised a bare ValueError on unbalanced brackets. Fixed in
+# wrapper/flux_flex/_core/uri.py; these two tests keep it fixed.
 @pytest.mark.parametrize("url", ["https://[", "https://]x[/", "http://[::1/hook"])
 def test_a_malformed_webhook_url_is_refused_not_crashing(url: str) -> None:
     count("invalid input: malformed webhook URL (brackets)")
@@ -117,7 +108,6 @@ _NEAR_URLS = st.one_of(
 )
 
 
-@pytest.mark.xfail(strict=True, reason=CLIENT_URI_BUG)
 def test_the_wrapper_never_sends_a_webhook_url_the_spec_refuses() -> None:
     with respx.mock(assert_all_called=False) as router, wrapper() as client:
         route = router.post(SUBMIT_URL).respond(200, json=accepted())

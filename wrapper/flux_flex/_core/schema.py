@@ -10,16 +10,15 @@ needs more is noticed by the tests rather than silently ignored).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from flux_flex._core.uri import is_uri
+
 __all__ = ["Violation", "check"]
 
-# RFC 3986 absolute URI: a scheme, then no whitespace or control characters.
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+$")
 
 _ANNOTATIONS = frozenset(
     {"title", "description", "default", "examples", "example", "deprecated", "readOnly"}
@@ -147,7 +146,7 @@ def check(
                     f"{where} must have at most {schema['maxLength']} characters, not {len(value)}",
                 )
             )
-        if schema.get("format") == "uri" and not _URI.match(value):
+        if schema.get("format") == "uri" and not is_uri(value):
             violations.append(
                 Violation(where, "format", f"{where} must be an absolute URI, not {_fmt(value)}")
             )

@@ -32,8 +32,14 @@ def body_errors(body: Mapping[str, Any]) -> list[FieldError]:
     errors = [FieldError(v.path, v.rule, v.message) for v in check(body, _schema())]
     url = body.get("webhook_url")
     if isinstance(url, str) and not any(e.field == "webhook_url" for e in errors):
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https"):
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:  # e.g. a bracketed host that is no IP literal urllib accepts
+            parts, host = None, None
+        if parts is None:
+            errors.append(FieldError("webhook_url", "format", f"webhook_url is not a URL: {url!r}"))
+        elif parts.scheme.lower() not in ("http", "https"):
             errors.append(
                 FieldError(
                     "webhook_url",
@@ -41,7 +47,7 @@ def body_errors(body: Mapping[str, Any]) -> list[FieldError]:
                     f"webhook_url must be an http(s) URL (https in production), not {url!r}",
                 )
             )
-        elif not parts.hostname:
+        elif not host:
             errors.append(FieldError("webhook_url", "format", f"webhook_url has no host: {url!r}"))
     return errors
 

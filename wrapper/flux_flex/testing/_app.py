@@ -30,7 +30,7 @@ from ._config import FakeConfig
 from ._images import MAX_RENDER_PIXELS, image_size_of, render_sample
 from ._pricing import credits, megapixels
 from ._records import FakeTask, Fault, RecordedRequest, Registry, mask_body, mask_headers
-from ._validation import FieldErrorDict, parse_json_body, validate_submission
+from ._validation import FieldErrorDict, parse_json_body, validate_query, validate_submission
 from ._webhooks import WebhookDispatcher
 
 __all__ = ["DELIVERY_PREFIX", "FakeService", "build_app"]
@@ -251,11 +251,9 @@ class FakeService:
         self._api_base(request)
         if (denied := self._auth_error(request)) is not None:
             return denied
-        task_id = request.query_params.get("id")
-        if task_id is None:
-            return _unprocessable(
-                [{"loc": ["query", "id"], "msg": "Field required", "type": "missing"}]
-            )
+        if errors := validate_query(RESULT_PATH, "GET", request.query_params):
+            return _unprocessable(errors)
+        task_id = request.query_params["id"]
         with self.registry.lock:
             task = self.registry.tasks.get(task_id)
             if task is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -19,9 +20,9 @@ from jsonschema.exceptions import (  # type: ignore[import-untyped]
 )
 from jsonschema.exceptions import best_match
 
-from flux_flex.spec import request_body_schema
+from flux_flex.spec import load_spec, request_body_schema
 
-__all__ = ["FieldErrorDict", "parse_json_body", "validate_submission"]
+__all__ = ["FieldErrorDict", "parse_json_body", "validate_query", "validate_submission"]
 
 FieldErrorDict = dict[str, Any]
 
@@ -187,6 +188,28 @@ def validate_submission(body: Any) -> list[FieldErrorDict]:
     for error in sorted(_validator().iter_errors(body), key=lambda e: list(map(str, e.path))):
         errors.extend(_as_fastapi(error, body))
     return errors
+
+
+@cache
+def _required_query(path: str, method: str) -> tuple[str, ...]:
+    operation = load_spec()["paths"][path][method.lower()]
+    return tuple(
+        p["name"]
+        for p in operation.get("parameters", [])
+        if p.get("in") == "query" and p.get("required")
+    )
+
+
+def validate_query(path: str, method: str, query: Mapping[str, str]) -> list[FieldErrorDict]:
+    """FastAPI-shaped errors for the spec's required query parameters missing from ``query``.
+
+    (Every query value arrives as a string, which is all the spec asks of ``id``.)
+    """
+    return [
+        {"loc": ["query", name], "msg": "Field required", "type": "missing"}
+        for name in _required_query(path, method)
+        if name not in query
+    ]
 
 
 class _InvalidJSONError(ValueError):

@@ -57,6 +57,13 @@ def test_moderated_payload(status: str) -> None:
     assert (event.is_moderated, event.is_final, event.is_ready) == (True, True, False)
 
 
+def test_error_and_message_are_free_extra_keys_on_a_ready_payload() -> None:
+    # The spec's Ready payload does not define them: any JSON value is allowed there.
+    event = WebhookEvent.from_payload({**ready_payload(), "error": {"code": 0}, "message": "ok"})
+    assert (event.is_ready, event.error, event.message) == (True, None, "ok")
+    assert event.raw["error"] == {"code": 0}
+
+
 def test_nulls_count_as_absent() -> None:
     payload = {
         "id": "t",

@@ -172,6 +172,7 @@ def test_signature_covers_the_raw_bytes_not_the_json_value() -> None:
         (b'{"id": "t", "status": "Ready", "result": {"sample": "u", "seed": true}}', "bad_payload"),
         (b'{"id": "t", "status": "Ready", "result": {"sample": "u", "prompt": 3}}', "bad_payload"),
         (b'{"id": "t", "status": "Error", "error": {"code": 1}}', "bad_payload"),
+        (b'{"id": "t", "status": "Error", "message": 5}', "bad_payload"),
     ],
 )
 def test_authentic_but_unusable_bodies(body: bytes, reason: str) -> None:

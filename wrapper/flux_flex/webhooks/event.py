@@ -33,6 +33,10 @@ def _optional(value: Any) -> Any:
     return None if isinstance(value, Unset) else value
 
 
+def _string_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _check_type(
     payload: Mapping[str, Any], key: str, kind: type | tuple[type, ...], task_id: str | None
 ) -> None:
@@ -115,10 +119,13 @@ class WebhookEvent:
 def parse_event(payload: Any) -> WebhookEvent:
     """Check a decoded body against the spec's ``WebhookPayload`` and type it.
 
-    Known fields must have their spec types (``id`` a non-empty string, ``status`` a string,
-    for ``Ready`` a ``result`` object with a string ``sample``; ``seed`` an integer…); null
-    counts as absent for optional fields; unknown keys are kept in ``raw`` and otherwise
-    ignored.
+    The fields the spec types must have their types: ``id`` and ``status`` strings; for
+    ``Ready``, a ``result`` object with a string ``sample`` (and a string ``prompt``, an
+    integer ``seed`` when present); for other statuses, string ``error``/``message`` when
+    present. Stricter than the spec in one way only: ``id``/``status`` must not be empty and
+    a ``Ready`` delivery must carry a usable ``result`` (the spec's anyOf would let one
+    through as an "error" payload). Null counts as absent for optional fields; unknown keys
+    are kept in ``raw`` and otherwise ignored.
     """
     if not isinstance(payload, Mapping):
         raise _bad_payload(f"the body is a JSON {type(payload).__name__}, not an object")
@@ -128,8 +135,6 @@ def parse_event(payload: Any) -> WebhookEvent:
     status = payload.get("status")
     if not isinstance(status, str) or not status:
         raise _bad_payload("'status' is missing or not a non-empty string", task_id)
-    _check_type(payload, "error", str, task_id)
-    _check_type(payload, "message", str, task_id)
     raw = MappingProxyType(copy.deepcopy(dict(payload)))
     # Absent, not null, for the generated models (which would otherwise keep the None).
     # A separate copy for the typed models, so that nothing reachable from them aliases raw.
@@ -149,12 +154,15 @@ def parse_event(payload: Any) -> WebhookEvent:
             id=ready.id,
             status=ready.status,
             result=ready.result,
-            error=_optional(present.get("error")),
-            message=_optional(present.get("message")),
+            # Not in the spec's Ready payload: extra keys, typed here only when strings.
+            error=_string_or_none(present.get("error")),
+            message=_string_or_none(present.get("message")),
             timestamp=_optional(ready.timestamp),
             raw=raw,
         )
 
+    _check_type(payload, "error", str, task_id)
+    _check_type(payload, "message", str, task_id)
     failed = WebhookErrorPayload.from_dict(present)
     return WebhookEvent(
         id=failed.id,

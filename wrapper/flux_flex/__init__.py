@@ -8,34 +8,99 @@ with FluxFlex() as client:               # BFL_API_KEY, BFL_BASE_URL
 
 from __future__ import annotations
 
-from flux_flex._core.retry import RetryPolicy
-from flux_flex._core.schedule import PollSchedule
-from flux_flex.async_client import AsyncFluxFlex
-from flux_flex.client import FluxFlex
-from flux_flex.completion import CompletionSource
-from flux_flex.errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    ConfigurationError,
-    DownloadError,
-    FieldError,
-    FluxFlexError,
-    InsufficientCreditsError,
-    ModerationError,
-    ProtocolError,
-    RateLimitError,
-    RequestValidationError,
-    ServerError,
-    TaskError,
-    TaskFailedError,
-    TaskNotFoundError,
-    WaitTimeoutError,
-    WebhookVerificationError,
-)
-from flux_flex.models import AsyncJob, AsyncResult, Job, JobInfo, Result, ResultInfo, TaskSnapshot
-from flux_flex.params import ImageInput, SubmitParams
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flux_flex._core.retry import RetryPolicy
+    from flux_flex._core.schedule import PollSchedule
+    from flux_flex.async_client import AsyncFluxFlex
+    from flux_flex.client import FluxFlex
+    from flux_flex.completion import CompletionSource
+    from flux_flex.errors import (
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        ConfigurationError,
+        DownloadError,
+        FieldError,
+        FluxFlexError,
+        InsufficientCreditsError,
+        ModerationError,
+        ProtocolError,
+        RateLimitError,
+        RequestValidationError,
+        ServerError,
+        TaskError,
+        TaskFailedError,
+        TaskNotFoundError,
+        WaitTimeoutError,
+        WebhookVerificationError,
+    )
+    from flux_flex.models import (
+        AsyncJob,
+        AsyncResult,
+        Job,
+        JobInfo,
+        Result,
+        ResultInfo,
+        TaskSnapshot,
+    )
+    from flux_flex.params import ImageInput, SubmitParams
+
+# Exports are imported on first use (PEP 562): `import flux_flex` stays cheap, which keeps
+# `flux-flex --help` and programs that only touch the errors fast (httpx alone costs ~0.2 s
+# when click and rich are installed, because it loads its own command line).
+_EXPORTS: dict[str, str] = {
+    "APIConnectionError": "flux_flex.errors",
+    "APIError": "flux_flex.errors",
+    "APITimeoutError": "flux_flex.errors",
+    "AsyncFluxFlex": "flux_flex.async_client",
+    "AsyncJob": "flux_flex.models",
+    "AsyncResult": "flux_flex.models",
+    "AuthenticationError": "flux_flex.errors",
+    "CompletionSource": "flux_flex.completion",
+    "ConfigurationError": "flux_flex.errors",
+    "DownloadError": "flux_flex.errors",
+    "FieldError": "flux_flex.errors",
+    "FluxFlex": "flux_flex.client",
+    "FluxFlexError": "flux_flex.errors",
+    "ImageInput": "flux_flex.params",
+    "InsufficientCreditsError": "flux_flex.errors",
+    "Job": "flux_flex.models",
+    "JobInfo": "flux_flex.models",
+    "ModerationError": "flux_flex.errors",
+    "PollSchedule": "flux_flex._core.schedule",
+    "ProtocolError": "flux_flex.errors",
+    "RateLimitError": "flux_flex.errors",
+    "RequestValidationError": "flux_flex.errors",
+    "Result": "flux_flex.models",
+    "ResultInfo": "flux_flex.models",
+    "RetryPolicy": "flux_flex._core.retry",
+    "ServerError": "flux_flex.errors",
+    "SubmitParams": "flux_flex.params",
+    "TaskError": "flux_flex.errors",
+    "TaskFailedError": "flux_flex.errors",
+    "TaskNotFoundError": "flux_flex.errors",
+    "TaskSnapshot": "flux_flex.models",
+    "WaitTimeoutError": "flux_flex.errors",
+    "WebhookVerificationError": "flux_flex.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flux_flex' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "APIConnectionError",

@@ -7,8 +7,9 @@ import os
 import tempfile
 
 from flux_flex._core.sniff import sniff_format, target_path
+from flux_flex.errors import FieldError, RequestValidationError
 
-__all__ = ["HEAD_BYTES", "discard", "download_dir_for", "finalize", "new_temp"]
+__all__ = ["HEAD_BYTES", "discard", "download_dir_for", "finalize", "new_temp", "prepare_target"]
 
 HEAD_BYTES = 16
 
@@ -21,8 +22,30 @@ def download_dir_for(requested: str | os.PathLike[str]) -> str:
     return os.path.dirname(os.path.abspath(path))
 
 
+def prepare_target(requested: str | os.PathLike[str]) -> None:
+    """Make sure the image can be written there, before a (billed) task is submitted.
+
+    Creates the missing parent folders; raises `RequestValidationError` on ``save_to`` when
+    the folder cannot be created or written, so nothing is paid for an image that cannot land.
+    """
+    directory = download_dir_for(requested)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        problem = f"cannot create the folder {directory!r} ({exc.strerror or exc})"
+    else:
+        if os.access(directory, os.W_OK | os.X_OK):
+            return
+        problem = f"the folder {directory!r} is not writable"
+    raise RequestValidationError(
+        f"Invalid request, nothing was sent: save_to: {problem}. Choose another path.",
+        errors=[FieldError("save_to", "writable", f"save_to: {problem}")],
+    )
+
+
 def new_temp(directory: str) -> tuple[int, str]:
-    """A new hidden temporary file in ``directory``: its descriptor and path."""
+    """A new hidden temporary file in ``directory`` (created if missing): descriptor and path."""
+    os.makedirs(directory, exist_ok=True)
     return tempfile.mkstemp(prefix=".flux-flex-", suffix=".part", dir=directory)
 
 

@@ -173,6 +173,8 @@ class AsyncFluxFlex:
         With ``save_to``, the returned result's ``path`` is the file written (its extension
         follows the image's real format).
         """
+        if save_to is not None:
+            _files.prepare_target(save_to)
         job = await self.submit(prompt, **params)
         result = await job.wait(
             timeout=timeout, on_progress=on_progress, webhook=webhook, webhook_grace=webhook_grace
@@ -277,6 +279,8 @@ class AsyncFluxFlex:
                 if "prompt" not in kwargs:
                     raise TypeError(f"request {index} has no prompt")
                 save_to = kwargs.pop("save_to", None)
+                if save_to is not None:
+                    _files.prepare_target(save_to)
                 async with gate:
                     job = await self.submit(**kwargs)
                     result = await job.wait(timeout=timeout)

@@ -167,6 +167,8 @@ class FluxFlex:
         With ``save_to``, the returned result's ``path`` is the file written (its extension
         follows the image's real format).
         """
+        if save_to is not None:
+            _files.prepare_target(save_to)
         job = self.submit(prompt, **params)
         result = job.wait(
             timeout=timeout, on_progress=on_progress, webhook=webhook, webhook_grace=webhook_grace

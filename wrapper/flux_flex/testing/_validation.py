@@ -8,7 +8,6 @@ change to the spec changes what the fake accepts: there is no hand-copied model 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -20,55 +19,18 @@ from jsonschema.exceptions import (  # type: ignore[import-untyped]
 )
 from jsonschema.exceptions import best_match
 
+from flux_flex._core.uri import is_uri
 from flux_flex.spec import load_spec, request_body_schema
 
 __all__ = ["FieldErrorDict", "parse_json_body", "validate_query", "validate_submission"]
 
 FieldErrorDict = dict[str, Any]
 
-# RFC 3986 `URI` (scheme ":" hier-part [ "?" query ] [ "#" fragment ]). Hand-written because
+
 # jsonschema checks `format: uri` only when the optional `rfc3987`/`rfc3986-validator`
-# packages are installed, and neither is a dependency of flux-flex. The grammar is small and
-# fixed; this follows RFC 3986 section 3 and appendix A literally.
-_UNRESERVED = r"A-Za-z0-9\-._~"
-_SUB_DELIMS = r"!$&'()*+,;="
-_PCT = r"%[0-9A-Fa-f]{2}"
-_PCHAR = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:@]|{_PCT})"
-_DEC_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-_IPV4 = rf"{_DEC_OCTET}\.{_DEC_OCTET}\.{_DEC_OCTET}\.{_DEC_OCTET}"
-_H16 = r"[0-9A-Fa-f]{1,4}"
-_LS32 = rf"(?:{_H16}:{_H16}|{_IPV4})"
-_IPV6 = (
-    rf"(?:(?:{_H16}:){{6}}{_LS32}"
-    rf"|::(?:{_H16}:){{5}}{_LS32}"
-    rf"|(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}"
-    rf"|(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}"
-    rf"|(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}"
-    rf"|(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}"
-    rf"|(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}"
-    rf"|(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}"
-    rf"|(?:(?:{_H16}:){{0,6}}{_H16})?::)"
-)
-_IPVFUTURE = rf"v[0-9A-Fa-f]+\.[{_UNRESERVED}{_SUB_DELIMS}:]+"
-_IP_LITERAL = rf"\[(?:{_IPV6}|{_IPVFUTURE})\]"
-_REG_NAME = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}]|{_PCT})*"
-_HOST = rf"(?:{_IP_LITERAL}|{_IPV4}|{_REG_NAME})"
-_USERINFO = rf"(?:[{_UNRESERVED}{_SUB_DELIMS}:]|{_PCT})*"
-_AUTHORITY = rf"(?:{_USERINFO}@)?{_HOST}(?::[0-9]*)?"
-_SEGMENT = rf"{_PCHAR}*"
-_SEGMENT_NZ = rf"{_PCHAR}+"
-_HIER_PART = (
-    rf"(?://{_AUTHORITY}(?:/{_SEGMENT})*"  # path-abempty
-    rf"|/(?:{_SEGMENT_NZ}(?:/{_SEGMENT})*)?"  # path-absolute
-    rf"|{_SEGMENT_NZ}(?:/{_SEGMENT})*"  # path-rootless
-    r"|)"  # path-empty
-)
-_QUERY = rf"(?:{_PCHAR}|[/?])*"
-_URI = re.compile(rf"[A-Za-z][A-Za-z0-9+\-.]*:{_HIER_PART}(?:\?{_QUERY})?(?:#{_QUERY})?")
-
-
+# packages are installed; the client's own RFC 3986 check is the one rule both sides share.
 def _is_uri(instance: object) -> bool:
-    return not isinstance(instance, str) or _URI.fullmatch(instance) is not None
+    return not isinstance(instance, str) or is_uri(instance)
 
 
 _format_checker = FormatChecker()

@@ -162,3 +162,23 @@ def test_cli_modules_import_nothing_heavy_at_import_time() -> None:
     }
     assert len(found) >= 8
     assert {name: heavy for name, heavy in found.items() if heavy} == {}
+
+
+@pytest.mark.parametrize("command", [["mock-server"], ["webhook-listen", "--secret-env", "HOME"]])
+def test_a_taken_port_is_one_clear_line_and_exit_2(command: list[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [FLUX_FLEX, *command, "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert str(port) in line
+    assert "port" in line.lower()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -16,21 +18,35 @@ def _echo(text: str) -> None:
     click.echo(text)
 
 
+@contextmanager
+def _serving(what: str, missing_extra: str) -> Iterator[None]:
+    """Turn the ways a blocking server fails to start into one clear line, and Ctrl-C into a stop.
+
+    The server functions import their dependencies lazily and bind their port first, so both
+    a missing extra (ImportError) and a taken port (OSError) surface from the call itself.
+    """
+    try:
+        yield
+    except ImportError as exc:
+        raise CliUsageError(missing_extra) from exc
+    except KeyboardInterrupt:
+        click.echo(f"{what} stopped.", err=True)
+    except OSError as exc:  # the servers word it: which address, and to pick another port
+        raise CliUsageError(str(exc)) from exc
+
+
 def mock_server(host: str, port: int, *, task_seconds: float | None, api_key: str | None) -> int:
     """Serve `flux_flex.testing`'s fake API until interrupted."""
-    try:
-        from flux_flex.testing import serve
-    except ImportError as exc:
-        raise CliUsageError(MISSING_FAKE_EXTRA.replace("--mock", "mock-server")) from exc
+    from flux_flex.testing import serve
+
     options: dict[str, Any] = {"echo": _echo}
     if task_seconds is not None:
         options["task_seconds"] = task_seconds
     if api_key is not None:
         options["api_key"] = api_key
-    try:
+    missing = MISSING_FAKE_EXTRA.replace("--mock", "mock-server")
+    with _serving("mock server", missing):
         serve(host, port, **options)
-    except KeyboardInterrupt:
-        click.echo("mock server stopped.", err=True)
     return ExitCode.OK
 
 
@@ -39,15 +55,12 @@ def webhook_listen(
 ) -> int:
     """Run `flux_flex.webhooks.listen` with the secrets read from the environment."""
     secrets = [read_secret_env(name, what="a webhook secret") for name in secret_envs]
-    try:
-        from flux_flex.webhooks import listen
-    except ImportError as exc:
-        raise CliUsageError(
-            "webhook-listen needs the server dependencies (starlette, uvicorn): "
-            "pip install 'flux-flex[fake]'"
-        ) from exc
-    try:
+    from flux_flex.webhooks import listen
+
+    missing = (
+        "webhook-listen needs the server dependencies (starlette, uvicorn): "
+        "pip install 'flux-flex[fake]'"
+    )
+    with _serving("webhook listener", missing):
         listen(host, port, secrets=secrets, save_dir=save_dir, echo=_echo)
-    except KeyboardInterrupt:
-        click.echo("webhook listener stopped.", err=True)
     return ExitCode.OK

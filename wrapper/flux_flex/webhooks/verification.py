@@ -38,6 +38,15 @@ def verify(
     Raises ``WebhookVerificationError`` whose ``reason`` is one of ``AUTHENTICITY_REASONS``
     (forged, altered, unsigned) or ``PAYLOAD_REASONS`` (authentic but not a usable payload);
     ``ConfigurationError`` if no usable secret is given; ``TypeError`` if ``body`` is not bytes.
+
+    In your own web framework (here Starlette/FastAPI)::
+
+        try:
+            event = verify(await request.body(), request.headers, secret=WEBHOOK_SECRET)
+        except WebhookVerificationError as error:
+            status = 401 if error.reason in AUTHENTICITY_REASONS else 400
+            return JSONResponse({"error": error.reason}, status_code=status)
+        ...  # handle event.id, event.status, event.sample; answer 2xx quickly
     """
     if not isinstance(body, bytes | bytearray | memoryview):
         raise TypeError(

@@ -137,6 +137,34 @@ def test_truncated_or_padded_signature_is_refused() -> None:
         assert refusal(body, {"X-BFL-Signature": forged}).reason in AUTHENTICITY_REASONS
 
 
+def test_thousands_of_near_miss_echoed_secrets_are_all_refused() -> None:
+    # Every single-character change at every position (fixed inputs, so deterministic): a
+    # comparison that looked at only part of the value (or of a digest of it) lets some in.
+    body = body_of(ready_payload())
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_é🔑"
+    near_misses = {
+        SECRET[:index] + char + SECRET[index + 1 :]
+        for index in range(len(SECRET))
+        for char in alphabet
+    } - {SECRET}
+    near_misses |= {SECRET + char for char in alphabet} | {
+        SECRET[:cut] for cut in range(len(SECRET))
+    }
+    assert len(near_misses) > 1000
+    for value in near_misses:
+        assert refusal(body, {"X-Webhook-Secret": value}).reason == "bad_secret", value
+
+
+def test_every_other_hex_digit_at_every_position_of_the_signature_is_refused() -> None:
+    body = body_of(ready_payload())
+    digest = sign(body, SECRET).removeprefix("sha256=")
+    for index, digit in enumerate(digest):
+        for other in "0123456789abcdef":
+            if other != digit:
+                forged = "sha256=" + digest[:index] + other + digest[index + 1 :]
+                assert refusal(body, {"X-BFL-Signature": forged}).reason == "bad_signature"
+
+
 def test_repeated_header_is_refused() -> None:
     body = body_of(ready_payload())
     good = sign(body, SECRET).encode()

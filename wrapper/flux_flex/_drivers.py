@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -84,7 +83,15 @@ class _Driver:
             connect=cap(t.connect), read=cap(t.read), write=cap(t.write), pool=cap(t.pool)
         )
 
-    def _finish(self, request: httpx.Request, source: HttpRequest) -> httpx.Request:
+    def _build(self, http: httpx.Client | httpx.AsyncClient, source: HttpRequest) -> httpx.Request:
+        request = http.build_request(
+            source.method,
+            source.url,
+            params=source.params,
+            json=source.json,
+            headers=self._headers(source),
+            timeout=self._timeout_for(source),
+        )
         if not source.authenticated:
             # Never send the key to a delivery host, even if the user's client has it as a
             # default header.
@@ -140,17 +147,7 @@ class SyncDriver(_Driver):
     def send(self, request: HttpRequest) -> HttpResponse | HttpFailure:
         """One HTTP exchange, failures below HTTP returned as `HttpFailure`."""
         started = time.monotonic()
-        built = self._finish(
-            self.http.build_request(
-                request.method,
-                request.url,
-                params=request.params,
-                json=request.json,
-                headers=self._headers(request),
-                timeout=self._timeout_for(request),
-            ),
-            request,
-        )
+        built = self._build(self.http, request)
         answer: HttpResponse | HttpFailure
         try:
             response = self.http.send(
@@ -170,18 +167,10 @@ class SyncDriver(_Driver):
 
     @staticmethod
     def _stream_to_file(response: httpx.Response, directory: str) -> HttpResponse:
-        fd, temp = _files.new_temp(directory)
-        head = b""
-        try:
-            with os.fdopen(fd, "wb") as file:
-                for chunk in response.iter_bytes():
-                    if len(head) < _files.HEAD_BYTES:
-                        head += chunk[: _files.HEAD_BYTES - len(head)]
-                    file.write(chunk)
-        except BaseException:
-            _files.discard(temp)
-            raise
-        return HttpResponse(200, response.headers, temp_path=temp, head=head)
+        with _files.TempDownload(directory) as sink:
+            for chunk in response.iter_bytes():
+                sink.write(chunk)
+        return HttpResponse(200, response.headers, temp_path=sink.path, head=sink.head)
 
 
 class AsyncDriver(_Driver):
@@ -224,17 +213,7 @@ class AsyncDriver(_Driver):
     async def send(self, request: HttpRequest) -> HttpResponse | HttpFailure:
         """One HTTP exchange, failures below HTTP returned as `HttpFailure`."""
         started = time.monotonic()
-        built = self._finish(
-            self.http.build_request(
-                request.method,
-                request.url,
-                params=request.params,
-                json=request.json,
-                headers=self._headers(request),
-                timeout=self._timeout_for(request),
-            ),
-            request,
-        )
+        built = self._build(self.http, request)
         answer: HttpResponse | HttpFailure
         try:
             response = await self.http.send(
@@ -255,18 +234,10 @@ class AsyncDriver(_Driver):
 
     @staticmethod
     async def _stream_to_file(response: httpx.Response, directory: str) -> HttpResponse:
-        fd, temp = _files.new_temp(directory)
-        head = b""
-        try:
-            with os.fdopen(fd, "wb") as file:
-                async for chunk in response.aiter_bytes():
-                    if len(head) < _files.HEAD_BYTES:
-                        head += chunk[: _files.HEAD_BYTES - len(head)]
-                    file.write(chunk)
-        except BaseException:
-            _files.discard(temp)
-            raise
-        return HttpResponse(200, response.headers, temp_path=temp, head=head)
+        with _files.TempDownload(directory) as sink:
+            async for chunk in response.aiter_bytes():
+                sink.write(chunk)
+        return HttpResponse(200, response.headers, temp_path=sink.path, head=sink.head)
 
 
 def progress_fraction(value: float | None) -> float | None:

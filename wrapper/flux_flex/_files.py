@@ -9,7 +9,15 @@ import tempfile
 from flux_flex._core.sniff import sniff_format, target_path
 from flux_flex.errors import FieldError, RequestValidationError
 
-__all__ = ["HEAD_BYTES", "discard", "download_dir_for", "finalize", "new_temp", "prepare_target"]
+__all__ = [
+    "HEAD_BYTES",
+    "TempDownload",
+    "discard",
+    "download_dir_for",
+    "finalize",
+    "new_temp",
+    "prepare_target",
+]
 
 HEAD_BYTES = 16
 
@@ -66,3 +74,29 @@ def finalize(temp: str, head: bytes, requested: str | os.PathLike[str], task_id:
         discard(temp)
         raise
     return final
+
+
+class TempDownload:
+    """A download being written to a hidden temporary file; removed again if writing fails.
+
+    ``head`` keeps the first bytes, from which the real image format is sniffed.
+    """
+
+    def __init__(self, directory: str) -> None:
+        fd, self.path = new_temp(directory)
+        self._file = os.fdopen(fd, "wb")
+        self.head = b""
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk``."""
+        if len(self.head) < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - len(self.head)]
+        self._file.write(chunk)
+
+    def __enter__(self) -> TempDownload:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self._file.close()
+        if kind is not None:
+            discard(self.path)

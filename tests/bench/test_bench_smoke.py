@@ -87,10 +87,12 @@ def test_batch_figures(quick_run: dict[str, Any]) -> None:
 
 def test_coldstart_figures(quick_run: dict[str, Any]) -> None:
     r = quick_run["benchmarks"]["coldstart"]
-    for name in ("python_pass", "import_httpx", "import_flux_flex", "cli_help"):
+    for name in ("python_pass", "import_httpx", "import_flux_flex", "import_client", "cli_help"):
         assert _positive(r["median_s"][name]), name
-    for name in ("import_flux_flex", "cli_help"):
+    for name in ("import_flux_flex", "import_client", "cli_help"):
         assert _positive(r["ratio_to_python"][name]), name
+    assert _positive(r["import_client_over_httpx"])
+    assert "httpx" in r["heaviest_imports_ms"]  # the client cannot work without it
 
 
 def test_every_target_is_reported_with_a_value(quick_run: dict[str, Any]) -> None:

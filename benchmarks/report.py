@@ -244,6 +244,15 @@ def print_report(results: dict[str, Any], checks: list[Check], console: Console)
     if checks:
         console.print()
         console.print(targets_table(checks))
+        missed = [c for c in checks if not c.passed]
+        console.print(
+            f"targets: {len(checks) - len(missed)} PASS, {len(missed)} MISS"
+            + (
+                " (" + "; ".join(f"{c.benchmark}: {c.target}" for c in missed) + ")"
+                if missed
+                else ""
+            )
+        )
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:

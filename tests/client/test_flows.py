@@ -155,3 +155,71 @@ def test_polls_carry_the_time_left_as_timeout() -> None:
     first = next(flow)
     assert isinstance(first, Send)
     assert first.request.timeout == pytest.approx(2.0)
+
+
+def test_a_webhook_wait_on_a_long_task_polls_once_then_waits_past_the_predicted_finish() -> None:
+    # A 20 s task with progress: the grace poll at 3 s predicts the finish at 20 s, so the
+    # flow waits on the delivery until 23 s (20 + grace) instead of polling every few seconds.
+    clock = Clock()
+    at_grace = answer(200, {"id": "t", "status": "Pending", "progress": 0.15})
+    payload = {"id": "t", "status": "Ready", "result": {"sample": "https://d/w"}}
+    actions, finished = drive(
+        wait_flow(
+            "t",
+            "u",
+            env(clock),
+            schedule=FAST,
+            timeout=120,
+            webhook=True,
+            webhook_grace=3,
+            submitted_at=0.0,
+        ),
+        [None, at_grace, payload],
+        clock,
+    )
+    assert [type(a).__name__ for a in actions] == [
+        "AwaitDelivery",
+        "Send",
+        "Report",
+        "AwaitDelivery",
+    ]
+    assert actions[-1].timeout == pytest.approx(20.0 + 3 - 3)  # from 3 s until 23 s
+    assert finished.url == "https://d/w"
+
+
+def test_a_webhook_wait_without_progress_spaces_polls_by_the_grace() -> None:
+    clock = Clock()
+    pending = answer(200, {"id": "t", "status": "Pending", "progress": None})
+    flow = wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3)
+    assert next(flow) == AwaitDelivery("t", 3)
+    gaps = []
+    reply: Any = None  # no delivery: the grace passes
+    clock.now += 3
+    for _ in range(4):
+        assert isinstance(flow.send(reply), Send)
+        assert isinstance(flow.send(pending), Report)
+        waiting = flow.send(None)
+        assert isinstance(waiting, AwaitDelivery)
+        gaps.append(waiting.timeout)
+        clock.now += waiting.timeout
+        reply = None
+    # FAST alone would poll after 0.5, 1, 2, 4 s; the webhook keeps polls >= grace apart.
+    assert gaps == [3, 3, 3, 4]
+
+
+def test_the_first_poll_waits_initial_after_the_submission() -> None:
+    clock = Clock()
+    clock.now = 10.0
+    ready = answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})
+    actions, _ = drive(
+        wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, submitted_at=9.9), [ready], clock
+    )
+    assert [type(a).__name__ for a in actions] == ["Sleep", "Send", "Report"]
+    assert actions[0].seconds == pytest.approx(0.4)  # until 9.9 + initial (0.5)
+
+
+def test_a_resumed_wait_polls_at_once() -> None:
+    clock = Clock()
+    ready = answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})
+    actions, _ = drive(wait_flow("t", "u", env(clock), schedule=FAST, timeout=60), [ready], clock)
+    assert isinstance(actions[0], Send)

@@ -164,7 +164,9 @@ def wait_flow(
     """Wait for the task to finish: the `Finished`, or its typed error at once.
 
     With ``webhook``, first waits up to ``webhook_grace`` s for the delivery (no poll at
-    all when it arrives), then polls as the fallback, waiting on the delivery between polls.
+    all when it arrives), then polls as the fallback, waiting on the delivery between polls
+    until ``webhook_grace`` s past the predicted finish (so a working delivery costs at most
+    one poll, and a lost one at most ``webhook_grace`` s of delay).
     Raises `WaitTimeoutError` once ``timeout`` s have passed. ``submitted_at`` (clock time of
     the submission, when known) anchors the progress rate estimate.
     """
@@ -192,6 +194,12 @@ def wait_flow(
         finished = delivered((yield AwaitDelivery(task_id, max(min(webhook_grace, timeout), 0.0))))
         if finished is not None:
             return finished
+    elif submitted_at is not None:
+        # A poll a moment after submitting learns nothing and measures no progress rate:
+        # the first one comes `initial` s after the submission.
+        first_in = min(submitted_at + schedule.initial - env.clock(), deadline - env.clock())
+        if first_in > 0:
+            yield Sleep(first_in)
     while True:
         if env.clock() >= deadline:
             raise timed_out()
@@ -212,13 +220,13 @@ def wait_flow(
         remaining = deadline - now
         if remaining <= 0:
             raise timed_out()
-        delay = min(planner.next_delay(now), remaining)
         if webhook:
+            delay = min(planner.next_delay_with_webhook(now, webhook_grace), remaining)
             finished = delivered((yield AwaitDelivery(task_id, delay)))
             if finished is not None:
                 return finished
         else:
-            yield Sleep(delay)
+            yield Sleep(min(planner.next_delay(now), remaining))
 
 
 def _fraction(planner: PollPlanner, progress: float | None) -> float | None:

@@ -128,3 +128,15 @@ class PollPlanner:
             # finds the task pending is a miss.
             self._expected = now + delay if delay <= s.max_interval else None
         return min(max(delay, s.min_interval), s.max_interval)
+
+    def next_delay_with_webhook(self, now: float, grace: float) -> float:
+        """Seconds to wait on the webhook delivery before the next (fallback) poll.
+
+        The delivery comes right after the task is ready, so polling before then is waste:
+        with a predicted finish, wait until ``grace`` s past it; without one, space the polls
+        at least ``grace`` s apart. A lost delivery then costs at most ``grace`` s of delay.
+        """
+        ready_at = self.predicted_ready_at() if self.schedule.use_progress else None
+        if ready_at is not None:
+            return max(ready_at + grace - now, self.schedule.min_interval, grace / 2)
+        return max(self.next_delay(now), grace)

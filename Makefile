@@ -31,7 +31,7 @@ regenerate: setup ## rewrite generated/ from spec/ with openapi-python-client
 drift: setup ## fail if generated/ differs from a fresh regeneration of spec/
 	@$(BIN)/python scripts/regenerate.py --check
 
-lint: setup ## ruff check, ruff format --check, mypy --strict on wrapper/
+lint: setup ## ruff check, ruff format --check, mypy --strict on wrapper/ and benchmarks/
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy

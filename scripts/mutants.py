@@ -156,8 +156,8 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             Edit(
                 "wrapper/flux_flex/_core/schema.py",
-                'value > schema["maximum"]:',
-                'value > schema["maximum"] + 1:',
+                "and value > high:",
+                "and value > high + 1:",
             ),
         ),
         (f"{CONSUMER}/test_invalid_input.py",),

@@ -90,7 +90,7 @@ def error_from_response(
     """The typed error for an HTTP error answer. ``submit``: it answered a (billed) POST."""
     h = _lower(headers)
     said = scrub(_server_says(body), secrets)
-    said_part = f" The server said: {said}." if said else ""
+    said_part = f" The server said: {said.rstrip('.')}." if said else ""
     common: dict[str, Any] = {
         "status_code": status,
         "body": body,

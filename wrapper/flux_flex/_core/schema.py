@@ -43,11 +43,16 @@ _HANDLED = frozenset(
 
 @attrs.frozen
 class Violation:
-    """One failed rule: ``path`` (dotted), ``rule`` (the keyword), a readable ``message``."""
+    """One failed rule: ``path`` (dotted), ``rule`` (the keyword), a readable ``message``.
+
+    ``requirement`` is the bound as a phrase (``">= 64"``), so the branches of a failed
+    ``anyOf`` can be joined into one sentence.
+    """
 
     path: str
     rule: str
     message: str
+    requirement: str = ""
 
 
 def _type_ok(value: Any, type_name: str) -> bool:
@@ -120,14 +125,22 @@ def check(
             Violation(where, "enum", f"{where} must be one of {allowed}, not {_fmt(value)}")
         )
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if is_number and "minimum" in schema and value < schema["minimum"]:
-        violations.append(
-            Violation(where, "minimum", f"{where} must be >= {schema['minimum']}, not {value}")
-        )
-    if is_number and "maximum" in schema and value > schema["maximum"]:
-        violations.append(
-            Violation(where, "maximum", f"{where} must be <= {schema['maximum']}, not {value}")
-        )
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if is_number and low is not None and low == high:
+        if value != low:  # a 0..0 range: one allowed value (width/height's "model chooses")
+            rule = "minimum" if value < low else "maximum"
+            violations.append(
+                Violation(where, rule, f"{where} must be {low}, not {value}", f"{low}")
+            )
+    else:
+        if is_number and low is not None and value < low:
+            violations.append(
+                Violation(where, "minimum", f"{where} must be >= {low}, not {value}", f">= {low}")
+            )
+        if is_number and high is not None and value > high:
+            violations.append(
+                Violation(where, "maximum", f"{where} must be <= {high}, not {value}", f"<= {high}")
+            )
     if isinstance(value, str):
         if "minLength" in schema and len(value) < schema["minLength"]:
             violations.append(
@@ -172,7 +185,12 @@ def _best(branches: list[list[Violation]], where: str, value: Any) -> Violation:
     if not applicable:
         return Violation(where, "type", branches[0][0].message)
     first = applicable[0][0]
-    others = [v.message for b in applicable[1:] for v in b]
-    if not others:
+    rest = [v for b in applicable[1:] for v in b]
+    if not rest:
         return first
-    return Violation(where, first.rule, f"{first.message} (or: {'; '.join(others)})")
+    if all(len(b) == 1 and b[0].requirement for b in applicable):
+        either = " or ".join(b[0].requirement for b in applicable)
+        return Violation(where, first.rule, f"{where} must be {either}, not {value}", either)
+    return Violation(
+        where, first.rule, f"{first.message} (or: {'; '.join(v.message for v in rest)})"
+    )

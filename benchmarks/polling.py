@@ -251,14 +251,12 @@ def _run_webhook(
     make_client: Callable[[], FluxFlex],
     scale: float,
 ) -> dict[str, Any]:
-    from flux_flex.webhooks import WebhookReceiver
-
-    from benchmarks.asgi_thread import ServedApp
+    from flux_flex.webhooks import ReceiverServer, WebhookReceiver
 
     receiver = WebhookReceiver(secret=WEBHOOK_SECRET)
     grace = default_webhook_grace() * scale
     deliveries_before = fake.snapshot(fake.mark())["deliveries"]
-    with ServedApp(receiver) as served:
+    with ReceiverServer(receiver) as served:
         waiter = webhook_waiter(receiver, f"{served.url}/webhook", grace)
         outcomes, record, wall = _run_strategy(fake, waiter, scaled, concurrency, make_client)
     summary = _summarize(outcomes, record, 1.0, wall, real, scale=scale, trace=True)

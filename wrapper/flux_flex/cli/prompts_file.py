@@ -23,6 +23,8 @@ from typing import Any
 
 import attrs
 
+from flux_flex.params import SubmitParams
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "BatchItem",
@@ -32,21 +34,12 @@ __all__ = [
     "slugify",
 ]
 
-# Keys a JSON line may carry: the submit parameters the CLI knows, plus ``name``.
-SUBMIT_KEYS = frozenset(
-    {
-        "width",
-        "height",
-        "seed",
-        "steps",
-        "guidance",
-        "safety_tolerance",
-        "output_format",
-        "prompt_upsampling",
-        "input_images",
-        "webhook_url",
-    }
-)
+# Keys a JSON line may carry: `submit`'s parameters, less the webhook secret (a secret has
+# no place in a prompts file; --webhook-secret-env sets it) and the blob path; plus ``name``.
+SUBMIT_KEYS = frozenset(SubmitParams.__optional_keys__) - {
+    "webhook_secret",
+    "input_image_blob_path",
+}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 _SLUG_LENGTH = 40
 

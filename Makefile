@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.flux-flex-setup
 
-.PHONY: help setup regenerate drift lint test contract demo mock-server bench mutants clean
+.PHONY: help setup regenerate drift upstream-check lint test contract demo mock-server bench mutants clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,10 @@ regenerate: setup ## rewrite generated/ from spec/ with openapi-python-client
 
 drift: setup ## fail if generated/ differs from a fresh regeneration of spec/
 	@$(BIN)/python scripts/regenerate.py --check
+
+UPSTREAM ?= https://api.bfl.ai/openapi.json
+upstream-check: setup ## compare spec/ with the vendor's published document (UPSTREAM=path or URL)
+	@$(BIN)/python scripts/upstream_check.py "$(UPSTREAM)"
 
 lint: setup ## ruff check, ruff format --check, mypy --strict on wrapper/ and benchmarks/
 	@$(BIN)/ruff check .

@@ -23,6 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "flux2-flex.openapi.yaml"
 CONFIG = ROOT / "openapi-python-client.yaml"
+# Our overrides of openapi-python-client's templates: open enums (an unknown value is data),
+# x-key auth by default, SPEC_VERSION and __version__ on the package.
+TEMPLATES = ROOT / "templates"
 PACKAGE = ROOT / "generated" / "flux_flex_api"
 
 
@@ -69,6 +72,8 @@ def generate(output: Path) -> None:
             str(SPEC),
             "--config",
             str(CONFIG),
+            "--custom-template-path",
+            str(TEMPLATES),
             "--meta",
             "none",
             "--output-path",

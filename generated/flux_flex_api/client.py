@@ -174,10 +174,10 @@ class AuthenticatedClient:
 
     token: str
     """The token to use for authentication"""
-    prefix: str = "Bearer"
-    """The prefix to use for the Authorization header"""
-    auth_header_name: str = "Authorization"
-    """The name of the Authorization header"""
+    prefix: str = ""
+    """The prefix put before the token in the auth header (none: this API wants the bare key)"""
+    auth_header_name: str = "x-key"
+    """The header carrying the token (this API reads the key from `x-key`)"""
 
     def with_headers(self, headers: dict[str, str]) -> "AuthenticatedClient":
         """Get a new client matching this one with additional headers"""

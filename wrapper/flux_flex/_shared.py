@@ -23,9 +23,18 @@ from flux_flex._core.validation import body_errors, image_count_error, raise_if_
 from flux_flex.errors import ConfigurationError, FieldError
 from flux_flex.params import SubmitParams
 
-__all__ = ["DEFAULT_WEBHOOK_GRACE", "SUBMIT_KEYS", "ClientCore"]
+__all__ = [
+    "DEFAULT_DOWNLOAD_TIMEOUT",
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "DEFAULT_WEBHOOK_GRACE",
+    "SUBMIT_KEYS",
+    "ClientCore",
+]
 
 DEFAULT_WEBHOOK_GRACE = 5.0
+# A 4 MP PNG is at most ~16 MB of pixels (uncompressed RGBA); these leave a wide margin.
+DEFAULT_DOWNLOAD_TIMEOUT = 120.0
+DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 SUBMIT_KEYS = frozenset(SubmitParams.__annotations__)
 
 
@@ -42,8 +51,16 @@ class ClientCore:
         max_retries: int | None,
         retry: RetryPolicy | None,
         poll_schedule: PollSchedule | None,
+        trusted_hosts: Sequence[str] = (),
+        download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         self.settings = resolve_settings(api_key, base_url, region)
+        # Hosts besides the base URL's (and HTTPS hosts under bfl.ai) that may receive x-key.
+        self.trusted_hosts = tuple(host.lower() for host in trusted_hosts)
+        # A download's own whole-transfer bound (seconds) and size cap (bytes).
+        self.download_timeout = download_timeout
+        self.max_download_bytes = max_download_bytes
         if isinstance(timeout, httpx.Timeout):
             self.timeout = timeout
         else:

@@ -18,7 +18,11 @@ from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
 from flux_flex._core.status import Acknowledged, Finished, Polled
 from flux_flex._drivers import AsyncDriver, logger, progress_fraction
-from flux_flex._shared import ClientCore
+from flux_flex._shared import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    ClientCore,
+)
 from flux_flex.completion import CompletionSource
 from flux_flex.models import AsyncJob, AsyncResult, ProgressCallback, TaskSnapshot
 from flux_flex.params import ImageInput, OutputFormatName, SubmitParams
@@ -46,6 +50,9 @@ class AsyncFluxFlex:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         poll_schedule: PollSchedule | None = None,
+        trusted_hosts: Sequence[str] = (),
+        download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         http_client: httpx.AsyncClient | None = None,
         max_connections: int = 32,
     ) -> None:
@@ -57,6 +64,9 @@ class AsyncFluxFlex:
             max_retries=max_retries,
             retry=retry,
             poll_schedule=poll_schedule,
+            trusted_hosts=trusted_hosts,
+            download_timeout=download_timeout,
+            max_download_bytes=max_download_bytes,
         )
         self._owns_http = http_client is None
         # One pool for everything, sized for generate_many's default concurrency (24 tasks
@@ -94,6 +104,7 @@ class AsyncFluxFlex:
         input_image_blob_path: str | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        user: str | None = None,
     ) -> AsyncJob:
         """Submit a task (billed) and return its `Job` at once.
 
@@ -121,6 +132,7 @@ class AsyncFluxFlex:
             "input_image_blob_path": input_image_blob_path,
             "webhook_url": webhook_url,
             "webhook_secret": webhook_secret,
+            "user": user,
         }
         ack: Acknowledged = await self._driver.run(self._core.submit_flow(prompt, params))
         return self._job(ack)

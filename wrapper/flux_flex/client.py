@@ -17,7 +17,11 @@ from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
 from flux_flex._core.status import Acknowledged, Finished, Polled
 from flux_flex._drivers import SyncDriver, progress_fraction
-from flux_flex._shared import ClientCore
+from flux_flex._shared import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    ClientCore,
+)
 from flux_flex.completion import CompletionSource
 from flux_flex.models import Job, ProgressCallback, Result, TaskSnapshot
 from flux_flex.params import ImageInput, OutputFormatName, SubmitParams
@@ -45,6 +49,9 @@ class FluxFlex:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         poll_schedule: PollSchedule | None = None,
+        trusted_hosts: Sequence[str] = (),
+        download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         http_client: httpx.Client | None = None,
     ) -> None:
         self._core = ClientCore(
@@ -55,6 +62,9 @@ class FluxFlex:
             max_retries=max_retries,
             retry=retry,
             poll_schedule=poll_schedule,
+            trusted_hosts=trusted_hosts,
+            download_timeout=download_timeout,
+            max_download_bytes=max_download_bytes,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(
@@ -88,6 +98,7 @@ class FluxFlex:
         input_image_blob_path: str | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        user: str | None = None,
     ) -> Job:
         """Submit a task (billed) and return its `Job` at once.
 
@@ -115,6 +126,7 @@ class FluxFlex:
             "input_image_blob_path": input_image_blob_path,
             "webhook_url": webhook_url,
             "webhook_secret": webhook_secret,
+            "user": user,
         }
         ack: Acknowledged = self._driver.run(self._core.submit_flow(prompt, params))
         return self._job(ack)

@@ -174,9 +174,13 @@ class TaskNotFoundError(TaskError):
 class WaitTimeoutError(FluxFlexError, TimeoutError):
     """The wait's deadline passed. The task may still finish: resume with ``client.job(id)``."""
 
-    def __init__(self, message: str, *, task_id: str, waited: float) -> None:
+    def __init__(
+        self, message: str, *, task_id: str, waited: float, last_status: str | None = None
+    ) -> None:
         super().__init__(message, task_id=task_id)
         self.waited = waited
+        self.last_status = last_status
+        """The status of the last poll answered before the deadline (None if none was)."""
 
 
 class ProtocolError(FluxFlexError):

@@ -11,7 +11,7 @@ __all__ = ["ImageInput", "OutputFormatName", "SubmitParams"]
 ImageInput = str | bytes | os.PathLike[str]
 """An input image: a path, raw bytes, an http(s) URL, base64 text or a ``data:`` URI."""
 
-OutputFormatName = Literal["jpeg", "png"]
+OutputFormatName = Literal["jpeg", "png", "webp"]
 
 
 class SubmitParams(TypedDict, total=False):
@@ -29,3 +29,4 @@ class SubmitParams(TypedDict, total=False):
     input_image_blob_path: str
     webhook_url: str
     webhook_secret: str
+    user: str

@@ -2,6 +2,7 @@
 
 from .async_response import AsyncResponse
 from .async_webhook_response import AsyncWebhookResponse
+from .credits_response import CreditsResponse
 from .error_response import ErrorResponse
 from .flux_2_flex_inputs import Flux2FlexInputs
 from .http_validation_error import HTTPValidationError
@@ -10,6 +11,9 @@ from .ready_result import ReadyResult
 from .result_response import ResultResponse
 from .result_response_details_type_0 import ResultResponseDetailsType0
 from .result_response_preview_type_0 import ResultResponsePreviewType0
+from .result_with_cost_response import ResultWithCostResponse
+from .result_with_cost_response_details_type_0 import ResultWithCostResponseDetailsType0
+from .result_with_cost_response_preview_type_0 import ResultWithCostResponsePreviewType0
 from .status_response import StatusResponse
 from .validation_error import ValidationError
 from .webhook_error_payload import WebhookErrorPayload
@@ -18,6 +22,7 @@ from .webhook_ready_payload import WebhookReadyPayload
 __all__ = (
     "AsyncResponse",
     "AsyncWebhookResponse",
+    "CreditsResponse",
     "ErrorResponse",
     "Flux2FlexInputs",
     "HTTPValidationError",
@@ -26,6 +31,9 @@ __all__ = (
     "ResultResponse",
     "ResultResponseDetailsType0",
     "ResultResponsePreviewType0",
+    "ResultWithCostResponse",
+    "ResultWithCostResponseDetailsType0",
+    "ResultWithCostResponsePreviewType0",
     "StatusResponse",
     "ValidationError",
     "WebhookErrorPayload",

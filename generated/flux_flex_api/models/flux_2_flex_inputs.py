@@ -56,6 +56,8 @@ class Flux2FlexInputs:
     """ URL to receive webhook notifications """
     webhook_secret: None | str | Unset = UNSET
     """ Optional secret for webhook signature verification """
+    user: None | str | Unset = UNSET
+    """ An opaque identifier of the calling platform's end user (1 to 256 characters). """
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,6 +175,12 @@ class Flux2FlexInputs:
         else:
             webhook_secret = self.webhook_secret
 
+        user: None | str | Unset
+        if isinstance(self.user, Unset):
+            user = UNSET
+        else:
+            user = self.user
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -218,6 +226,8 @@ class Flux2FlexInputs:
             field_dict["webhook_url"] = webhook_url
         if webhook_secret is not UNSET:
             field_dict["webhook_secret"] = webhook_secret
+        if user is not UNSET:
+            field_dict["user"] = user
 
         return field_dict
 
@@ -400,6 +410,15 @@ class Flux2FlexInputs:
 
         webhook_secret = _parse_webhook_secret(d.pop("webhook_secret", UNSET))
 
+        def _parse_user(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        user = _parse_user(d.pop("user", UNSET))
+
         flux_2_flex_inputs = cls(
             prompt=prompt,
             prompt_upsampling=prompt_upsampling,
@@ -421,6 +440,7 @@ class Flux2FlexInputs:
             output_format=output_format,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
+            user=user,
         )
 
         flux_2_flex_inputs.additional_properties = d

@@ -22,7 +22,10 @@ class ResultResponse:
     id: str
     """ Task id for retrieving result """
     status: StatusResponse
-    """ State of a task. Only `Pending` means "keep waiting". """
+    """ State of a task. Final: `Ready`, `Error`, `Request Moderated`, `Content Moderated`,
+    `Task not found`. Every other value (`Pending`, `Reasoning`, `Generating`, or one
+    added later) means the task is still running.
+     """
     result: Any | Unset = UNSET
     """ Any JSON value or null. When `status` is `Ready`, an object shaped like
     ReadyResult (a signed `sample` URL that expires about 10 minutes later).

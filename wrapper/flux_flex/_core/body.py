@@ -26,6 +26,7 @@ SCALAR_FIELDS = (
     "input_image_blob_path",
     "webhook_url",
     "webhook_secret",
+    "user",
 )
 
 

@@ -95,7 +95,15 @@ def check(
 ) -> list[Violation]:
     """Every violation of ``schema`` by ``value`` (empty when valid)."""
     root = root if root is not None else schema
-    unknown = set(schema) - _HANDLED - _ANNOTATIONS - {"components", "$defs"}
+    unknown = (
+        {k for k in schema if not k.startswith("x-")}
+        - _HANDLED
+        - _ANNOTATIONS
+        - {
+            "components",
+            "$defs",
+        }
+    )
     if unknown:
         raise ValueError(f"schema keywords {sorted(unknown)} are not supported at {path or '/'}")
     where = path or "body"

@@ -8,6 +8,7 @@ from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
 from ...models.http_validation_error import HTTPValidationError
 from ...models.result_response import ResultResponse
+from ...models.result_with_cost_response import ResultWithCostResponse
 from ...types import UNSET, Response
 
 
@@ -33,9 +34,29 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ErrorResponse | HTTPValidationError | ResultResponse | None:
+) -> (
+    ErrorResponse | HTTPValidationError | ResultResponse | ResultWithCostResponse | None
+):
     if response.status_code == 200:
-        response_200 = ResultResponse.from_dict(response.json())
+
+        def _parse_response_200(
+            data: object,
+        ) -> ResultResponse | ResultWithCostResponse:
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                response_200_type_0 = ResultWithCostResponse.from_dict(data)
+
+                return response_200_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            if not isinstance(data, dict):
+                raise TypeError()
+            response_200_type_1 = ResultResponse.from_dict(data)
+
+            return response_200_type_1
+
+        response_200 = _parse_response_200(response.json())
 
         return response_200
 
@@ -82,7 +103,9 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[ErrorResponse | HTTPValidationError | ResultResponse]:
+) -> Response[
+    ErrorResponse | HTTPValidationError | ResultResponse | ResultWithCostResponse
+]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -93,13 +116,16 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     id: str,
-) -> Response[ErrorResponse | HTTPValidationError | ResultResponse]:
+) -> Response[
+    ErrorResponse | HTTPValidationError | ResultResponse | ResultWithCostResponse
+]:
     """Get the result of a task
 
-     One poll of a task. Only status `Pending` means "keep waiting"; every other status
-    is final. Not billed; safe to repeat.
+     One poll of a task. Final statuses: `Ready`, `Error`, `Request Moderated`,
+    `Content Moderated`, `Task not found`. Every other status, known or not, means the
+    task is still running. Not billed; safe to repeat.
 
     Args:
         id (str):
@@ -109,7 +135,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorResponse | HTTPValidationError | ResultResponse]
+        Response[ErrorResponse | HTTPValidationError | ResultResponse | ResultWithCostResponse]
     """
 
     kwargs = _get_kwargs(
@@ -125,13 +151,16 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     id: str,
-) -> ErrorResponse | HTTPValidationError | ResultResponse | None:
+) -> (
+    ErrorResponse | HTTPValidationError | ResultResponse | ResultWithCostResponse | None
+):
     """Get the result of a task
 
-     One poll of a task. Only status `Pending` means "keep waiting"; every other status
-    is final. Not billed; safe to repeat.
+     One poll of a task. Final statuses: `Ready`, `Error`, `Request Moderated`,
+    `Content Moderated`, `Task not found`. Every other status, known or not, means the
+    task is still running. Not billed; safe to repeat.
 
     Args:
         id (str):
@@ -141,7 +170,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorResponse | HTTPValidationError | ResultResponse
+        ErrorResponse | HTTPValidationError | ResultResponse | ResultWithCostResponse
     """
 
     return sync_detailed(
@@ -152,13 +181,16 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     id: str,
-) -> Response[ErrorResponse | HTTPValidationError | ResultResponse]:
+) -> Response[
+    ErrorResponse | HTTPValidationError | ResultResponse | ResultWithCostResponse
+]:
     """Get the result of a task
 
-     One poll of a task. Only status `Pending` means "keep waiting"; every other status
-    is final. Not billed; safe to repeat.
+     One poll of a task. Final statuses: `Ready`, `Error`, `Request Moderated`,
+    `Content Moderated`, `Task not found`. Every other status, known or not, means the
+    task is still running. Not billed; safe to repeat.
 
     Args:
         id (str):
@@ -168,7 +200,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorResponse | HTTPValidationError | ResultResponse]
+        Response[ErrorResponse | HTTPValidationError | ResultResponse | ResultWithCostResponse]
     """
 
     kwargs = _get_kwargs(
@@ -182,13 +214,16 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     id: str,
-) -> ErrorResponse | HTTPValidationError | ResultResponse | None:
+) -> (
+    ErrorResponse | HTTPValidationError | ResultResponse | ResultWithCostResponse | None
+):
     """Get the result of a task
 
-     One poll of a task. Only status `Pending` means "keep waiting"; every other status
-    is final. Not billed; safe to repeat.
+     One poll of a task. Final statuses: `Ready`, `Error`, `Request Moderated`,
+    `Content Moderated`, `Task not found`. Every other status, known or not, means the
+    task is still running. Not billed; safe to repeat.
 
     Args:
         id (str):
@@ -198,7 +233,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorResponse | HTTPValidationError | ResultResponse
+        ErrorResponse | HTTPValidationError | ResultResponse | ResultWithCostResponse
     """
 
     return (

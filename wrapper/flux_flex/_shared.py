@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 import httpx
 
 from flux_flex import _inputs
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_WEBHOOK_GRACE",
     "SUBMIT_KEYS",
     "ClientCore",
+    "Submission",
 ]
 
 DEFAULT_WEBHOOK_GRACE = 5.0
@@ -36,6 +38,20 @@ DEFAULT_WEBHOOK_GRACE = 5.0
 DEFAULT_DOWNLOAD_TIMEOUT = 120.0
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 SUBMIT_KEYS = frozenset(SubmitParams.__annotations__)
+
+
+@attrs.frozen
+class Submission:
+    """A checked submission, ready to send: the request (its ``json`` is the body) and the
+    flow environment (with the webhook secret among the secrets to mask)."""
+
+    request: HttpRequest
+    env: FlowEnv = attrs.field(repr=False)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The JSON body that would be POSTed."""
+        return dict(self.request.json)
 
 
 class ClientCore:
@@ -97,6 +113,18 @@ class ClientCore:
 
     def submit_flow(self, prompt: Any, params: Mapping[str, Any]) -> Flow:
         """Validate (nothing is sent on bad input), encode images, build, submit."""
+        return self.submission_flow(self.prepare_submission(prompt, params))
+
+    def submission_flow(self, submission: Submission) -> Flow:
+        """The flow that sends a prepared submission (billed)."""
+        return submit_flow(submission.request, submission.env, base_url=self.base_url)
+
+    def prepare_submission(self, prompt: Any, params: Mapping[str, Any]) -> Submission:
+        """Check and build a submission without sending it.
+
+        Raises `RequestValidationError` (every refused field) or `TypeError` (an unknown
+        keyword); ``body`` is exactly what would be POSTed.
+        """
         unknown = set(params) - SUBMIT_KEYS
         if unknown:
             raise TypeError(f"submit() got unexpected keyword arguments: {sorted(unknown)}")
@@ -124,8 +152,8 @@ class ClientCore:
         secret = params.get("webhook_secret")
         env = self.env
         if secret:
-            env = FlowEnv(env.retry, env.clock, env.rng, (*env.secrets, secret))
-        return submit_flow(request, env, base_url=self.base_url)
+            env = attrs.evolve(env, secrets=(*env.secrets, secret))
+        return Submission(request=request, env=env)
 
     def polling_url(self, task_id: str, polling_url: str | None) -> str:
         return polling_url or default_polling_url(self.base_url, task_id)

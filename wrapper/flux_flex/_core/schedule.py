@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import attrs
@@ -42,8 +43,11 @@ class PollSchedule:
 
 
 def normalize_progress(value: float | None, *, percent: bool) -> float | None:
-    """``value`` as a 0..1 fraction; ``percent`` says the task reports 0..100."""
-    if value is None:
+    """``value`` as a 0..1 fraction; ``percent`` says the task reports 0..100.
+
+    None for anything that is not a finite number (a NaN or infinite progress is no news).
+    """
+    if value is None or not math.isfinite(value):
         return None
     fraction = value / 100.0 if percent else value
     return min(max(fraction, 0.0), 1.0)

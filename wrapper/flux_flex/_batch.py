@@ -450,7 +450,11 @@ def _batch_error(by_index: Mapping[int, Sequence[FieldError]]) -> BatchValidatio
     for index, found in sorted(by_index.items()):
         for error in found:
             where = f"requests[{index}]" + (f".{error.field}" if error.field else "")
-            named.append(FieldError(where, error.rule, f"{where}: {error.message}"))
+            if error.field and error.message.startswith(error.field):
+                message = f"requests[{index}].{error.message}"  # "requests[2].width must be…"
+            else:
+                message = f"{where}: {error.message}"
+            named.append(FieldError(where, error.rule, message))
     listed = "; ".join(error.message for error in named[:MAX_LISTED_ERRORS])
     if len(named) > MAX_LISTED_ERRORS:
         listed += f"; and {len(named) - MAX_LISTED_ERRORS} more"

@@ -177,10 +177,11 @@ class Journal:
         except (OSError, sqlite3.Error) as exc:
             raise self._error("cannot be opened", exc) from exc
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # The submitting row must survive a power cut as well as a killed process.
-            self._db.execute("PRAGMA synchronous = FULL")
+            with self._guard("cannot be opened"):
+                self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+                self._db.execute("PRAGMA journal_mode = WAL")
+                # The submitting row must survive a power cut as well as a killed process.
+                self._db.execute("PRAGMA synchronous = FULL")
             with self._write() as db:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:

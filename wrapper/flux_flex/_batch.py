@@ -445,6 +445,15 @@ def _check(parsed: _Parsed, validate: Validate) -> list[FieldError]:
     return errors
 
 
+def _errors_of(request: Any, validate: Validate) -> list[FieldError]:
+    """Everything wrong with one request (one error per field), nothing sent."""
+    parsed, errors = _parse(request)
+    if parsed is not None:
+        reported = {error.field for error in errors}
+        errors += [e for e in _check(parsed, validate) if e.field not in reported]
+    return errors
+
+
 def _batch_error(by_index: Mapping[int, Sequence[FieldError]]) -> BatchValidationError:
     named: list[FieldError] = []
     for index, found in sorted(by_index.items()):
@@ -565,9 +574,7 @@ class _Engine:
         else:
             by_index: dict[int, list[FieldError]] = {}
             for index, request in enumerate(requests):
-                parsed, errors = _parse(request)
-                if parsed is not None:
-                    errors += _check(parsed, self._validate)
+                errors = _errors_of(request, self._validate)
                 if errors:
                     by_index[index] = errors
                 elif not by_index:
@@ -621,9 +628,7 @@ class _Engine:
                 self._finish_reading()
                 return None
             self._next_index += 1
-        parsed, errors = _parse(request)
-        if parsed is not None:
-            errors += _check(parsed, self._validate)
+        errors = _errors_of(request, self._validate)
         if errors:
             return _Refused(index, _batch_error({index: errors}))
         return index, request

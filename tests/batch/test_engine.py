@@ -102,14 +102,14 @@ def test_live_tasks_stay_flat_in_the_number_of_requests(fake: FakeBFL) -> None:
     async def main() -> list[Any]:
         async with AsyncFluxFlex(**client_options(fake)) as client:
             return await client.generate_many(
-                (f"p{i} [d=0.0]" for i in range(300)), concurrency=6, on_event=on_event
+                (f"p{i} [d=0.0]" for i in range(120)), concurrency=6, on_event=on_event
             )
 
     outcomes = asyncio.run(main())
-    assert len(outcomes) == 300
+    assert len(outcomes) == 120
     assert all(not isinstance(o, BaseException) for o in outcomes)
     # The workers, one shielded POST each at most, and the caller's task, whatever the size
-    # of the batch (one task per request used to make it 300 + the caller's).
+    # of the batch (one task per request used to make it 120 + the caller's).
     assert peak <= 2 * 6 + 1
 
 
@@ -172,7 +172,7 @@ def test_stream_reads_lazily_and_refuses_bad_requests_one_by_one(kind: str, fake
 
     def requests() -> Iterator[Any]:
         nonlocal pulled
-        for i in range(60):
+        for i in range(30):
             pulled += 1
             yield {"prompt": f"p{i}", "width": 10} if i == 4 else f"p{i}"
 
@@ -186,11 +186,11 @@ def test_stream_reads_lazily_and_refuses_bad_requests_one_by_one(kind: str, fake
     # At the first outcome only a few requests had been read: each worker holds one, and
     # at most `concurrency` finished ones wait to be handed over.
     assert seen_at_first_outcome[0] <= 1 + 2 * concurrency
-    assert len(outcomes) == 60
+    assert len(outcomes) == 30
     assert isinstance(outcomes[4], BatchValidationError)
     assert outcomes[4].fields == ["requests[4].width"]
-    assert sum(not isinstance(o, BaseException) for o in outcomes) == 59
-    assert posts(fake) == 59
+    assert sum(not isinstance(o, BaseException) for o in outcomes) == 29
+    assert posts(fake) == 29
 
 
 def test_a_broken_iterable_ends_the_batch_with_its_error(kind: str, fake: FakeBFL) -> None:

@@ -8,14 +8,13 @@
   read to check them, then let go). With ``stream=True`` the iterable is read lazily
   instead (an endless generator works) and each request is checked just before it is
   submitted; a bad one becomes its own outcome.
-* One request's life is `item_flow`: a generator yielding steps, no I/O (the pattern of
-  `_core.flows`). Journal, counting and event steps are carried out by `_Engine`, the same
-  code for both shells; the shells only run the I/O steps (submit, wait, save):
-  `AsyncBatchRun` with asyncio tasks, `BatchRun` with worker threads. Threads, not a
-  private event loop, for the sync client: its blocking httpx calls release the GIL, and
-  the run uses the client's own connection pool, transport and settings (a private loop
-  would need a second, async HTTP client rebuilt from them, and could not use a client
-  the caller passed in).
+* One request's life is `flux_flex._core.batch.item_flow`: a generator yielding steps, no
+  I/O. `_Engine` carries out its journal, counting and event steps — the same code for both
+  shells; the shells only run the I/O steps (submit, wait, save): `AsyncBatchRun` with
+  asyncio tasks, `BatchRun` with worker threads. Threads, not a private event loop, for
+  the sync client: its blocking httpx calls release the GIL, and the run uses the client's
+  own connection pool, transport and settings (a private loop would need a second, async
+  HTTP client rebuilt from them, and could not use a client the caller passed in).
 * Stopping (a cancelled task, Ctrl-C, leaving the loop early) never loses a task: a POST
   already on the wire is awaited and its task id recorded before the run stops; waits are
   dropped, their tasks stay ``submitted`` in the journal, and the next run resumes them.
@@ -25,33 +24,49 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import difflib
 import logging
 import math
 import os
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from flux_flex import _files
 from flux_flex._core import journal as rules
 from flux_flex._core.actions import Send, Sleep
+from flux_flex._core.batch import (
+    LOCAL_STEPS,
+    Abandon,
+    ClaimStep,
+    Emit,
+    End,
+    EndKind,
+    EventKind,
+    Item,
+    Parsed,
+    Record,
+    Request,
+    Submit,
+    Validate,
+    Wait,
+    batch_error,
+    describe_params,
+    item_flow,
+    parse_request,
+)
 from flux_flex._core.journal import Decision
 from flux_flex._core.status import Acknowledged, Finished
-from flux_flex._shared import SUBMIT_KEYS, ClientCore, Submission
+from flux_flex._shared import ClientCore, Submission
 from flux_flex.errors import (
-    BatchValidationError,
     FieldError,
     JournalError,
-    PreviouslyFailedError,
     RequestValidationError,
-    TaskUncertainError,
 )
-from flux_flex.journal import Claim, Journal, JournalEntry
+from flux_flex.journal import Claim, Journal
 
 if TYPE_CHECKING:
     from flux_flex.async_client import AsyncFluxFlex
@@ -67,20 +82,11 @@ __all__ = [
     "Request",
     "generate_many_async",
     "generate_many_sync",
-    "item_flow",
 ]
 
 logger = logging.getLogger("flux_flex")
 
-Request = str | Mapping[str, Any]
-"""A prompt, or a dict of ``generate`` arguments: ``prompt``, submit parameters, ``save_to``."""
-
-EventKind = Literal[
-    "submitting", "submitted", "resumed", "done", "skipped", "failed", "uncertain", "unfinished"
-]
-EndKind = Literal["done", "skipped", "failed", "uncertain", "unfinished"]
 R = TypeVar("R")
-MAX_LISTED_ERRORS = 20
 
 
 # -- what the caller sees while a batch runs ---------------------------------------------------
@@ -199,235 +205,7 @@ class _Tally:
             logger.exception("on_event callback failed for item %d", event.index)
 
 
-# -- one request's life, without I/O ----------------------------------------------------------
-
-
-@attrs.frozen
-class _Item:
-    """A checked request, ready to run: what its flow and the journal need."""
-
-    index: int
-    prompt: str
-    submission: Submission = attrs.field(repr=False)
-    save_to: str | None
-    fingerprint: str
-    params: Mapping[str, Any] = attrs.field(repr=False)
-
-
-@attrs.frozen
-class _Claim:
-    """Ask the journal what to do (answer: a `Claim`)."""
-
-
-@attrs.frozen
-class _Record:
-    """Write ``event`` to the journal entry at ``attempt`` (answer: ignored)."""
-
-    event: rules.Event
-    attempt: int
-
-
-@attrs.frozen
-class _Emit:
-    """Count and report progress (answer: None)."""
-
-    kind: EventKind
-    task_id: str | None = None
-    cost: float | None = None
-
-
-@attrs.frozen
-class _Submit:
-    """Send the submission (answer: `Acknowledged`, or the error thrown in)."""
-
-
-@attrs.frozen
-class _Wait:
-    """Wait for the task (answer: `Finished`, or the error thrown in)."""
-
-    task_id: str
-    polling_url: str | None
-    submitted_at: float | None
-
-
-@attrs.frozen
-class _Save:
-    """Download the image to the item's ``save_to`` (answer: the path written)."""
-
-    finished: Finished
-
-
-_Step = _Claim | _Record | _Emit | _Submit | _Wait | _Save
-_LOCAL = (_Claim, _Record, _Emit)
-
-
-@attrs.frozen
-class _End:
-    """How a request ended: a result (``finished``) or an error."""
-
-    kind: EndKind
-    finished: Finished | None = None
-    path: str | None = None
-    error: BaseException | None = None
-    extra_credits: float = 0.0
-    """Settled cost minus the submission's, for a task created by this run."""
-
-
-class _Abandon(Exception):
-    """The run stopped before the submission's POST left (internal)."""
-
-
-def item_flow(item: _Item, clock: Callable[[], float]) -> Generator[_Step, Any, _End]:
-    """One request: claim it in the journal, submit or resume, wait, save, record each step.
-
-    Errors of the I/O steps are thrown in; every outcome is returned as an `_End`, never
-    raised. `_Abandon` thrown into `_Submit` is recorded (nothing was sent) and re-raised.
-    """
-    claim: Claim = yield _Claim()
-    entry, decision = claim.entry, claim.decision
-    if decision is Decision.SKIP:
-        assert entry is not None
-        assert entry.task_id is not None
-        stored = Finished(entry.task_id, entry.url or "", entry.seed, entry.prompt, {})
-        return _End("skipped", finished=stored, path=entry.path)
-    if decision is Decision.UNCERTAIN:
-        return _End("uncertain", error=_uncertain(item, entry, live=claim.owner_live))
-    if decision is Decision.FAILED:
-        assert entry is not None
-        return _End("failed", error=_failed_before(item, entry))
-
-    submitted_at: float | None = None
-    submit_cost: float | None = None
-    created = decision is Decision.SUBMIT
-    if created:
-        yield _Emit("submitting")
-        try:
-            ack: Acknowledged = yield _Submit()
-        except _Abandon:
-            yield _Record(rules.Abandoned(), claim.attempt)
-            raise
-        except Exception as exc:
-            event = rules.submit_failure(exc)
-            yield _Record(event, claim.attempt)
-            if not isinstance(event, rules.Accepted):
-                return _End("uncertain" if isinstance(event, rules.Lost) else "failed", error=exc)
-            task_id, polling_url = event.task_id, None  # the error named the task: wait for it
-        else:
-            task_id, polling_url, submit_cost = ack.id, ack.polling_url, ack.cost
-            submitted_at = clock()
-            yield _Record(rules.Accepted(task_id, polling_url, submit_cost), claim.attempt)
-        yield _Emit("submitted", task_id, submit_cost)
-    else:  # RESUME or REDOWNLOAD: the task exists, never submit it again
-        assert entry is not None
-        assert entry.task_id is not None
-        task_id, polling_url, submit_cost = entry.task_id, entry.polling_url, entry.submit_cost
-        yield _Emit("resumed", task_id)
-
-    try:
-        finished: Finished = yield _Wait(task_id, polling_url, submitted_at)
-        path: str | None = None
-        if item.save_to is not None:
-            path = yield _Save(finished)
-    except Exception as exc:
-        ended = rules.wait_failure(exc)
-        if decision is Decision.REDOWNLOAD and isinstance(ended, rules.Ended):
-            assert entry is not None
-            ended = rules.Ended(
-                f"The image saved earlier at {entry.path} is missing or damaged, and it "
-                f"cannot be fetched again: {ended.error}",
-                ended.error_type,
-            )
-        yield _Record(ended, claim.attempt)
-        return _End("failed" if isinstance(ended, rules.Ended) else "unfinished", error=exc)
-    settled = _settled_cost(finished)
-    cost = settled if settled is not None else submit_cost
-    yield _Record(rules.Saved(path, finished.url, finished.seed, cost), claim.attempt)
-    extra = settled - (submit_cost or 0.0) if created and settled is not None else 0.0
-    return _End("done", finished=finished, path=path, extra_credits=extra)
-
-
-def _settled_cost(finished: Finished) -> float | None:
-    cost = finished.raw.get("cost") if isinstance(finished.raw, Mapping) else None
-    if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost):
-        return float(cost)
-    return None
-
-
-def _short(prompt: str, limit: int = 60) -> str:
-    return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
-
-
-def _uncertain(item: _Item, entry: JournalEntry | None, *, live: bool) -> TaskUncertainError:
-    reason = entry.error if entry is not None else None
-    why = f" ({reason})" if reason else " (the run stopped while sending it)"
-    message = (
-        f"Request {item.index} ({_short(item.prompt)!r}) was sent earlier but no answer was "
-        f"recorded{why}: a task may have been created and billed. It is not sent again, so it "
-        "is not paid twice. Check for it among your tasks; to submit it anyway, pass "
-        "resubmit_uncertain=True (CLI: --resubmit-uncertain)."
-    )
-    if live:
-        message += " Another run that is still going may be sending it right now."
-    return TaskUncertainError(
-        message, prompt=item.prompt, fingerprint=item.fingerprint, reason=reason
-    )
-
-
-def _failed_before(item: _Item, entry: JournalEntry) -> PreviouslyFailedError:
-    retryable = bool(entry.retryable)
-    cost_note = (
-        "no task was created for it, so a retry is its first billed task"
-        if retryable
-        else "a retry creates and pays for a new task"
-    )
-    return PreviouslyFailedError(
-        f"Request {item.index} ({_short(item.prompt)!r}) failed in an earlier run: "
-        f"{entry.error or 'no reason recorded'} It is not retried on its own ({cost_note}); "
-        "pass retry_failed=True (CLI: --retry-failed) to try again.",
-        prompt=item.prompt,
-        fingerprint=item.fingerprint,
-        reason=entry.error or "",
-        error_type=entry.error_type,
-        retryable=retryable,
-        task_id=entry.task_id,
-    )
-
-
-# -- requests: checking and preparing -----------------------------------------------------------
-
-
-@attrs.frozen
-class _Parsed:
-    prompt: Any
-    params: dict[str, Any]
-    save_to: str | os.PathLike[str] | None
-
-
-Validate = Callable[[Any, Mapping[str, Any]], object]
-
-
-def _parse(request: Any) -> tuple[_Parsed | None, list[FieldError]]:
-    if isinstance(request, str):
-        return _Parsed(request, {}, None), []
-    if not isinstance(request, Mapping):
-        kind = type(request).__name__
-        message = f"a request is a prompt or a dict of generate arguments, not {kind}"
-        return None, [FieldError("", "type", message)]
-    params = dict(request)
-    errors: list[FieldError] = []
-    if "prompt" not in params:
-        errors.append(FieldError("prompt", "required", "prompt is required"))
-    prompt = params.pop("prompt", None)
-    save_to = params.pop("save_to", None)
-    for key in sorted(set(params) - SUBMIT_KEYS, key=str):
-        close = difflib.get_close_matches(str(key), [*SUBMIT_KEYS, "prompt", "save_to"], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        errors.append(FieldError(str(key), "unknown", f"{key!r} is not a parameter{hint}"))
-        params.pop(key)
-    return _Parsed(prompt, params, save_to), errors
-
-
-def _check(parsed: _Parsed, validate: Validate) -> list[FieldError]:
+def _check(parsed: Parsed, validate: Validate) -> list[FieldError]:
     errors: list[FieldError] = []
     try:
         validate(parsed.prompt, parsed.params)
@@ -447,60 +225,11 @@ def _check(parsed: _Parsed, validate: Validate) -> list[FieldError]:
 
 def _errors_of(request: Any, validate: Validate) -> list[FieldError]:
     """Everything wrong with one request (one error per field), nothing sent."""
-    parsed, errors = _parse(request)
+    parsed, errors = parse_request(request)
     if parsed is not None:
         reported = {error.field for error in errors}
         errors += [e for e in _check(parsed, validate) if e.field not in reported]
     return errors
-
-
-def _batch_error(by_index: Mapping[int, Sequence[FieldError]]) -> BatchValidationError:
-    named: list[FieldError] = []
-    for index, found in sorted(by_index.items()):
-        for error in found:
-            where = f"requests[{index}]" + (f".{error.field}" if error.field else "")
-            if error.field and error.message.startswith(error.field):
-                message = f"requests[{index}].{error.message}"  # "requests[2].width must be…"
-            else:
-                message = f"{where}: {error.message}"
-            named.append(FieldError(where, error.rule, message))
-    listed = "; ".join(error.message for error in named[:MAX_LISTED_ERRORS])
-    if len(named) > MAX_LISTED_ERRORS:
-        listed += f"; and {len(named) - MAX_LISTED_ERRORS} more"
-    count = len(by_index)
-    what = "1 request is" if count == 1 else f"{count} requests are"
-    return BatchValidationError(
-        f"{what} invalid, nothing was sent: {listed}. Fix them and run the batch again.",
-        errors=named,
-        by_index=by_index,
-    )
-
-
-def _describe_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters as the journal keeps them: images named, never embedded; no secret."""
-    described: dict[str, Any] = {}
-    for key, value in params.items():
-        if value is None:
-            continue
-        if key == "webhook_secret":
-            described[key] = "***"
-        elif key == "input_images":
-            images = [value] if isinstance(value, str | bytes | os.PathLike) else list(value)
-            described[key] = [_describe_image(image) for image in images]
-        else:
-            described[key] = value
-    return described
-
-
-def _describe_image(image: Any) -> str:
-    if isinstance(image, bytes | bytearray | memoryview):
-        return f"<{len(image)} bytes>"
-    if isinstance(image, os.PathLike):
-        return str(os.fspath(image))
-    text = str(image)
-    if len(text) <= 1024 or text[:8].lower().startswith(("http://", "https://")):
-        return text
-    return f"<base64 or data URI, {len(text)} characters>"
 
 
 # -- the shared engine ----------------------------------------------------------------------------
@@ -581,7 +310,7 @@ class _Engine:
                     self._pending.append((index, request))
             if by_index:
                 self._pending.clear()
-                raise _batch_error(by_index)
+                raise batch_error(by_index)
             total = len(self._pending)
             self._exhausted = True
             self.tally.set_total(total)
@@ -630,7 +359,7 @@ class _Engine:
             self._next_index += 1
         errors = _errors_of(request, self._validate)
         if errors:
-            return _Refused(index, _batch_error({index: errors}))
+            return _Refused(index, batch_error({index: errors}))
         return index, request
 
     def _finish_reading(self) -> None:
@@ -638,9 +367,9 @@ class _Engine:
         self._iterator = None
         self.tally.set_total(self._next_index)
 
-    def prepare(self, index: int, request: Request) -> _Item | _Refused:
+    def prepare(self, index: int, request: Request) -> Item | _Refused:
         """Build the request's submission (reads its input images) and its fingerprint."""
-        parsed, _ = _parse(request)
+        parsed, _ = parse_request(request)
         assert parsed is not None
         try:
             submission = self.core.prepare_submission(parsed.prompt, parsed.params)
@@ -654,22 +383,22 @@ class _Engine:
                 seen = self._occurrences.get(first[:32], 0)
                 self._occurrences[first[:32]] = seen + 1
             fingerprint = first if seen == 0 else rules.fingerprint(submission.body, save_to, seen)
-        return _Item(
+        return Item(
             index,
             str(parsed.prompt),
             submission,
             save_to,
             fingerprint,
-            _describe_params(parsed.params),
+            describe_params(parsed.params),
         )
 
     # -- the flow's local steps --------------------------------------------------------------
-    def local(self, item: _Item, step: _Claim | _Record | _Emit) -> Any:
+    def local(self, item: Item, step: ClaimStep | Record | Emit) -> Any:
         """Carry out a journal or counting step (the same for both shells)."""
-        if isinstance(step, _Emit):
+        if isinstance(step, Emit):
             self.tally.emit(step.kind, item.index, step.task_id, step.cost)
             return None
-        if isinstance(step, _Claim):
+        if isinstance(step, ClaimStep):
             if self.journal is None:
                 return Claim(Decision.SUBMIT, None, 0)
             return self.journal.claim(
@@ -700,7 +429,7 @@ class _Engine:
         return None
 
     def conclude(
-        self, item: _Item | _Refused, end: _End, make: Callable[[Finished, str | None], R]
+        self, item: Item | _Refused, end: End, make: Callable[[Finished, str | None], R]
     ) -> tuple[int, R | BaseException]:
         """The request's outcome (built by the shell's ``make``), counted and reported."""
         if end.error is not None:
@@ -722,9 +451,9 @@ def _validator(client: FluxFlex | AsyncFluxFlex) -> Validate:
     return client._core.prepare_submission
 
 
-def _crashed(item: _Item | _Refused, exc: Exception) -> _End:
+def _crashed(item: Item | _Refused, exc: Exception) -> End:
     logger.exception("request %d ended with an unexpected error", item.index)
-    return _End("failed", error=exc)
+    return End("failed", error=exc)
 
 
 # -- the async shell ------------------------------------------------------------------------------
@@ -815,12 +544,12 @@ class AsyncBatchRun:
         engine = self._engine
         item = taken if isinstance(taken, _Refused) else engine.prepare(*taken)
         if isinstance(item, _Refused):
-            end = _End("failed", error=item.error)
+            end = End("failed", error=item.error)
         else:
             try:
                 end = await self._drive(item)
             except JournalError as exc:  # the claim could not be written: nothing was sent
-                end = _End("failed", error=exc)
+                end = End("failed", error=exc)
             except Exception as exc:  # one failure never cancels the others
                 end = _crashed(item, exc)
         return engine.conclude(item, end, self._make)
@@ -829,7 +558,7 @@ class AsyncBatchRun:
         result = self._client._result(finished)
         return result if path is None else attrs.evolve(result, path=path)
 
-    async def _drive(self, item: _Item) -> _End:
+    async def _drive(self, item: Item) -> End:
         engine, client = self._engine, self._client
         flow = item_flow(item, client._core.env.clock)
         answer: Any = None
@@ -839,15 +568,15 @@ class AsyncBatchRun:
             while True:
                 step = flow.throw(error) if error is not None else flow.send(answer)
                 answer, error = None, None
-                if isinstance(step, _LOCAL):
+                if isinstance(step, LOCAL_STEPS):
                     answer = engine.local(item, step)
                     continue
                 if cancelled:
                     raise asyncio.CancelledError
                 try:
-                    if isinstance(step, _Submit):
+                    if isinstance(step, Submit):
                         answer = await self._submit(item.submission)
-                    elif isinstance(step, _Wait):
+                    elif isinstance(step, Wait):
                         flow_ = client._core.wait_flow(
                             step.task_id,
                             step.polling_url,
@@ -868,9 +597,9 @@ class AsyncBatchRun:
         except StopIteration as stop:
             if cancelled:
                 raise asyncio.CancelledError from None
-            end: _End = stop.value
+            end: End = stop.value
             return end
-        except _Abandon:
+        except Abandon:
             raise asyncio.CancelledError from None
         finally:
             flow.close()
@@ -894,18 +623,18 @@ class AsyncBatchRun:
                         answer = await _finish(sending)
                 elif isinstance(action, Sleep):
                     if cancelled:
-                        raise _Abandon
+                        raise Abandon
                     try:
                         await asyncio.sleep(action.seconds)
                     except asyncio.CancelledError:
-                        raise _Abandon from None
+                        raise Abandon from None
                 action = flow.send(answer)
         except StopIteration as stop:
             if cancelled:
                 raise _PostedThenCancelled(value=stop.value) from None
             ack: Acknowledged = stop.value
             return ack
-        except _Abandon:
+        except Abandon:
             raise
         except Exception as exc:
             if cancelled:
@@ -1073,12 +802,12 @@ class BatchRun:
         engine = self._engine
         item = taken if isinstance(taken, _Refused) else engine.prepare(*taken)
         if isinstance(item, _Refused):
-            end: _End | None = _End("failed", error=item.error)
+            end: End | None = End("failed", error=item.error)
         else:
             try:
                 end = self._drive(item)
             except JournalError as exc:  # the claim could not be written: nothing was sent
-                end = _End("failed", error=exc)
+                end = End("failed", error=exc)
             except Exception as exc:  # one failure never cancels the others
                 end = _crashed(item, exc)
         if end is None:
@@ -1089,7 +818,7 @@ class BatchRun:
         result = self._client._result(finished)
         return result if path is None else attrs.evolve(result, path=path)
 
-    def _drive(self, item: _Item) -> _End | None:
+    def _drive(self, item: Item) -> End | None:
         """The item's flow, or None when the run stopped before its end."""
         engine, client = self._engine, self._client
         flow = item_flow(item, client._core.env.clock)
@@ -1100,21 +829,21 @@ class BatchRun:
             while True:
                 step = flow.throw(error) if error is not None else flow.send(answer)
                 answer, error = None, None
-                if isinstance(step, _LOCAL):
+                if isinstance(step, LOCAL_STEPS):
                     answer = engine.local(item, step)
                     continue
                 if posting:
                     posting = self._posting_done()
                 if self._stop.is_set():
-                    if isinstance(step, _Submit):
-                        error = _Abandon()  # recorded by the flow: nothing was sent
+                    if isinstance(step, Submit):
+                        error = Abandon()  # recorded by the flow: nothing was sent
                         continue
                     return None
                 try:
-                    if isinstance(step, _Submit):
+                    if isinstance(step, Submit):
                         posting = self._posting_started()
                         answer = self._submit(item.submission)
-                    elif isinstance(step, _Wait):
+                    elif isinstance(step, Wait):
                         flow_ = client._core.wait_flow(
                             step.task_id,
                             step.polling_url,
@@ -1130,9 +859,9 @@ class BatchRun:
                 except Exception as exc:
                     error = exc
         except StopIteration as stop:
-            end: _End = stop.value
+            end: End = stop.value
             return end
-        except _Abandon:
+        except Abandon:
             return None
         finally:
             if posting:
@@ -1149,7 +878,7 @@ class BatchRun:
                 if isinstance(action, Send):
                     answer = client._driver.send(action.request)
                 elif isinstance(action, Sleep) and self._stop.wait(action.seconds):
-                    raise _Abandon
+                    raise Abandon
                 action = flow.send(answer)
         except StopIteration as stop:
             ack: Acknowledged = stop.value

@@ -27,13 +27,13 @@ from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-import attrs
-
 from flux_flex._core.journal import (
     Begin,
+    Claim,
     Decision,
     Event,
     InvalidTransition,
+    JournalEntry,
     Seen,
     State,
     apply,
@@ -95,63 +95,6 @@ _SETTABLE = frozenset(
 # one of them may be in the middle of its POST.
 _LIVE_RUNS: set[str] = set()
 _HOST = socket.gethostname()
-
-
-@attrs.frozen
-class JournalEntry:
-    """One request as the journal holds it.
-
-    ``state``: ``submitting`` (sent, no answer recorded: may be billed), ``submitted`` (task
-    id known, not saved yet: a re-run resumes it), ``saved``, ``failed``. ``cost``: credits,
-    the settled cost once saved, else the submission's cost when the API gave one.
-    ``params``: the request's parameters as given (input images named, not embedded; the
-    webhook secret masked). Times are Unix timestamps.
-    """
-
-    fingerprint: str
-    state: State
-    prompt: str
-    params: Mapping[str, Any]
-    save_to: str | None
-    task_id: str | None
-    polling_url: str | None
-    path: str | None
-    """The file written (its extension follows the image's real format)."""
-    url: str | None = attrs.field(repr=False)
-    """The sample URL when saved (it expires about 10 minutes after the task was ready)."""
-    cost: float | None
-    submit_cost: float | None
-    seed: int | None
-    error: str | None
-    """Why it failed, or the last thing that stopped it (a timeout, a lost answer)."""
-    error_type: str | None
-    retryable: bool | None
-    """For ``failed``: True when no task was ever created (nothing billed for it)."""
-    attempt: int
-    owner: str | None = attrs.field(repr=False)
-    created_at: float
-    updated_at: float
-
-    @property
-    def uncertain(self) -> bool:
-        """Sent but unanswered: a billed task may exist. Never resubmitted unless asked."""
-        return self.state is State.SUBMITTING
-
-    @property
-    def resumable(self) -> bool:
-        """A task exists and its image is not saved: a re-run waits for it and saves it."""
-        return self.state is State.SUBMITTED
-
-
-@attrs.frozen
-class Claim:
-    """What `Journal.claim` decided, the entry it found (None: new), the attempt to record."""
-
-    decision: Decision
-    entry: JournalEntry | None
-    attempt: int
-    owner_live: bool = False
-    """The entry was last written by another run that is still going."""
 
 
 class Journal:

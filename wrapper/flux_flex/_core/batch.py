@@ -224,10 +224,10 @@ def _uncertain(item: Item, entry: JournalEntry | None, *, live: bool) -> TaskUnc
     reason = entry.error if entry is not None else None
     why = f" ({reason})" if reason else " (the run stopped while sending it)"
     message = (
-        f"Request {item.index} ({_short(item.prompt)!r}) was sent earlier but no answer was "
-        f"recorded{why}: a task may have been created and billed. It is not sent again, so it "
-        "is not paid twice. Check for it among your tasks; to submit it anyway, pass "
-        "resubmit_uncertain=True (CLI: --resubmit-uncertain)."
+        f"Request {item.index} ({_short(item.prompt)!r}) was sent earlier but its answer never "
+        f"arrived{why}: a task may have been created and billed, and its id is unknown. It is "
+        "not sent again on its own, so it is not paid twice. To submit it anyway (paying again "
+        "if that first task exists), pass resubmit_uncertain=True (CLI: --resubmit-uncertain)."
     )
     if live:
         message += " Another run that is still going may be sending it right now."
@@ -241,15 +241,16 @@ def _failed_before(item: Item, entry: JournalEntry) -> PreviouslyFailedError:
     cost_note = (
         "no task was created for it, so a retry is its first billed task"
         if retryable
-        else "a retry creates and pays for a new task"
+        else "a task was created and billed; a retry pays for a new one"
     )
+    reason = entry.error or "no reason was recorded"
     return PreviouslyFailedError(
-        f"Request {item.index} ({_short(item.prompt)!r}) failed in an earlier run: "
-        f"{entry.error or 'no reason recorded'} It is not retried on its own ({cost_note}); "
-        "pass retry_failed=True (CLI: --retry-failed) to try again.",
+        f"Request {item.index} ({_short(item.prompt)!r}) failed in an earlier run and is not "
+        f"retried on its own ({cost_note}); pass retry_failed=True (CLI: --retry-failed) to "
+        f"try again. It failed with: {reason}",
         prompt=item.prompt,
         fingerprint=item.fingerprint,
-        reason=entry.error or "",
+        reason=reason,
         error_type=entry.error_type,
         retryable=retryable,
         task_id=entry.task_id,

@@ -4,6 +4,7 @@ timeouts, answers lost after the task was created, cancellation and Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -330,6 +331,37 @@ def test_cancelling_while_backing_off_a_429_leaves_nothing_behind(
     assert states(journal) == {"submitting": 0, "submitted": 0, "saved": 0, "failed": 0}
     (outcome,) = run_batch("async", fake, ["refused first"], journal=journal)
     assert not isinstance(outcome, BaseException)  # not "uncertain", not "failed"
+    assert posts(fake) == 1
+
+
+def test_cancelling_while_the_journal_writes_the_claim_sends_nothing(
+    fake: FakeBFL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = tmp_path / "tasks.sqlite"
+    claiming = threading.Event()
+    slow_claim = Journal.claim
+
+    def claim(self: Journal, *args: Any, **kwargs: Any) -> Any:
+        claiming.set()
+        time.sleep(0.3)  # a slow disk: the run is cancelled while the entry is written
+        return slow_claim(self, *args, **kwargs)
+
+    monkeypatch.setattr(Journal, "claim", claim)
+
+    async def cancelled_run() -> None:
+        async with AsyncFluxFlex(**client_options(fake)) as client:
+            run = asyncio.create_task(client.generate_many(["claimed"], journal=journal))
+            await asyncio.to_thread(claiming.wait, 5)
+            run.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await run
+
+    asyncio.run(cancelled_run())
+    assert fake.requests == []  # the POST never left
+    assert states(journal)["submitting"] == 0  # so the entry does not say "maybe billed"
+    monkeypatch.undo()
+    (outcome,) = run_batch("async", fake, ["claimed"], journal=journal)
+    assert not isinstance(outcome, BaseException)
     assert posts(fake) == 1
 
 

@@ -29,7 +29,8 @@ import math
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -485,6 +486,7 @@ class AsyncBatchRun:
         self._client = client
         self._engine = _Engine(client._core, requests, validate=_validator(client), **options)
         self._queue: asyncio.Queue[Any] | None = None
+        self._journal_thread: ThreadPoolExecutor | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._ended_workers = 0
         self._closed = False
@@ -527,6 +529,8 @@ class AsyncBatchRun:
             self._engine.concurrency if total is None else min(self._engine.concurrency, total)
         )
         self._queue = asyncio.Queue(maxsize=self._engine.concurrency)
+        if self._engine.journal is not None:
+            self._journal_thread = ThreadPoolExecutor(1, thread_name_prefix="flux-flex-journal")
         self._workers = [asyncio.create_task(self._worker()) for _ in range(max(workers, 1))]
 
     async def _worker(self) -> None:
@@ -554,6 +558,10 @@ class AsyncBatchRun:
                 end = _crashed(item, exc)
         return engine.conclude(item, end, self._make)
 
+    @staticmethod
+    def _loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
     def _make(self, finished: Finished, path: str | None) -> AsyncResult:
         result = self._client._result(finished)
         return result if path is None else attrs.evolve(result, path=path)
@@ -569,9 +577,21 @@ class AsyncBatchRun:
                 step = flow.throw(error) if error is not None else flow.send(answer)
                 answer, error = None, None
                 if isinstance(step, LOCAL_STEPS):
-                    answer = engine.local(item, step)
+                    if isinstance(step, Emit) or self._journal_thread is None:
+                        answer = engine.local(item, step)
+                    else:
+                        # SQLite commits (fsync) run off the event loop, one at a time; the
+                        # write completes even if this task is cancelled meanwhile.
+                        written = self._loop().run_in_executor(
+                            self._journal_thread, engine.local, item, step
+                        )
+                        answer, interrupted = await _to_the_end(written)
+                        cancelled = cancelled or interrupted
                     continue
                 if cancelled:
+                    if isinstance(step, Submit):  # claimed, never sent: the flow records it
+                        error = Abandon()
+                        continue
                     raise asyncio.CancelledError
                 try:
                     if isinstance(step, Submit):
@@ -616,11 +636,8 @@ class AsyncBatchRun:
                 answer = None
                 if isinstance(action, Send):
                     sending = asyncio.ensure_future(client._driver.send(action.request))
-                    try:
-                        answer = await asyncio.shield(sending)
-                    except asyncio.CancelledError:
-                        cancelled = True
-                        answer = await _finish(sending)
+                    answer, interrupted = await _to_the_end(sending)
+                    cancelled = cancelled or interrupted
                 elif isinstance(action, Sleep):
                     if cancelled:
                         raise Abandon
@@ -657,8 +674,10 @@ class AsyncBatchRun:
             if pending:
                 # Shielded: a second cancellation must not close the journal under a worker
                 # still waiting for a POST's answer.
-                await _finish(asyncio.gather(*pending, return_exceptions=True))
+                await _to_the_end(asyncio.gather(*pending, return_exceptions=True))
         finally:
+            if self._journal_thread is not None:
+                self._journal_thread.shutdown(wait=True)  # idle by now: the workers are done
             self._engine.close()
 
     async def __aenter__(self) -> AsyncBatchRun:
@@ -673,15 +692,21 @@ class AsyncBatchRun:
         await self.aclose()
 
 
-async def _finish(sending: asyncio.Future[R]) -> R:
-    """Await ``sending`` to its end, even through further cancellations (the answer of a
-    billed POST must be recorded; the exchange is bounded by the client's timeout)."""
+async def _to_the_end(pending: Awaitable[R]) -> tuple[R, bool]:
+    """Await ``pending`` to its end even through cancellations — a billed POST's answer and a
+    journal write must not be lost (each is bounded: the client's timeout, SQLite's busy
+    timeout). The result, and whether the caller was cancelled meanwhile."""
+    future = asyncio.ensure_future(pending)
+    cancelled = False
     while True:
         try:
-            return await asyncio.shield(sending)
+            return await asyncio.shield(future), cancelled
         except asyncio.CancelledError:
-            if sending.done():
-                return sending.result()
+            if future.cancelled():  # the work itself was cancelled: nothing to wait for
+                raise
+            if future.done():
+                return future.result(), True
+            cancelled = True
 
 
 async def generate_many_async(

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -69,10 +70,41 @@ def test_mock_server_serves_until_ctrl_c() -> None:
     assert "Traceback" not in err
 
 
-def test_webhook_listen_prints_verified_events(tmp_path: Path) -> None:
+# `webhook-listen` needs the core, uvicorn and the CLI's own dependencies, nothing of the
+# fake's: this interpreter cannot import Pillow, jsonschema or Starlette, and tells on exit
+# whether anything tried.
+WITHOUT_FAKE_EXTRA = textwrap.dedent(
+    """
+    import atexit, importlib.abc, sys
+
+    ATTEMPTS = []
+
+    class Blocker(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("PIL", "jsonschema", "starlette"):
+                ATTEMPTS.append(name)
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, Blocker())
+    atexit.register(lambda: print("blocked imports:", ATTEMPTS, file=sys.stderr))
+    from flux_flex.cli import main
+    main()
+    """
+)
+
+
+def test_webhook_listen_prints_verified_events_without_the_fake_extra() -> None:
     port = free_port()
     env = {**os.environ, "HOOK_SECRET": "listen-secret"}
-    proc = start(["webhook-listen", "--port", str(port), "--secret-env", "HOOK_SECRET"], env)
+    command = ["webhook-listen", "--port", str(port), "--secret-env", "HOOK_SECRET"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WITHOUT_FAKE_EXTRA, *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         assert "Listening" in proc.stdout.readline()
@@ -91,6 +123,7 @@ def test_webhook_listen_prints_verified_events(tmp_path: Path) -> None:
         out, err = stop(proc)
     assert proc.returncode == 0, err
     assert "listen-secret" not in out + err
+    assert "blocked imports: []" in err
 
 
 def test_webhook_listen_without_the_secret_variable_exits_2() -> None:

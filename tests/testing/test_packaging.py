@@ -81,6 +81,9 @@ def test_python_m_serves_until_interrupted(stop_signal: signal.Signals) -> None:
 
 def test_a_busy_port_is_reported_with_what_to_do(fake: FakeBFL) -> None:
     port = int(fake.base_url.rsplit(":", 1)[1])
-    with pytest.raises(OSError, match=f"127.0.0.1:{port}.*choose another port"), FakeBFL(port=port):
+    with (
+        pytest.raises(OSError, match=f"the fake API on 127.0.0.1:{port}.*Pick another port"),
+        FakeBFL(port=port),
+    ):
         pass
     assert repr(fake).startswith(f"<FakeBFL {fake.base_url} tasks=")

@@ -57,10 +57,7 @@ def webhook_listen(
     secrets = [read_secret_env(name, what="a webhook secret") for name in secret_envs]
     from flux_flex.webhooks import listen
 
-    missing = (
-        "webhook-listen needs the server dependencies (starlette, uvicorn): "
-        "pip install 'flux-flex[fake]'"
-    )
+    missing = "webhook-listen needs uvicorn: pip install 'flux-flex[webhooks]'"
     with _serving("webhook listener", missing):
         listen(host, port, secrets=secrets, save_dir=save_dir, echo=_echo)
     return ExitCode.OK

@@ -77,6 +77,21 @@ class FakeService:
         self.webhooks = WebhookDispatcher(config, registry, self.completion_payload)
         self._random = random.Random()
 
+    # -- connections (a flux_flex._serving.ConnectionObserver) ----------------------------
+    def opened(self, transport: asyncio.Transport) -> None:
+        """Count an accepted connection and keep its transport (to drop it on purpose)."""
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.transports[(str(peer[0]), int(peer[1]))] = transport
+        with self.registry.lock:
+            self.registry.connections += 1
+
+    def closed(self, transport: asyncio.Transport) -> None:
+        """Forget a connection that ended."""
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.transports.pop((str(peer[0]), int(peer[1])), None)
+
     # -- URLs ----------------------------------------------------------------------------
     def _api_base(self, request: Request) -> str:
         if self.base_url is None:  # in-process ASGI use: learn the base from the first request

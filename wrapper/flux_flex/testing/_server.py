@@ -5,20 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import signal
-import socket
-import threading
-import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
+
+from flux_flex._serving import BackgroundServer, wait_until_interrupted
 
 from ._config import DEFAULT_MARKERS, FakeConfig, TaskSeconds
 from ._records import Delivery, FakeTask, Fault, RecordedRequest, Registry
 
 if TYPE_CHECKING:
-    import uvicorn
-
     from ._app import FakeService
 
 __all__ = ["DELIVERY_PATH", "FakeBFL", "serve"]
@@ -40,55 +36,6 @@ def _require_fake_extra() -> None:
             f"The flux-flex fake API needs starlette, uvicorn, pillow and jsonschema "
             f"({exc.name} is missing): {_INSTALL_HINT}"
         ) from exc
-
-
-def _protocol_class(service: FakeService) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol, counting connections and keeping transports for faults."""
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class CountingH11Protocol(H11Protocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if self.client is not None:
-                service.transports[self.client] = transport
-            with service.registry.lock:
-                service.registry.connections += 1
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self.client is not None:
-                service.transports.pop(self.client, None)
-            super().connection_lost(exc)
-
-    return CountingH11Protocol
-
-
-def _uvicorn_server(service: FakeService) -> uvicorn.Server:
-    import uvicorn
-
-    from ._app import build_app
-
-    config = uvicorn.Config(
-        build_app(service),
-        http=_protocol_class(service),
-        lifespan="on",
-        log_config=None,  # leave the host application's (and pytest's) logging alone
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,  # scope["client"] must stay the socket's peer (fault injection)
-        timeout_graceful_shutdown=2,
-    )
-
-    class PromptServer(uvicorn.Server):
-        """uvicorn's server, woken by ``service.closing`` instead of a 0.1 s poll."""
-
-        async def main_loop(self) -> None:
-            counter = 0
-            while not await self.on_tick(counter):
-                counter = (counter + 10) % 864000  # on_tick refreshes the Date header every 10
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(service.closing.wait(), 1.0)
-
-    return PromptServer(config)
 
 
 class FakeBFL:
@@ -160,64 +107,41 @@ class FakeBFL:
         self._host = host
         self._port = port
         self._registry = Registry()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
         self._service: FakeService | None = None
         self._base_url: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeBFL:
-        """Bind, start the server thread, and return once it accepts connections."""
-        _require_fake_extra()
-        from ._app import FakeService
+        """Bind, start the server thread, and return once it accepts connections.
 
-        if self._thread is not None:
+        A port that cannot be bound raises ``OSError`` (saying which and what to do).
+        """
+        _require_fake_extra()
+        from ._app import FakeService, build_app
+
+        if self._server is not None:
             raise RuntimeError("This FakeBFL is already running.")
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when
-        # the listener says TCP, and without it every answer waits ~40 ms for a delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self._host, self._port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                exc.errno,
-                f"FakeBFL cannot listen on {self._host}:{self._port} ({exc.strerror}); "
-                "choose another port (0 picks a free one).",
-            ) from exc
-        port = sock.getsockname()[1]
+        service = self._service = FakeService(self.config, self._registry)
+        server = BackgroundServer(
+            build_app(service),
+            host=self._host,
+            port=self._port,
+            what="the fake API",
+            lifespan="on",
+            graceful_seconds=2.0,
+            observer=service,
+        ).bind()
         # A wildcard bind is still reached through loopback in the URLs the fake hands out.
         shown_host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
-        self._base_url = f"http://{shown_host}:{port}"
+        self._base_url = f"http://{shown_host}:{server.port}"
         for name in ("polling_base_url", "delivery_base_url"):
             value = getattr(self.config, name)
             if value is not None:
-                setattr(self.config, name, value.replace("{port}", str(port)))
-        self._service = FakeService(self.config, self._registry)
-        self._service.base_url = self._base_url
-        self._server = _uvicorn_server(self._service)
-        server = self._server
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                server.run(sockets=[sock])
-            except BaseException as exc:  # surfaced to the starting thread below
-                failure.append(exc)
-
-        self._thread = threading.Thread(target=run, name=f"FakeBFL:{port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if failure or not self._thread.is_alive() or time.monotonic() > deadline:
-                self._thread.join(timeout=1)
-                sock.close()
-                self._thread = None
-                raise RuntimeError(f"FakeBFL could not start on {self._base_url}") from (
-                    failure[0] if failure else None
-                )
-            time.sleep(0.005)
+                setattr(self.config, name, value.replace("{port}", str(server.port)))
+        service.base_url = self._base_url
+        server.start()
+        self._server = server
         return self
 
     def asgi_app(self) -> Any:
@@ -235,22 +159,25 @@ class FakeBFL:
             self._service = FakeService(self.config, self._registry)
         return build_app(self._service)
 
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is serving."""
+        return self._server is not None and self._server.running
+
     def stop(self) -> None:
         """Stop the server (pending webhook deliveries are cancelled) and join its thread."""
-        if self._server is None or self._thread is None:
+        server, self._server = self._server, None
+        if server is None:
             return
-        assert self._service is not None
-        self._server.should_exit = True
-        loop = self._service.loop
+        service = self._service
+        loop = server.loop
         with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(self._service.closing.set)
-        self._thread.join(timeout=15)
-        self._thread = None
-        self._server = None
+            if service is not None and loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(service.closing.set)  # ends injected stalls early
+        server.stop()
 
     def __repr__(self) -> str:
-        where = self._base_url if self._thread is not None else "stopped"
+        where = self._base_url if self._server is not None else "stopped"
         return f"<FakeBFL {where} tasks={len(self._registry.tasks)}>"
 
     def __enter__(self) -> FakeBFL:
@@ -352,8 +279,8 @@ class FakeBFL:
         The server keeps running (and ``config`` keeps its values): a fake shared by many
         tests can be reset between them instead of being restarted.
         """
-        service, loop = self._service, self._service.loop if self._service else None
-        if service is not None and loop is not None and self._thread is not None:
+        service, loop = self._service, self._server.loop if self._server else None
+        if service is not None and loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed: nothing to cancel
                 future = asyncio.run_coroutine_threadsafe(service.webhooks.cancel_pending(), loop)
                 future.result(timeout=10)
@@ -440,19 +367,8 @@ def serve(
         f"prompt markers: {markers}"
     )
     echo("Press Ctrl-C to stop.")
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill`/docker stop: same as ^C
     try:
-        while fake._thread is not None and fake._thread.is_alive():
-            fake._thread.join(timeout=0.5)
-    except KeyboardInterrupt:
-        echo("Stopping the fake API.")
+        if wait_until_interrupted(fake):
+            echo("Stopping the fake API.")
     finally:
         fake.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

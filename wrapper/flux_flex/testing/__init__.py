@@ -29,12 +29,35 @@ Importing this module needs only the core; starting a fake needs the ``fake`` ex
 
 from __future__ import annotations
 
-from ._config import DEFAULT_MARKERS, FakeConfig
-from ._pricing import credits, megapixels
-from ._records import Delivery, FakeTask, RecordedRequest
-from ._server import DELIVERY_PATH, FakeBFL, serve
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flux_flex._core.pricing import credits, megapixels
+
+    from ._config import DEFAULT_BALANCE, DEFAULT_LIFECYCLE, DEFAULT_MARKERS, FakeConfig
+    from ._records import Delivery, FakeTask, RecordedRequest
+    from ._server import DELIVERY_PATH, FakeBFL, serve
+
+# Names load on first use, so importing a submodule (the CLI reads `_options`) stays cheap.
+_EXPORTS = {
+    "DEFAULT_BALANCE": "flux_flex.testing._config",
+    "DEFAULT_LIFECYCLE": "flux_flex.testing._config",
+    "DEFAULT_MARKERS": "flux_flex.testing._config",
+    "DELIVERY_PATH": "flux_flex.testing._server",
+    "Delivery": "flux_flex.testing._records",
+    "FakeBFL": "flux_flex.testing._server",
+    "FakeConfig": "flux_flex.testing._config",
+    "FakeTask": "flux_flex.testing._records",
+    "RecordedRequest": "flux_flex.testing._records",
+    "credits": "flux_flex._core.pricing",
+    "megapixels": "flux_flex._core.pricing",
+    "serve": "flux_flex.testing._server",
+}
 
 __all__ = [
+    "DEFAULT_BALANCE",
+    "DEFAULT_LIFECYCLE",
     "DEFAULT_MARKERS",
     "DELIVERY_PATH",
     "Delivery",
@@ -46,3 +69,16 @@ __all__ = [
     "megapixels",
     "serve",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flux_flex.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

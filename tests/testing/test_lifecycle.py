@@ -74,14 +74,15 @@ def test_reasoning_only_with_prompt_upsampling(
 
 
 def test_each_phase_may_have_its_own_duration(fake: FakeBFL, api: httpx.Client) -> None:
-    # Pending and Reasoning have seconds; Generating takes what is left of task_seconds.
-    configure(
-        fake, task_seconds=2.0, lifecycle=[("Pending", 0.5), ("Reasoning", 0.25), "Generating"]
-    )
+    # Pending has seconds; Reasoning and Generating share what is left of task_seconds.
+    configure(fake, task_seconds=2.0, lifecycle=[("Pending", 0.5), "Reasoning", "Generating"])
     task = fake.task(api.post(SUBMIT, json={"prompt": "fox"}).json()["id"])
-    ends = [round(end - task.created_at, 6) for _, end in task.phases]
-    assert ends == [0.5, 0.75, 2.0]
+    assert [round(end - task.created_at, 6) for _, end in task.phases] == [0.5, 1.25, 2.0]
     assert task.status_at(task.created_at + 0.6) == "Reasoning"
+    # timed phases longer than task_seconds: they win, untimed ones get nothing
+    configure(fake, task_seconds=1.0, lifecycle=[("Pending", 0.75), ("Reasoning", 0.5), "X"])
+    task = fake.task(api.post(SUBMIT, json={"prompt": "fox"}).json()["id"])
+    assert [round(end - task.created_at, 6) for _, end in task.phases] == [0.75, 1.25, 1.25]
 
 
 def test_a_script_serves_any_statuses_unknown_ones_included(

@@ -10,6 +10,10 @@ SHELL := /bin/bash
 # `make demo UV_PYTHON_DOWNLOADS=automatic` on a machine without Python 3.11+.
 UV_PYTHON_DOWNLOADS ?= never
 export UV_PYTHON_DOWNLOADS
+# uv trusts the platform's certificate store (/etc/ssl/certs), as pip and curl do, so a
+# network with its own certificate authority installed there works without extra set-up.
+UV_SYSTEM_CERTS ?= 1
+export UV_SYSTEM_CERTS
 export PYTHONDONTWRITEBYTECODE := 1
 PYTHON ?= python3
 TOOLS := .tools
@@ -61,7 +65,7 @@ define uv_sync
 	  if grep -q "No interpreter found" "$$log"; then \
 	    echo "error: uv found no Python >= 3.11 (message above). Install Python 3.11 or newer, or let uv download one: make $(MAKECMDGOALS) UV_PYTHON_DOWNLOADS=automatic" >&2; \
 	  elif grep -qi "certificate" "$$log"; then \
-	    echo "error: uv could not verify PyPI's TLS certificate (message above). If your network uses its own certificate authority: make $(MAKECMDGOALS) UV_SYSTEM_CERTS=1" >&2; \
+	    echo "error: uv could not verify PyPI's TLS certificate (message above). If your network uses its own certificate authority, add it to the system store (update-ca-certificates) or point SSL_CERT_FILE at it: make $(MAKECMDGOALS) SSL_CERT_FILE=/path/to/ca.pem" >&2; \
 	  elif grep -q "needs to be updated" "$$log"; then \
 	    echo "error: uv.lock does not match pyproject.toml (message above): run '$(UV) lock' and commit uv.lock." >&2; \
 	  else \

@@ -152,7 +152,7 @@ def test_without_ensurepip_the_system_pip_installs_uv_into_the_private_venv(
         (
             "error: Failed to fetch: https://files.pythonhosted.org/x.whl\n"
             "  cause: invalid peer certificate: UnknownIssuer",
-            "make setup UV_SYSTEM_CERTS=1",
+            "make setup SSL_CERT_FILE=/path/to/ca.pem",
         ),
         ("error: No space left on device (os error 28)", "fix what it names"),
     ],

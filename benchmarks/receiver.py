@@ -15,9 +15,16 @@ receiver for ``seconds`` each, after a short warm-up; the figures are the median
 rounds, and the ratio is receiver / baseline (higher is better, target >= 0.8 at 16
 connections). Only 200 answers count; anything else is reported under ``refused``.
 
+The server processes' CPU time per delivery is measured too (Linux ``/proc``): on a
+machine where the sender cannot saturate the servers, ``cpu_ratio_<n>`` (baseline CPU per
+delivery / receiver's) is what the ratio would be if the servers set the pace.
+
 ``run(...)`` returns (flat keys for the report, per-connection details under ``by_connections``):
-``receiver_per_s_<n>``, ``baseline_per_s_<n>``, ``ratio_<n>`` for each ``n`` in
-``connections``, plus ``seconds``, ``rounds``, ``refused`` and ``by_connections``.
+``receiver_per_s_<n>``, ``baseline_per_s_<n>``, ``ratio_<n>`` (receiver / baseline) for
+each ``n`` in ``connections`` (default 16 and 1); where ``/proc`` is readable also
+``receiver_cpu_us_per_delivery_<n>``, ``baseline_cpu_us_per_delivery_<n>`` and
+``cpu_ratio_<n>``; plus ``seconds``, ``rounds``, ``refused`` (non-200 answers, expected 0)
+and ``by_connections`` (each round's figures).
 """
 
 from __future__ import annotations
@@ -248,11 +255,12 @@ def run(
             "baseline_rounds": [round(v, 1) for v in per_s[("baseline", count)]],
             "receiver_rounds": [round(v, 1) for v in per_s[("receiver", count)]],
         }
-        for kind in SERVERS:
-            if cpu_us.get((kind, count)):
-                results[f"{kind}_cpu_us_per_delivery_{count}"] = round(
-                    median(cpu_us[(kind, count)]), 1
-                )
+        cpu = {kind: median(cpu_us[(kind, count)]) for kind in SERVERS if cpu_us.get((kind, count))}
+        for kind, value in cpu.items():
+            results[f"{kind}_cpu_us_per_delivery_{count}"] = round(value, 1)
+        if len(cpu) == 2:
+            # What the ratio would be if the servers, not the sender, set the pace.
+            results[f"cpu_ratio_{count}"] = round(cpu["baseline"] / cpu["receiver"], 3)
     results["by_connections"] = details
     return results
 

@@ -112,8 +112,7 @@ class FakeService:
     @property
     def balance(self) -> float:
         """Credits left: the configured balance minus what submissions were charged."""
-        with self.registry.lock:
-            return round(self.config.balance - self.registry.spent, 2)
+        return self.registry.left(self.config.balance)
 
     # -- connections (a flux_flex._serving.ConnectionObserver) ----------------------------
     def opened(self, transport: asyncio.Transport) -> None:
@@ -235,12 +234,6 @@ class FakeService:
             message=message,
             phases=plan.phases,
         )
-
-    def create_task(self, body: dict[str, Any], now: float) -> FakeTask:
-        """Create and remember the task for a valid ``body`` (charging nothing)."""
-        task = self.plan_task(body, now)
-        self.registry.add_task(task)
-        return task
 
     def ready_result(self, task: FakeTask) -> dict[str, Any]:
         """``result`` of a Ready task."""

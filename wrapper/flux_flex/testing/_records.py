@@ -225,10 +225,15 @@ class Registry:
             if task.in_flight_at(task.created_at):
                 self.pending.append(task)
 
-    def charge(self, cost: float, balance: float) -> bool:
-        """Spend ``cost`` if the account (``balance`` minus what was spent) covers it."""
+    def left(self, balance: float) -> float:
+        """Credits left of ``balance`` after what was spent (2 decimals, as answered)."""
         with self.lock:
-            if cost > round(balance - self.spent, 2) + 1e-9:
+            return round(balance - self.spent, 2)
+
+    def charge(self, cost: float, balance: float) -> bool:
+        """Spend ``cost`` if what is left of ``balance`` covers it."""
+        with self.lock:
+            if cost > self.left(balance) + 1e-9:
                 return False
             self.spent += cost
             return True

@@ -314,8 +314,7 @@ class FakeBFL:
     @property
     def balance(self) -> float:
         """Credits left: ``config.balance`` minus what submissions were charged."""
-        with self._registry.lock:
-            return round(self.config.balance - self._registry.spent, 2)
+        return self._registry.left(self.config.balance)
 
     @property
     def spent(self) -> float:

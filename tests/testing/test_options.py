@@ -221,3 +221,23 @@ def test_the_options_module_needs_only_the_standard_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "['flux_flex', 'flux_flex.testing', 'flux_flex.testing._options']"
+
+
+@pytest.mark.parametrize("argv", [[], ["--no-webhooks", "--reasoning"]])
+def test_switches_mean_the_same_on_both_command_lines(argv: list[str]) -> None:
+    import click
+    from flux_flex.cli.app import cli
+    from flux_flex.testing.__main__ import parser
+
+    group = click.Context(cli, info_name="flux-flex")
+    command = cli.get_command(group, "mock-server")
+    assert command is not None
+    from_click = command.make_context("mock-server", list(argv), parent=group).params
+    from_argparse = vars(parser().parse_args(argv))
+    for source in (from_click, from_argparse):
+        raw = {option.key: source[option.key] for option in OPTIONS}
+        values, _ = settings(raw)
+        expected = (
+            {} if not argv else {"deliver_webhooks": False, "reasoning_needs_upsampling": False}
+        )
+        assert values == expected

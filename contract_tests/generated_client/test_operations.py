@@ -130,4 +130,4 @@ def test_the_balance_is_a_number(fake: FakeBFL) -> None:
     with AuthenticatedClient(base_url=fake.base_url, token=KEY) as client:
         balance = get_credits.sync(client=client)
     assert isinstance(balance, CreditsResponse)
-    assert isinstance(balance.credits, float | int)
+    assert isinstance(balance.credits_, float | int)  # `credits` is a builtin: `_` added

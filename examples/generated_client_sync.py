@@ -21,7 +21,6 @@ from flux_flex_api.api.results import get_result
 from flux_flex_api.models import (
     AsyncResponse,
     Flux2FlexInputs,
-    HTTPValidationError,
     OutputFormat,
     ReadyResult,
     ResultResponse,
@@ -88,14 +87,6 @@ def main() -> None:
         Path("out/generated-fox.png").write_bytes(image.content)
         settled = state.cost if isinstance(state, ResultWithCostResponse) else task.cost
         print(f"saved out/generated-fox.png (seed {ready.seed}, {settled} credits)")
-
-        # A body the API refuses comes back parsed, not raised: 422 with each field's error.
-        refused = generate_flux_2_flex.sync_detailed(
-            client=client, body=Flux2FlexInputs(prompt="a fox", steps=500)
-        )
-        if isinstance(refused.parsed, HTTPValidationError):
-            for error in refused.parsed.detail or []:
-                print(f"refused ({refused.status_code}): {error.loc}: {error.msg}")
 
 
 if __name__ == "__main__":

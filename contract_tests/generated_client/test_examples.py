@@ -63,3 +63,40 @@ def test_the_async_example_reads_the_balance_submits_polls_and_saves(
         ("/v1/get_result", 200),
     }
     assert not any(r.carried_key for r in fake.downloads)
+
+
+def readme_snippet(example: str) -> str:
+    """The README's python block shown for ``examples/<example>``."""
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    marker = f"<!-- example: examples/{example} -->\n```python\n"
+    assert marker in readme, f"the README shows no snippet of {example}"
+    return readme.split(marker, 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("example", "image"),
+    [
+        ("generated_client_sync.py", "generated-fox.png"),
+        ("generated_client_async.py", "generated-owl.png"),
+    ],
+)
+def test_the_readme_snippet_as_copied_gets_a_200_on_the_first_try(
+    example: str, image: str, fake: FakeBFL, tmp_path: Path
+) -> None:
+    # A user who reads only the README section: the snippet pasted into a file, run once.
+    script = tmp_path / "snippet.py"
+    script.write_text(readme_snippet(example))
+    env = {**os.environ, "BFL_API_KEY": fake.api_key, "BFL_BASE_URL": fake.base_url}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / image).read_bytes().startswith(PNG)
+    submit = next(r for r in fake.requests if r.path == "/v1/flux-2-flex")
+    assert submit.status == 200

@@ -20,6 +20,7 @@ import itertools
 import json
 import re
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -62,8 +63,11 @@ def read_document(source: str, timeout: float = 20.0) -> dict[str, Any]:
 
 
 def _fetch(url: str, timeout: float) -> str:
+    """The body of a 200 answer, whole within ``timeout`` seconds (httpx's timeout bounds
+    each read; a server dripping bytes is stopped by the overall deadline here)."""
     import httpx
 
+    deadline = time.monotonic() + timeout
     try:
         with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
             if response.status_code != 200:
@@ -73,6 +77,8 @@ def _fetch(url: str, timeout: float) -> str:
                 body += chunk
                 if len(body) > MAX_BYTES:
                     raise Unreadable(f"{url} sent more than {MAX_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise Unreadable(f"{url} did not send its document within {timeout:g} s")
             return body.decode(response.encoding or "utf-8", errors="replace")
     except httpx.HTTPError as exc:
         raise Unreadable(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from exc

@@ -10,6 +10,7 @@ import json
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -410,6 +411,39 @@ def test_a_url_answering_no_document_exits_2(
     assert code == 2
     assert why in err
     assert err.count("\n") == 1
+
+
+def test_a_server_dripping_its_answer_is_given_up_on_at_the_deadline() -> None:
+    class Drip(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                for _ in range(200):  # a byte every 50 ms: each read is quick, the whole is not
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass  # the check hung up: what it should do
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/openapi.json"
+        started = time.monotonic()
+        code, _, err = run_main(url, "--timeout", "0.5")
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 2
+    assert "did not send its document within 0.5 s" in err
+    assert elapsed < 5  # near the deadline, not after the 10 s the server would take
 
 
 def test_an_unreachable_url_exits_2_quickly() -> None:

@@ -99,3 +99,9 @@ def test_an_integer_enum_refuses_what_is_not_an_integer(package: ModuleType) -> 
         package.Level("7")
     with pytest.raises(ValueError, match="2.5"):
         package.Level(2.5)
+
+
+def test_the_config_keeps_enums_as_classes() -> None:
+    # `literal_enums: true` would write Literal types whose checks raise on a new value.
+    config = yaml.safe_load(regenerate.CONFIG.read_text(encoding="utf-8"))
+    assert not config.get("literal_enums", False)

@@ -57,6 +57,16 @@ def test_the_order_of_anyof_branches_does_not_matter() -> None:
     assert differences(doc) == []
 
 
+def test_a_request_body_kept_in_components_is_followed() -> None:
+    doc = vendor_document()
+    post = operation(doc, "/v1/flux-2-flex", "post")
+    doc["components"]["requestBodies"] = {"Body_flex": post["requestBody"]}
+    post["requestBody"] = {"$ref": "#/components/requestBodies/Body_flex"}
+    assert differences(doc) == []
+    _set(first_value_branch(doc, body_field(doc, "width")), maximum=2048)
+    assert differences(doc) == ["request.width: maximum added: 2048"]
+
+
 def test_a_shape_3_0_writes_differently_is_the_same() -> None:
     # `nullable: true` and boolean exclusive bounds (OpenAPI 3.0) mean what 3.1 says.
     doc = vendor_document()

@@ -147,7 +147,7 @@ def operation(doc: dict[str, Any], route: str, method: str) -> dict[str, Any]:
 
 def request_body(doc: dict[str, Any]) -> dict[str, Any]:
     """The FLEX request body's schema (the object with ``prompt``)."""
-    body = operation(doc, "/v1/flux-2-flex", "post")["requestBody"]
+    body = resolve(doc, operation(doc, "/v1/flux-2-flex", "post")["requestBody"])
     return resolve(doc, body["content"]["application/json"]["schema"])
 
 

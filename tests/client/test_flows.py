@@ -18,6 +18,7 @@ from flux_flex._core.actions import (
     Sleep,
 )
 from flux_flex._core.flows import FlowEnv, submit_flow, wait_flow
+from flux_flex._core.hosts import KeyDestinations
 from flux_flex._core.retry import FailureKind
 from flux_flex.errors import APITimeoutError, ServerError
 
@@ -30,8 +31,16 @@ class Clock:
         return self.now
 
 
-def env(clock: Clock) -> FlowEnv:
-    return FlowEnv(retry=RetryPolicy(max_retries=3), clock=clock, rng=random.Random(0))
+KEY_HOSTS = KeyDestinations("https://api", trusted_hosts=("eu",))
+
+
+def env(clock: Clock, *, retry: RetryPolicy | None = None) -> FlowEnv:
+    return FlowEnv(
+        retry=retry or RetryPolicy(max_retries=3),
+        clock=clock,
+        rng=random.Random(0),
+        key_destinations=KEY_HOSTS,
+    )
 
 
 def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -61,6 +70,7 @@ def drive(flow: Any, answers: list[Any], clock: Clock) -> tuple[list[Any], Any]:
 
 POST = HttpRequest("POST", "https://api/v1/flux-2-flex", idempotent=False, json={"prompt": "p"})
 ACK = {"id": "t", "polling_url": "https://eu/v1/get_result?id=t"}
+U = "https://eu/p?id=t"
 FAST = PollSchedule(initial=0.5, backoff=2.0, max_interval=4.0, jitter=0.0)
 
 
@@ -118,7 +128,7 @@ def test_webhook_delivery_in_grace_means_no_poll() -> None:
     clock = Clock()
     payload = {"id": "t", "status": "Ready", "result": {"sample": "https://d/w"}}
     actions, finished = drive(
-        wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
+        wait_flow("t", U, env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
         [payload],
         clock,
     )
@@ -131,7 +141,7 @@ def test_lost_webhook_polls_and_waits_on_delivery_between_polls() -> None:
     pending = answer(200, {"id": "t", "status": "Pending"})
     payload = {"id": "t", "status": "Ready", "result": {"sample": "https://d/w"}}
     actions, finished = drive(
-        wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
+        wait_flow("t", U, env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
         [None, pending, payload],
         clock,
     )
@@ -142,7 +152,7 @@ def test_lost_webhook_polls_and_waits_on_delivery_between_polls() -> None:
 
 def test_failing_polls_at_the_deadline_become_wait_timeout() -> None:
     clock = Clock()
-    flow = wait_flow("t", "u", env(clock), schedule=FAST, timeout=0.3)
+    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=0.3)
     with pytest.raises(WaitTimeoutError) as info:
         drive(flow, [answer(503, {}), answer(503, {}), answer(503, {}), answer(503, {})], clock)
     assert isinstance(info.value.__cause__, ServerError)
@@ -151,7 +161,7 @@ def test_failing_polls_at_the_deadline_become_wait_timeout() -> None:
 
 def test_polls_carry_the_time_left_as_timeout() -> None:
     clock = Clock()
-    flow = wait_flow("t", "u", env(clock), schedule=FAST, timeout=2.0)
+    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=2.0)
     first = next(flow)
     assert isinstance(first, Send)
     assert first.request.timeout == pytest.approx(2.0)
@@ -166,7 +176,7 @@ def test_a_webhook_wait_on_a_long_task_polls_once_then_waits_past_the_predicted_
     actions, finished = drive(
         wait_flow(
             "t",
-            "u",
+            U,
             env(clock),
             schedule=FAST,
             timeout=120,
@@ -190,7 +200,7 @@ def test_a_webhook_wait_on_a_long_task_polls_once_then_waits_past_the_predicted_
 def test_a_webhook_wait_without_progress_spaces_polls_by_the_grace() -> None:
     clock = Clock()
     pending = answer(200, {"id": "t", "status": "Pending", "progress": None})
-    flow = wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3)
+    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3)
     assert next(flow) == AwaitDelivery("t", 3)
     gaps = []
     reply: Any = None  # no delivery: the grace passes
@@ -212,7 +222,7 @@ def test_the_first_poll_waits_initial_after_the_submission() -> None:
     clock.now = 10.0
     ready = answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})
     actions, _ = drive(
-        wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, submitted_at=9.9), [ready], clock
+        wait_flow("t", U, env(clock), schedule=FAST, timeout=60, submitted_at=9.9), [ready], clock
     )
     assert [type(a).__name__ for a in actions] == ["Sleep", "Send", "Report"]
     assert actions[0].seconds == pytest.approx(0.4)  # until 9.9 + initial (0.5)
@@ -221,5 +231,5 @@ def test_the_first_poll_waits_initial_after_the_submission() -> None:
 def test_a_resumed_wait_polls_at_once() -> None:
     clock = Clock()
     ready = answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})
-    actions, _ = drive(wait_flow("t", "u", env(clock), schedule=FAST, timeout=60), [ready], clock)
+    actions, _ = drive(wait_flow("t", U, env(clock), schedule=FAST, timeout=60), [ready], clock)
     assert isinstance(actions[0], Send)

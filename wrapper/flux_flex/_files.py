@@ -46,6 +46,8 @@ STALE_MARGIN = 5.0
 SWEEP_EVERY = 60.0
 _swept: dict[str, float] = {}
 _swept_lock = threading.Lock()
+wall_clock = time.time
+"""The wall clock temporary file names are stamped with (a test may move it forward)."""
 
 
 def download_dir_for(requested: str | os.PathLike[str]) -> str:
@@ -100,7 +102,7 @@ def sweep_stale(directory: str, *, older_than: float, now: float | None = None) 
     without one (an older naming) once it has not changed for ``older_than`` seconds. Only
     our own ``.flux-flex-*.part`` names are touched.
     """
-    now = time.time() if now is None else now
+    now = wall_clock() if now is None else now
     removed: list[str] = []
     try:
         entries = list(os.scandir(directory))
@@ -200,7 +202,7 @@ class BodySink:
             _sweep_now_and_then(directory, stale_after)
             # The writer is done by its deadline; without one, by the staleness bound.
             left = stale_after if deadline is None else max(deadline - time.monotonic(), 0.0)
-            fd, self.path = new_temp(directory, time.time() + left)
+            fd, self.path = new_temp(directory, wall_clock() + left)
             self._file = os.fdopen(fd, "wb")
 
     def _refuse(self, reason: str, received: int) -> Refused:

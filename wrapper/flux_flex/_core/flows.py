@@ -454,7 +454,7 @@ def _download_error(
             )
         if out_of_time:
             return DownloadError(
-                f"The image download did not finish within {bound} ({answer.detail}). " + again,
+                f"The image download did not finish within {bound}: {answer.detail}. " + again,
                 task_id=task_id,
             )
         return DownloadError(

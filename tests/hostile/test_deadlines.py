@@ -115,6 +115,22 @@ def test_a_retry_after_longer_than_the_time_left_fails_at_once(
     assert server.created_tasks == []
 
 
+def test_a_retry_after_beyond_retry_after_max_is_not_waited_for_even_without_a_deadline(
+    server: HostileServer, api: Api
+) -> None:
+    # submit() alone has no deadline; sleeping retry_after_max (60 s) and resending early
+    # would only earn another 429.
+    server.route("POST", SUBMIT, handlers.too_many_requests("86400"))
+    with client(server, retry=RetryPolicy(max_retries=4, retry_after_max=60)) as c:
+        started = time.monotonic()
+        with pytest.raises(RateLimitError) as caught:
+            c.submit("a fox")
+    assert time.monotonic() - started < 1.0
+    assert caught.value.retry_after == 86400
+    assert "86400" in str(caught.value)
+    assert server.count("POST", SUBMIT) == 1
+
+
 @pytest.mark.anyio
 async def test_a_poll_retry_after_beyond_the_deadline_fails_at_once_with_the_task_id(
     server: HostileServer, api: Api

@@ -197,7 +197,7 @@ class BodySink:
         self._file: BinaryIO | None = None
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise self._refuse("too_large", int(declared))
+            raise self._refuse("too_large", int(declared), announced=True)
         if directory is not None:
             _sweep_now_and_then(directory, stale_after)
             # The writer is done by its deadline; without one, by the staleness bound.
@@ -205,8 +205,9 @@ class BodySink:
             fd, self.path = new_temp(directory, wall_clock() + left)
             self._file = os.fdopen(fd, "wb")
 
-    def _refuse(self, reason: str, received: int) -> Refused:
-        return Refused(RefusedBody(self.status, self.headers, reason, received, self.max_bytes))
+    def _refuse(self, reason: str, size: int, *, announced: bool = False) -> Refused:
+        answer = RefusedBody(self.status, self.headers, reason, size, self.max_bytes, announced)
+        return Refused(answer)
 
     def write(self, chunk: bytes) -> None:
         """Take the next ``chunk`` of the body, checking it on the way."""

@@ -69,14 +69,16 @@ class RefusedBody:
     """An answer whose body was refused while it streamed in; nothing of it was kept.
 
     ``reason``: ``"not_image"`` (a download whose first bytes are no PNG, JPEG or WebP) or
-    ``"too_large"`` (more than the request's ``max_bytes``, declared or received).
+    ``"too_large"`` (more than ``limit`` bytes). ``size``: the bytes received, or with
+    ``announced`` the ``Content-Length`` that was refused before reading any.
     """
 
     status: int
     headers: Mapping[str, str]
     reason: str
-    received: int
+    size: int
     limit: int | None = None
+    announced: bool = False
 
 
 @attrs.frozen

@@ -430,10 +430,15 @@ def _download_error(
     if isinstance(answer, RefusedBody):
         content_type = answer.headers.get("content-type") or "no content type"
         if answer.reason == "too_large":
+            size = (
+                f"the server announced {answer.size} bytes"
+                if answer.announced
+                else "more than that arrived"
+            )
             return DownloadError(
-                f"The image is larger than max_download_bytes ({answer.limit} bytes; "
-                f"{answer.received} received or announced): the download was stopped and "
-                "nothing was saved. Raise max_download_bytes if the image is genuine.",
+                f"The image is larger than max_download_bytes ({answer.limit} bytes; {size}): "
+                "the download was stopped and nothing was saved. Raise max_download_bytes if "
+                "the image is genuine.",
                 task_id=task_id,
                 status_code=answer.status,
             )

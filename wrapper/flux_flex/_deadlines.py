@@ -71,6 +71,9 @@ class _Stream(httpcore.NetworkStream):
         return self._inner.read(max_bytes, time_left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if len(buffer) <= _WRITE_PIECE:
+            self._inner.write(buffer, time_left(timeout, httpcore.WriteTimeout))
+            return
         for start in range(0, len(buffer), _WRITE_PIECE):
             piece = buffer[start : start + _WRITE_PIECE]
             self._inner.write(piece, time_left(timeout, httpcore.WriteTimeout))

@@ -337,6 +337,7 @@ def test_a_download_is_one_bounded_transfer_without_the_key() -> None:
         (HttpFailure(FailureKind.PROTOCOL, "TooManyRedirects"), "Retrying will not help"),
         (HttpResponse(403, {}, b"denied"), "generate the image again"),
         (HttpResponse(410, {}, b"gone"), "the sample is gone"),
+        (RefusedBody(403, {}, "too_large", 10**9, 1000, announced=True), "expired"),
     ],
 )
 def test_download_failures_say_what_is_true_at_once(answer_: Any, words: str) -> None:

@@ -73,7 +73,7 @@ class _Exchange:
 
     def __init__(
         self, driver: _Driver, http: httpx.Client | httpx.AsyncClient, source: HttpRequest
-    ):
+    ) -> None:
         self.source = source
         now = time.monotonic()
         # The client's timeout bounds an exchange; `source.timeout` may bound it further (the

@@ -427,7 +427,7 @@ def _download_error(
         f"Nothing was saved. Fetch it again soon with client.job({task_id!r}).wait().save(...): "
         f"{_EXPIRY}."
     )
-    if isinstance(answer, RefusedBody):
+    if isinstance(answer, RefusedBody) and answer.status == 200:
         content_type = answer.headers.get("content-type") or "no content type"
         if answer.reason == "too_large":
             size = (
@@ -466,7 +466,7 @@ def _download_error(
             f"The image download broke ({answer.detail}), still failing after retries. " + again,
             task_id=task_id,
         )
-    assert isinstance(answer, HttpResponse)
+    assert isinstance(answer, HttpResponse | RefusedBody)  # an error page too large to read
     status = answer.status
     if status in (401, 403):
         message = (

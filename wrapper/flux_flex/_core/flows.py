@@ -100,8 +100,8 @@ def _check_destination(request: HttpRequest, env: FlowEnv, task_id: str | None) 
     base_host = host_of(base) if base else None
     where = f"the host {host!r}" if host else f"{request.url!r}, which has no host"
     resume = (
-        f" The task exists: once the host is trusted, resume with client.job({task_id!r}, "
-        "polling_url=...).wait()."
+        f" The task may still be running: from a client that trusts the host, resume with "
+        f"client.job({task_id!r}, polling_url=...).wait()."
         if task_id
         else ""
     )

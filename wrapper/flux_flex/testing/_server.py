@@ -79,8 +79,10 @@ class FakeBFL:
             failure), ``"null"`` (always null) or ``"omit"`` (no ``progress`` key).
         cost_on_poll: ``"ready"`` (default: a Ready poll carries the settled ``cost``),
             ``"always"`` (every poll of a known task carries it) or ``"never"``.
-        balance: the account's credits; submissions are charged their cost and one that
-            costs more than what is left gets 402 (no task). ``GET /v1/credits`` answers it.
+        balance: the account's credits; submissions are charged their cost when accepted
+            (a task that then fails is not refunded: the vendor documents no refunds) and
+            one that costs more than what is left gets 402 (no task). ``GET /v1/credits``
+            answers what is left.
         error_shape: ``"detail"`` (FastAPI's ``{"detail": "..."}``, default) or ``"error"``
             (``{"error": code, "message": ..., "details": {...}}``) for every error but 422,
             which keeps FastAPI's shape.

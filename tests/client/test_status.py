@@ -80,7 +80,8 @@ def test_poll_ready() -> None:
     [
         {"status": "Pending"},
         {"id": "a"},
-        {"id": "a", "status": "Queued"},
+        {"id": "a", "status": 3},
+        {"id": "a", "status": None},
         {"id": "a", "status": "Ready", "result": None},
         {"id": "a", "status": "Ready", "result": {"seed": 1}},
         ["not", "an", "object"],
@@ -125,7 +126,12 @@ def test_webhook_payloads() -> None:
     with pytest.raises(ModerationError):
         interpret_webhook({"id": "w", "status": "Content Moderated"}, task_id="w")
     with pytest.raises(ProtocolError):
-        interpret_webhook({"id": "w", "status": "Pending"}, task_id="w")
+        interpret_webhook({"id": "w"}, task_id="w")
+
+
+@pytest.mark.parametrize("status", ["Pending", "Reasoning", "Generating", "Queued", "", "ready"])
+def test_a_webhook_whose_status_is_not_final_is_not_done_yet(status: str) -> None:
+    assert interpret_webhook({"id": "w", "status": status}, task_id="w") is None
 
 
 def test_default_polling_url_percent_encodes_the_id() -> None:

@@ -32,7 +32,7 @@ from flux_flex._core.status import (
     Finished,
     Polled,
     interpret_poll,
-    interpret_submit,
+    interpret_submit_body,
     interpret_webhook,
     task_error,
 )
@@ -111,7 +111,9 @@ def send_with_retries(
             continue
         error: FluxFlexError
         if isinstance(answer, HttpFailure):
-            error = connection_error(answer.kind, answer.detail, submit=submit, task_id=task_id)
+            error = connection_error(
+                answer.kind, answer.detail, submit=submit, task_id=task_id, url=request.url
+            )
         else:
             error = error_from_response(
                 answer.status,
@@ -129,7 +131,7 @@ def send_with_retries(
 def submit_flow(request: HttpRequest, env: FlowEnv, *, base_url: str) -> Flow:
     """Submit once (resent only if it provably never left, or on 429); the `Acknowledged`."""
     response = yield from send_with_retries(request, env, submit=True)
-    return interpret_submit(_json(response, task_id=None, what="submission's"), base_url=base_url)
+    return interpret_submit_body(response.content, base_url=base_url, secrets=env.secrets)
 
 
 def poll_flow(

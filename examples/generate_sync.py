@@ -33,7 +33,7 @@ def main() -> None:
 
         # Or all in one call: submit, wait, save.
         result = client.generate("a lighthouse at dusk", save_to="out/lighthouse.png")
-        print(f"saved {result.path} from task {result.id}")  # .jpg: the API's default format
+        print(f"saved {result.path} from task {result.id}")  # .png: the extension chose it
 
 
 if __name__ == "__main__":

@@ -57,6 +57,16 @@ def _forms(secret: str) -> list[str]:
 
 
 def _mask_text(text: str, secrets: tuple[str, ...]) -> str:
+    # Until nothing changes: a mask next to what is left could spell a secret again
+    # ("x***" in "xx***"). Each change shortens the text, so this ends.
+    while True:
+        masked = _mask_once(text, secrets)
+        if masked == text:
+            return text
+        text = masked
+
+
+def _mask_once(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         for form in _forms(secret):
             if form in text:

@@ -18,6 +18,7 @@ from flux_flex import (
     ModerationError,
     ProtocolError,
     RequestValidationError,
+    ServerError,
     TaskFailedError,
 )
 
@@ -167,3 +168,16 @@ def test_the_cli_never_prints_the_key_of_a_failed_task(
     assert "t1" in output
     assert KEY not in output
     assert KEY[:8] not in output
+
+
+def test_one_poll_of_a_job_masks_its_webhook_secret(
+    mock: respx.MockRouter, client: FluxFlex
+) -> None:
+    mock.get(EU_POLL).respond(500, json={"detail": f"{SECRET} / {KEY}"})
+    job = client.with_options(max_retries=0).job(
+        "t1", polling_url=f"{EU_POLL}?id=t1", webhook_secret=SECRET
+    )
+    with pytest.raises(ServerError) as caught:
+        job.client.get_result(job)
+    assert leaks(caught.value, KEY, SECRET) == []
+    assert caught.value.task_id == "t1"

@@ -272,3 +272,15 @@ def test_errors_built_here_mask_the_secrets() -> None:
     )
     assert error is not None
     assert key not in f"{error} {error.payload}"
+
+
+@pytest.mark.parametrize(
+    "status", ["Pending", "Reasoning", "Generating", "Queued", "Ready", "Error"]
+)
+def test_a_webhook_event_is_final_exactly_when_its_status_is(status: str) -> None:
+    from flux_flex import is_final
+    from flux_flex.webhooks.event import parse_event
+
+    result = {"sample": "https://d/x.png"} if status == "Ready" else None
+    event = parse_event({"id": "w", "status": status, "result": result})
+    assert event.is_final == is_final(status)

@@ -11,7 +11,7 @@ import os
 import random
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import httpx
@@ -270,7 +270,7 @@ class ClientCore:
 
     def params_for_target(
         self, params: Mapping[str, Any], save_to: str | os.PathLike[str] | None
-    ) -> dict[str, Any]:
+    ) -> SubmitParams:
         """``params`` with ``output_format`` chosen by ``save_to``'s extension when not given.
 
         Raises `RequestValidationError` on ``save_to`` (nothing sent) for an extension that
@@ -281,7 +281,7 @@ class ClientCore:
             fmt = self.target_format(save_to, chosen.get("output_format"), field="save_to")
             if fmt is not None:
                 chosen["output_format"] = fmt
-        return chosen
+        return cast(SubmitParams, chosen)
 
     @staticmethod
     def target_format(

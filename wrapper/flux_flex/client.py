@@ -40,6 +40,8 @@ class FluxFlex:
     ``timeout`` bounds every single HTTP request (seconds or an ``httpx.Timeout``);
     ``max_retries`` / ``retry`` set the retry budget; ``poll_schedule`` spaces the polls.
     Pass ``http_client`` to use your own ``httpx.Client`` (it is not closed by us).
+    ``with_options(...)`` gives a copy with other settings that shares the connections;
+    ``credits()``, ``estimate_cost(...)`` and ``validate(...)`` help before paying.
     """
 
     def __init__(
@@ -187,7 +189,7 @@ class FluxFlex:
         (``.gif``), is refused with `RequestValidationError` before anything is sent. Without
         an extension, the image's real format's is added.
         """
-        params = self._core.params_for_target(params, save_to)  # type: ignore[assignment]
+        params = self._core.params_for_target(params, save_to)
         if save_to is not None:
             _files.prepare_target(save_to)
         job = self.submit(prompt, **params)

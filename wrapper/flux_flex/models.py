@@ -137,8 +137,10 @@ class Result(ResultInfo):
 
         Streams to a temporary file beside the target and renames it, so a failed
         download leaves nothing behind. The extension follows the image's real format
-        (``fox.png`` becomes ``fox.jpg`` for a JPEG); a directory gets ``<task id>.<ext>``.
-        Raises `DownloadError` (the URL expires about 10 minutes after the task is ready).
+        (``fox.png`` becomes ``fox.jpg`` for a JPEG); a directory gets ``<task id>.<ext>``;
+        an extension that is no image format the API makes (``.gif``) is refused with
+        `RequestValidationError` before downloading. Raises `DownloadError` (the URL
+        expires about 10 minutes after the task is ready).
         """
         return self.client.download(self, path)
 

@@ -23,7 +23,7 @@ def test_generate_sync(fake: FakeBFL, env: dict[str, str], tmp_path: Path) -> No
     done = run_example("generate_sync.py", env, tmp_path)
     assert done.returncode == 0, done.stderr
     assert image_format(tmp_path / "out" / "fox.png") == "PNG"
-    assert image_format(tmp_path / "out" / "lighthouse.png") == "PNG"  # save_to's extension
+    assert image_format(tmp_path / "out" / "lighthouse.jpg") == "JPEG"  # the API's default
     assert "Ready" in done.stdout  # the progress callback ran
     fox = next(r.json for r in fake.requests if r.json and r.json.get("seed") == 42)
     assert (fox["width"], fox["height"]) == (1024, 768)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         TaskError,
         TaskFailedError,
         TaskNotFoundError,
+        UntrustedHostError,
         WaitTimeoutError,
         WebhookVerificationError,
     )
@@ -90,6 +91,7 @@ _EXPORTS: dict[str, str] = {
     "TaskFailedError": "flux_flex.errors",
     "TaskNotFoundError": "flux_flex.errors",
     "TaskSnapshot": "flux_flex.models",
+    "UntrustedHostError": "flux_flex.errors",
     "WaitTimeoutError": "flux_flex.errors",
     "WebhookVerificationError": "flux_flex.errors",
     "is_final": "flux_flex._core.status",
@@ -150,6 +152,7 @@ __all__ = [
     "TaskFailedError",
     "TaskNotFoundError",
     "TaskSnapshot",
+    "UntrustedHostError",
     "WaitTimeoutError",
     "WebhookVerificationError",
     "is_final",

@@ -161,8 +161,12 @@ def test_validate_sends_nothing_and_names_every_bad_field(
     with pytest.raises(RequestValidationError) as caught:
         client.validate("p", output_format="png", save_to=tmp_path / "x.jpg")
     assert caught.value.fields == ["save_to"]
+    with pytest.raises(RequestValidationError) as caught:
+        client.validate("p", sead=7, width=10, save_to=tmp_path / "x.gif")  # type: ignore[call-arg]
+    assert caught.value.fields == ["sead", "width", "save_to"]
+    assert "did you mean 'seed'" in str(caught.value)
     with pytest.raises(TypeError, match="sead"):
-        client.validate("p", sead=7)  # type: ignore[call-arg]
+        client.submit("p", sead=7)  # type: ignore[call-arg]
     assert mock.calls.call_count == 0
 
 

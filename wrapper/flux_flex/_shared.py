@@ -36,7 +36,7 @@ from flux_flex._core.validation import (
     raise_if_invalid,
 )
 from flux_flex._version import package_version
-from flux_flex.errors import ConfigurationError, FieldError
+from flux_flex.errors import ConfigurationError, FieldError, RequestValidationError
 from flux_flex.params import SubmitParams
 
 __all__ = [
@@ -299,8 +299,24 @@ class ClientCore:
     def validate(
         self, prompt: Any, params: Mapping[str, Any], save_to: str | os.PathLike[str] | None
     ) -> None:
-        """Check a request as `generate` would, sending nothing (`RequestValidationError`)."""
-        self.prepare_submission(prompt, self.params_for_target(params, save_to))
+        """Check a request as `generate` would, sending nothing: one
+        `RequestValidationError` listing every problem (an unknown parameter included: a
+        request given as data, e.g. a batch item, has typos rather than wrong calls)."""
+        problems = [_unknown_parameter(name) for name in params if name not in SUBMIT_KEYS]
+        known: Mapping[str, Any] = {k: v for k, v in params.items() if k in SUBMIT_KEYS}
+        try:
+            self.prepare_submission(prompt, known)
+        except RequestValidationError as error:
+            problems.extend(error.errors)
+        try:
+            self.params_for_target(known, save_to)
+        except RequestValidationError as error:
+            problems.extend(error.errors)
+        try:
+            raise_if_invalid(problems)
+        except RequestValidationError as error:
+            mask_error(error, self.secrets(params.get("webhook_secret")))
+            raise
 
     def estimate(self, prompt: Any, params: Mapping[str, Any]) -> pricing.Estimate:
         """The estimated cost of a checked submission; input images measured as they would
@@ -310,6 +326,14 @@ class ClientCore:
         if body.get("input_image_blob_path"):
             sizes.append(None)
         return pricing.estimate(body.get("width"), body.get("height"), sizes)
+
+
+def _unknown_parameter(name: str) -> FieldError:
+    import difflib  # only on this rare path: it is not free to import
+
+    close = difflib.get_close_matches(name, sorted(SUBMIT_KEYS), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return FieldError(name, "unknown", f"{name} is not a parameter of a request{hint}")
 
 
 def _measure(image: str) -> tuple[int, int] | None:

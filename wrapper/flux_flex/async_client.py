@@ -283,8 +283,8 @@ class AsyncFluxFlex:
         **params: Unpack[SubmitParams],
     ) -> None:
         """Check a request exactly as `generate` would (body, images, ``save_to``'s
-        extension), sending nothing: `RequestValidationError` listing every refused field,
-        or `TypeError` for an unknown keyword."""
+        extension), sending nothing: one `RequestValidationError` listing every refused
+        field, an unknown keyword included (``sead`` → "did you mean 'seed'?")."""
         self._core.validate(prompt, params, save_to)
 
     def with_options(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import contextvars
 import functools
 import math
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import attrs
@@ -22,7 +24,15 @@ from flux_flex._core import pricing
 from flux_flex._core.account import credits_flow
 from flux_flex._core.actions import HttpRequest
 from flux_flex._core.body import body_fields, submit_request_kwargs
-from flux_flex._core.flows import Flow, FlowEnv, poll_flow, submit_flow, wait_flow
+from flux_flex._core.flows import (
+    Flow,
+    FlowEnv,
+    download_flow,
+    poll_flow,
+    submit_flow,
+    wait_flow,
+)
+from flux_flex._core.hosts import KeyDestinations
 from flux_flex._core.imagesize import image_size
 from flux_flex._core.redact import mask_error, masked_flow
 from flux_flex._core.retry import RetryPolicy
@@ -54,6 +64,10 @@ DEFAULT_WEBHOOK_GRACE = 5.0
 DEFAULT_DOWNLOAD_TIMEOUT = 120.0
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 SUBMIT_KEYS = frozenset(SubmitParams.__annotations__)
+# The deadline (env.clock time) shared by every flow started inside `ClientCore.deadline`.
+_call_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "flux_flex_call_deadline", default=None
+)
 
 
 @functools.cache
@@ -133,6 +147,7 @@ class ClientCore:
             clock=time.monotonic,
             rng=random.Random(),
             secrets=(self.settings.api_key,),
+            key_destinations=KeyDestinations(self.settings.base_url, self.trusted_hosts),
         )
 
     @property
@@ -153,7 +168,12 @@ class ClientCore:
 
     def submission_flow(self, submission: Submission) -> Flow:
         """The flow that sends a prepared submission (billed)."""
-        flow = submit_flow(submission.request, submission.env, base_url=self.base_url)
+        flow = submit_flow(
+            submission.request,
+            submission.env,
+            base_url=self.base_url,
+            deadline=_call_deadline.get(),
+        )
         return masked_flow(flow, submission.env.secrets)
 
     def prepare_submission(self, prompt: Any, params: Mapping[str, Any]) -> Submission:
@@ -205,7 +225,9 @@ class ClientCore:
     def poll_flow(
         self, task_id: str, polling_url: str | None, *, webhook_secret: str | None = None
     ) -> Flow:
-        flow = poll_flow(self.polling_url(task_id, polling_url), task_id, self.env)
+        flow = poll_flow(
+            self.polling_url(task_id, polling_url), task_id, self.env, deadline=_call_deadline.get()
+        )
         return masked_flow(flow, self.secrets(webhook_secret))
 
     def wait_flow(
@@ -230,8 +252,36 @@ class ClientCore:
             webhook=webhook,
             webhook_grace=DEFAULT_WEBHOOK_GRACE if webhook_grace is None else webhook_grace,
             submitted_at=submitted_at,
+            deadline=_call_deadline.get(),
         )
         return masked_flow(flow, self.secrets(webhook_secret))
+
+    def download_flow(self, url: str, task_id: str, download_dir: str | None) -> Flow:
+        """Fetch a sample (into ``download_dir``, else into memory), checked and bounded."""
+        flow = download_flow(
+            url,
+            self.env,
+            task_id=task_id,
+            download_dir=download_dir,
+            timeout=self.download_timeout,
+            max_bytes=self.max_download_bytes,
+            deadline=_call_deadline.get(),
+        )
+        return masked_flow(flow, self.env.secrets)
+
+    @contextlib.contextmanager
+    def deadline(self, timeout: float) -> Iterator[None]:
+        """Every flow started within the block ends ``timeout`` s from now at the latest
+        (``generate``: its submit, wait and save share one deadline)."""
+        if not (isinstance(timeout, int | float) and 0 <= timeout < math.inf):
+            raise ValueError(f"timeout must be a finite number of seconds, not {timeout!r}")
+        end = self.env.clock() + timeout
+        outer = _call_deadline.get()
+        token = _call_deadline.set(end if outer is None else min(outer, end))
+        try:
+            yield
+        finally:
+            _call_deadline.reset(token)
 
     def credits_flow(self) -> Flow:
         """The account's balance (``GET /v1/credits``)."""

@@ -13,7 +13,6 @@ import httpx
 
 from flux_flex import _files
 from flux_flex._core.actions import HttpResponse
-from flux_flex._core.flows import download_flow
 from flux_flex._core.pricing import Estimate
 from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
@@ -192,13 +191,17 @@ class FluxFlex:
         params = self._core.params_for_target(params, save_to)
         if save_to is not None:
             _files.prepare_target(save_to)
-        job = self.submit(prompt, **params)
-        result = job.wait(
-            timeout=timeout, on_progress=on_progress, webhook=webhook, webhook_grace=webhook_grace
-        )
-        if save_to is None:
-            return result
-        return attrs.evolve(result, path=result.save(save_to))
+        with self._core.deadline(timeout):  # submit, wait and save: one deadline
+            job = self.submit(prompt, **params)
+            result = job.wait(
+                timeout=timeout,
+                on_progress=on_progress,
+                webhook=webhook,
+                webhook_grace=webhook_grace,
+            )
+            if save_to is None:
+                return result
+            return attrs.evolve(result, path=result.save(save_to))
 
     def job(
         self, task_id: str, polling_url: str | None = None, *, webhook_secret: str | None = None
@@ -231,19 +234,14 @@ class FluxFlex:
     def download(self, result: Result, path: str | os.PathLike[str]) -> str:
         """Download ``result``'s image to ``path`` (see `Result.save`)."""
         self._core.target_format(path, None, field="path")
-        flow = download_flow(
-            result.url,
-            self._core.env,
-            task_id=result.id,
-            download_dir=_files.download_dir_for(path),
-        )
+        flow = self._core.download_flow(result.url, result.id, _files.download_dir_for(path))
         response: HttpResponse = self._driver.run(flow)
         assert response.temp_path is not None
         return _files.finalize(response.temp_path, response.head, path, result.id)
 
     def download_bytes(self, result: Result) -> bytes:
         """Download ``result``'s image into memory."""
-        flow = download_flow(result.url, self._core.env, task_id=result.id, download_dir=None)
+        flow = self._core.download_flow(result.url, result.id, None)
         response: HttpResponse = self._driver.run(flow)
         return response.content
 

@@ -321,9 +321,19 @@ def wait_flow(
             return interpret_webhook(payload, task_id=task_id)
         return None
 
+    def await_delivery(timeout: float) -> Generator[Action, Answer, Finished | None]:
+        until = env.clock() + timeout
+        payload = yield AwaitDelivery(task_id, timeout)
+        finished = delivered(payload)
+        if finished is None and payload is not None and env.clock() < until:
+            # A delivery whose status is not final ends nothing, and a source hands it out
+            # again at once: wait out the time rather than poll in a tight loop.
+            yield Sleep(until - env.clock())
+        return finished
+
     if webhook:
         grace = max(min(webhook_grace, end - env.clock()), 0.0)
-        finished = delivered((yield AwaitDelivery(task_id, grace)))
+        finished = yield from await_delivery(grace)
         if finished is not None:
             return finished
     elif submitted_at is not None:
@@ -356,7 +366,7 @@ def wait_flow(
             raise timed_out()
         if webhook:
             delay = min(planner.next_delay_with_webhook(now, webhook_grace), remaining)
-            finished = delivered((yield AwaitDelivery(task_id, delay)))
+            finished = yield from await_delivery(delay)
             if finished is not None:
                 return finished
         else:

@@ -25,6 +25,7 @@ from flux_flex import (
     RetryPolicy,
     ServerError,
     TaskSnapshot,
+    WaitTimeoutError,
 )
 from PIL import Image
 
@@ -413,3 +414,43 @@ def test_a_jpeg_is_still_saved_under_its_real_name(
     mock.get(SAMPLE).respond(200, content=JPEG)
     result = client.generate("fox", save_to=tmp_path / "want.png")
     assert result.path == str(tmp_path / "want.jpg")
+
+
+class NotDoneYet:
+    """A CompletionSource holding a delivery whose status is not final (handed out at once)."""
+
+    def delivered(self, task_id: str) -> dict[str, Any]:
+        return {"id": task_id, "status": "Generating"}
+
+    def wait_delivered(self, task_id: str, timeout: float) -> dict[str, Any]:
+        return self.delivered(task_id)
+
+    async def wait_delivered_async(self, task_id: str, timeout: float) -> dict[str, Any]:
+        return self.delivered(task_id)
+
+
+def test_a_delivery_that_is_not_final_is_ignored_without_polling_in_a_loop(
+    mock: respx.MockRouter, client: FluxFlex
+) -> None:
+    answers = [httpx.Response(200, json={"id": "t1", "status": "Pending"})] * 3
+    route = mock.get(EU_POLL).mock(side_effect=[*answers, ready()])
+    result = client.job("t1", polling_url=f"{EU_POLL}?id=t1").wait(
+        timeout=5, webhook=NotDoneYet(), webhook_grace=0.02
+    )
+    assert result.url == SAMPLE
+    assert route.call_count == 4
+    mock.get(f"{API}/v1/get_result").respond(200, json={"id": "t2", "status": "Pending"})
+    with pytest.raises(WaitTimeoutError) as caught:
+        client.wait("t2", timeout=0.5, webhook=NotDoneYet(), webhook_grace=0.05)
+    # Polls come at the schedule's pace (a tight loop made thousands and then crashed).
+    assert mock.routes[-1].call_count <= 15
+    assert caught.value.last_status == "Pending"
+
+
+@pytest.mark.anyio
+async def test_async_wait_ignores_a_delivery_that_is_not_final(mock: respx.MockRouter) -> None:
+    route = mock.get(f"{API}/v1/get_result").respond(200, json={"id": "t2", "status": "Pending"})
+    async with AsyncFluxFlex(api_key=KEY, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY) as c:
+        with pytest.raises(WaitTimeoutError):
+            await c.wait("t2", timeout=0.5, webhook=NotDoneYet(), webhook_grace=0.05)
+    assert route.call_count <= 15

@@ -12,6 +12,7 @@ import attrs
 from flux_flex_api.models import ReadyResult, WebhookErrorPayload, WebhookReadyPayload
 from flux_flex_api.types import Unset
 
+from flux_flex._core.status import is_final
 from flux_flex.errors import WebhookVerificationError
 
 __all__ = ["MODERATED_STATUSES", "WebhookEvent", "parse_event"]
@@ -88,8 +89,9 @@ class WebhookEvent:
 
     @property
     def is_final(self) -> bool:
-        """The task will not change any more (every status but ``Pending``)."""
-        return self.status != "Pending"
+        """The task will not change any more: one of `flux_flex.FINAL_STATUSES` (not
+        ``Pending``, ``Reasoning``, ``Generating`` nor a status added later)."""
+        return is_final(self.status)
 
     @property
     def sample(self) -> str | None:

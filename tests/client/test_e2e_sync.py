@@ -108,7 +108,7 @@ def test_issue_snippet_runs_as_written(
     assert all(0 <= (s.progress or 0) <= 1 for s in callback)
     assert fake.downloads
     assert not any(r.carried_key for r in fake.downloads)
-    assert sorted(os.listdir(tmp_path)) == ["cat.png", "fox.jpg", "fox.png"]  # generate: JPEG
+    assert sorted(os.listdir(tmp_path)) == ["cat.png", "fox.png"]  # save_to's .png asked PNG
 
 
 def test_post_503_is_sent_once(fake: FakeBFL, client: FluxFlex) -> None:
@@ -215,7 +215,12 @@ def test_wait_timeout_then_resume(fake: FakeBFL, client: FluxFlex) -> None:
 
 def test_regional_polling_url_and_webhook_shape(tmp_path: Path) -> None:
     with FakeBFL(task_seconds=0.05, polling_base_url="http://localhost:{port}") as fake:
-        c = FluxFlex(api_key=fake.api_key, base_url=fake.base_url, poll_schedule=FAST_SCHEDULE)
+        c = FluxFlex(
+            api_key=fake.api_key,
+            base_url=fake.base_url,
+            poll_schedule=FAST_SCHEDULE,
+            trusted_hosts=["LocalHost"],  # another host than the base URL's: trusted by name
+        )
         job = c.submit("fox")
         assert job.polling_url.startswith("http://localhost:")
         assert c.wait(job, timeout=10).url

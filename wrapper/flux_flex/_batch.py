@@ -209,12 +209,13 @@ class _Tally:
 def _check(parsed: Parsed, validate: Validate) -> list[FieldError]:
     errors: list[FieldError] = []
     try:
-        validate(parsed.prompt, parsed.params)
+        validate(parsed.prompt, parsed.params, parsed.save_to)
     except RequestValidationError as exc:
         errors.extend(exc.errors or [FieldError("", "invalid", str(exc))])
     except TypeError as exc:  # a parameter of the wrong kind that the checks did not expect
         errors.append(FieldError("", "type", str(exc)))
-    if parsed.save_to is not None:
+    if parsed.save_to is not None and not any(e.field == "save_to" for e in errors):
+        # The folder must exist (it is created) and be writable before anything is paid.
         try:
             _files.prepare_target(parsed.save_to)
         except RequestValidationError as exc:
@@ -373,7 +374,9 @@ class _Engine:
         parsed, _ = parse_request(request)
         assert parsed is not None
         try:
-            submission = self.core.prepare_submission(parsed.prompt, parsed.params)
+            # The same body `generate` sends: save_to's extension picks output_format.
+            params = self.core.params_for_target(parsed.params, parsed.save_to)
+            submission = self.core.prepare_submission(parsed.prompt, params)
         except (RequestValidationError, TypeError) as exc:
             return _Refused(index, exc)
         save_to = None if parsed.save_to is None else os.path.abspath(os.fspath(parsed.save_to))
@@ -445,11 +448,12 @@ class _Engine:
 
 
 def _validator(client: FluxFlex | AsyncFluxFlex) -> Validate:
-    """``client.validate`` when the client has a synchronous one, else the core's check."""
-    validate = getattr(client, "validate", None)
-    if callable(validate) and not asyncio.iscoroutinefunction(validate):
-        return lambda prompt, params: validate(prompt, **params)
-    return client._core.prepare_submission
+    """The client's own check of one request (sends nothing)."""
+
+    def validate(prompt: Any, params: Mapping[str, Any], save_to: Any) -> None:
+        client.validate(prompt, save_to=save_to, **params)
+
+    return validate
 
 
 def _crashed(item: Item | _Refused, exc: Exception) -> End:

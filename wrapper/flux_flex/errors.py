@@ -1,10 +1,14 @@
 """The one error hierarchy of flux-flex.
 
 Every message says what happened and what to do next, carries the task id when there is
-one, and never contains the API key or the webhook secret.
+one (also when only part of an answer named it), and never contains the API key or the
+webhook secret: the clients mask both in every message and attribute (``body``,
+``headers``, ``raw``, ``payload``…) with `flux_flex._core.redact` (the rule is written
+there: whole secrets in any encoding, and runs of 8 or more of their characters).
 
     FluxFlexError
     ├── ConfigurationError          no API key, bad base URL or region
+    │   └── UntrustedHostError      the key would have gone to a host not trusted with it
     ├── APIError                    the API answered with an error status
     │   ├── AuthenticationError     401 / 403
     │   ├── InsufficientCreditsError 402
@@ -184,11 +188,23 @@ class WaitTimeoutError(FluxFlexError, TimeoutError):
 
 
 class ProtocolError(FluxFlexError):
-    """An answer that breaks the spec. ``raw`` holds what was received."""
+    """An answer that breaks the spec. ``raw`` holds what was received (secrets masked).
 
-    def __init__(self, message: str, *, raw: Any = None, task_id: str | None = None) -> None:
+    ``task_may_exist`` is True when the broken answer was the API accepting a submission:
+    a billed task exists (``task_id`` names it when any part of the answer did) or may exist.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: Any = None,
+        task_id: str | None = None,
+        task_may_exist: bool = False,
+    ) -> None:
         super().__init__(message, task_id=task_id)
         self.raw = raw
+        self.task_may_exist = task_may_exist
 
 
 class DownloadError(FluxFlexError):
@@ -207,6 +223,21 @@ class WebhookVerificationError(FluxFlexError):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class UntrustedHostError(ConfigurationError):
+    """A request would have carried the API key to a host that may not receive it.
+
+    Raised before anything is sent there. ``host`` is that host; trust it with the client's
+    ``trusted_hosts=[...]``.
+    """
+
+    def __init__(self, message: str, *, host: str | None, task_id: str | None = None) -> None:
+        super().__init__(message, task_id=task_id)
+        self.host = host
+
+
+__all__ += ["UntrustedHostError"]
 
 
 # -- The task journal and batches (flux_flex.journal, generate_many) ----------------------------

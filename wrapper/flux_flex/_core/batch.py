@@ -9,7 +9,6 @@ async client. Errors of I/O steps are thrown in.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -26,7 +25,6 @@ from flux_flex.errors import (
     PreviouslyFailedError,
     TaskUncertainError,
 )
-from flux_flex.params import SubmitParams
 
 if TYPE_CHECKING:
     from flux_flex._shared import Submission
@@ -62,7 +60,6 @@ EventKind = Literal[
 ]
 EndKind = Literal["done", "skipped", "failed", "uncertain", "unfinished"]
 MAX_LISTED_ERRORS = 20
-PARAMETERS = frozenset(SubmitParams.__annotations__)
 
 
 @attrs.frozen
@@ -267,7 +264,9 @@ class Parsed:
     save_to: str | os.PathLike[str] | None
 
 
-Validate = Callable[[Any, Mapping[str, Any]], object]
+Validate = Callable[[Any, Mapping[str, Any], "str | os.PathLike[str] | None"], object]
+"""Checks one request (prompt, parameters, save_to) as ``generate`` would; raises
+`RequestValidationError` listing every problem, unknown parameters included."""
 
 
 def parse_request(request: Any) -> tuple[Parsed | None, list[FieldError]]:
@@ -283,12 +282,7 @@ def parse_request(request: Any) -> tuple[Parsed | None, list[FieldError]]:
         errors.append(FieldError("prompt", "required", "prompt is required"))
     prompt = params.pop("prompt", None)
     save_to = params.pop("save_to", None)
-    for key in sorted(set(params) - PARAMETERS, key=str):
-        close = difflib.get_close_matches(str(key), [*PARAMETERS, "prompt", "save_to"], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        errors.append(FieldError(str(key), "unknown", f"{key!r} is not a parameter{hint}"))
-        params.pop(key)
-    return Parsed(prompt, params, save_to), errors
+    return Parsed(prompt, params, save_to), errors  # unknown keys: the client's validate
 
 
 def batch_error(by_index: Mapping[int, Sequence[FieldError]]) -> BatchValidationError:

@@ -53,7 +53,7 @@ def test_outcomes_come_back_in_order_and_one_failure_never_cancels_others(
             assert outcome.prompt is not None
             assert outcome.prompt.startswith(f"fox {i} ")
     saved = sorted(Path(o.path).name for o in outcomes if isinstance(o, result_type) and o.path)
-    assert saved == ["0.jpg", "4.jpg", "8.jpg"]
+    assert saved == ["0.png", "4.png", "8.png"]  # save_to's extension chose the format
     assert posts(fake) == 12
 
 
@@ -143,7 +143,7 @@ def test_the_whole_batch_is_checked_before_anything_is_sent(kind: str, fake: Fak
     message = str(error)
     assert "5 requests are invalid, nothing was sent" in message
     assert "requests[2].width must be >= 64" in message
-    assert "'sead' is not a parameter (did you mean 'seed'?)" in message
+    assert "requests[4].sead is not a parameter of a request (did you mean 'seed'?)" in message
     assert "not int" in message
     assert fake.requests == []  # nothing at all reached the API
 

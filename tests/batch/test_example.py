@@ -32,4 +32,4 @@ def test_the_journal_example_resumes(fake: FakeBFL, tmp_path: Path) -> None:
     assert second.stdout.count("saved: ") == 6
     assert "'saved': 6" in second.stdout
     assert posts(fake) == 6  # nothing submitted again
-    assert len(list((tmp_path / "out").glob("fox*"))) == 6  # .png once save_to picks the format
+    assert len(list((tmp_path / "out").glob("fox*.png"))) == 6  # save_to picks the format

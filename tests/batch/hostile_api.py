@@ -167,7 +167,9 @@ def _handler(api: HostileAPI) -> type[BaseHTTPRequestHandler]:
             else:
                 sample = f"{api.base_url}/sample/{task_id}.png"
                 result = {"sample": sample, "prompt": prompt, "seed": 7}
-                self._json(200, {"id": task_id, "status": "Ready", "result": result})
+                # The settled cost (the 2026-09 document) differs from the submission's 5.0.
+                ready = {"id": task_id, "status": "Ready", "result": result, "cost": 4.5}
+                self._json(200, ready)
 
         def _download(self, task_id: str) -> None:
             body = api.sample

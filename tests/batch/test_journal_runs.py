@@ -63,6 +63,7 @@ def test_a_rerun_skips_what_was_saved(kind: str, fake: FakeBFL, tmp_path: Path) 
     assert len(fake.downloads) == downloads
     assert [o.id for o in again] == [o.id for o in first]
     assert [o.path for o in again] == [o.path for o in first]
+    assert [o.cost for o in again] == [fake.tasks[o.id].cost for o in first]  # as recorded
     assert [e.kind for e in events] == ["skipped"] * 5
     assert events[-1].counts.skipped == 5
     assert images(tmp_path) == [f"fox{i}.jpg" for i in range(5)]

@@ -143,6 +143,7 @@ def test_killed_then_run_again(
             assert outcomes[index].prompt == prompt
             continue
         assert entry.state is State.SAVED, (prompt, entry)
+        assert (entry.cost, entry.submit_cost) == (4.5, 5.0)  # the settled cost is kept
         assert created[prompt] == 1
         assert entry.task_id in api.tasks
         assert not isinstance(outcomes[index], BaseException), outcomes[index]

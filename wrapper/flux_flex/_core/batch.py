@@ -9,7 +9,6 @@ async client. Errors of I/O steps are thrown in.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -148,7 +147,9 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
     if decision is Decision.SKIP:
         assert entry is not None
         assert entry.task_id is not None
-        stored = Finished(entry.task_id, entry.url or "", entry.seed, entry.prompt, {})
+        stored = Finished(
+            entry.task_id, entry.url or "", entry.seed, entry.prompt, {}, cost=entry.cost
+        )
         return End("skipped", finished=stored, path=entry.path)
     if decision is Decision.UNCERTAIN:
         return End("uncertain", error=_uncertain(item, entry, live=claim.owner_live))
@@ -199,18 +200,11 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
             )
         yield Record(ended, claim.attempt)
         return End("failed" if isinstance(ended, rules.Ended) else "unfinished", error=exc)
-    settled = _settled_cost(finished)
+    settled = finished.cost  # the settled cost, when the Ready answer gave one
     cost = settled if settled is not None else submit_cost
     yield Record(rules.Saved(path, finished.url, finished.seed, cost), claim.attempt)
     extra = settled - (submit_cost or 0.0) if created and settled is not None else 0.0
     return End("done", finished=finished, path=path, extra_credits=extra)
-
-
-def _settled_cost(finished: Finished) -> float | None:
-    cost = finished.raw.get("cost") if isinstance(finished.raw, Mapping) else None
-    if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost):
-        return float(cost)
-    return None
 
 
 def _short(prompt: str, limit: int = 60) -> str:

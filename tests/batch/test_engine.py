@@ -205,7 +205,7 @@ def test_a_broken_iterable_ends_the_batch_with_its_error(kind: str, fake: FakeBF
 
 @pytest.mark.anyio
 async def test_as_completed_yields_each_outcome_as_it_finishes(fake: FakeBFL) -> None:
-    durations = [0.6, 0.4, 0.2, 0.02]
+    durations = [0.9, 0.5, 0.3, 0.02]
     order: list[int] = []
     async with (
         AsyncFluxFlex(**client_options(fake)) as client,
@@ -220,7 +220,9 @@ async def test_as_completed_yields_each_outcome_as_it_finishes(fake: FakeBFL) ->
             assert outcome.prompt.startswith(f"p{index} ")
             order.append(index)
         assert run.counts.done == 4
-    assert order == [3, 2, 1, 0]
+    # Completion order, not request order (the extremes are far apart: robust under load).
+    assert sorted(order) == [0, 1, 2, 3]
+    assert (order[0], order[-1]) == (3, 0)
 
 
 def test_sync_as_completed(fake: FakeBFL) -> None:

@@ -31,7 +31,7 @@ def claim(journal: Journal, fp: str, owner: str, **flags: bool) -> Any:
 
 
 def test_a_new_request_is_written_submitting_before_anything_is_sent(journal: Journal) -> None:
-    owner = Journal.open_run()
+    owner = journal.open_run()
     got = claim(journal, "fp1", owner)
     assert got.decision is Decision.SUBMIT
     assert got.entry is None
@@ -41,11 +41,11 @@ def test_a_new_request_is_written_submitting_before_anything_is_sent(journal: Jo
     assert entry.uncertain
     assert (entry.prompt, dict(entry.params), entry.attempt) == ("prompt fp1", {"seed": 1}, 1)
     assert os.path.exists(journal.path)
-    Journal.close_run(owner)
+    journal.close_run(owner)
 
 
 def test_the_life_of_an_entry(journal: Journal, tmp_path: Path) -> None:
-    owner = Journal.open_run()
+    owner = journal.open_run()
     assert claim(journal, "fp", owner).decision is Decision.SUBMIT
     assert journal.record("fp", 1, rules.Accepted("t1", "https://x/?id=t1", 5.0), owner=owner)
     entry = journal.entry("fp")
@@ -80,7 +80,7 @@ def test_the_life_of_an_entry(journal: Journal, tmp_path: Path) -> None:
 
 
 def test_failed_entries_are_retried_only_when_asked(journal: Journal) -> None:
-    owner = Journal.open_run()
+    owner = journal.open_run()
     claim(journal, "fp", owner)
     assert journal.record("fp", 1, rules.Refused("HTTP 429", "RateLimitError"), owner=owner)
     failed = journal.entry("fp")
@@ -95,11 +95,11 @@ def test_failed_entries_are_retried_only_when_asked(journal: Journal) -> None:
 
 
 def test_a_stale_attempt_or_an_impossible_event_is_not_written(journal: Journal) -> None:
-    owner = Journal.open_run()
+    owner = journal.open_run()
     claim(journal, "fp", owner)
     journal.record("fp", 1, rules.Lost("HTTP 502", "ServerError"), owner=owner)
-    Journal.close_run(owner)  # the run ended: its uncertain entry may be resubmitted on request
-    other = Journal.open_run()
+    journal.close_run(owner)  # the run ended: its uncertain entry may be resubmitted on request
+    other = journal.open_run()
     assert claim(journal, "fp", other, resubmit_uncertain=True).attempt == 2
     # The first attempt's late answer must not overwrite the second's entry.
     assert not journal.record("fp", 1, rules.Accepted("late"), owner=owner)
@@ -112,7 +112,7 @@ def test_a_stale_attempt_or_an_impossible_event_is_not_written(journal: Journal)
 
 
 def test_abandoned_removes_the_entry(journal: Journal) -> None:
-    owner = Journal.open_run()
+    owner = journal.open_run()
     claim(journal, "fp", owner)
     assert journal.record("fp", 1, rules.Abandoned(), owner=owner)
     assert journal.entries() == []
@@ -120,18 +120,18 @@ def test_abandoned_removes_the_entry(journal: Journal) -> None:
 
 
 def test_an_uncertain_entry_of_a_live_run_is_never_resubmitted(journal: Journal) -> None:
-    mine = Journal.open_run()
+    mine = journal.open_run()
     claim(journal, "fp", mine)
-    other = Journal.open_run()
+    other = journal.open_run()
     got = claim(journal, "fp", other, resubmit_uncertain=True)
     assert (got.decision, got.owner_live) == (Decision.UNCERTAIN, True)
-    Journal.close_run(mine)
+    journal.close_run(mine)
     assert claim(journal, "fp", other, resubmit_uncertain=True).decision is Decision.SUBMIT
 
 
 def _claim_then_sleep(path: str, ready: Any) -> None:
     with Journal(path) as journal:
-        journal.claim("fp", prompt="p", params={}, save_to=None, owner=Journal.open_run())
+        journal.claim("fp", prompt="p", params={}, save_to=None, owner=journal.open_run())
         ready.set()
         threading.Event().wait(30)  # killed by the test long before
 
@@ -145,7 +145,7 @@ def test_owner_liveness_across_processes(tmp_path: Path) -> None:
     try:
         assert ready.wait(20)
         with Journal(path) as journal:
-            owner = Journal.open_run()
+            owner = journal.open_run()
             assert claim(journal, "fp", owner, resubmit_uncertain=True).owner_live
             child.kill()
             child.join(10)
@@ -156,8 +156,26 @@ def test_owner_liveness_across_processes(tmp_path: Path) -> None:
         child.join(10)
 
 
+def test_identical_requests_of_one_run_take_successive_occurrences(journal: Journal) -> None:
+    def name(occurrence: int) -> str:
+        return f"same#{occurrence}"
+
+    def take(owner: str) -> Any:
+        return journal.claim(name, prompt="same", params={}, save_to=None, owner=owner)
+
+    first = journal.open_run()
+    assert [take(first).fingerprint for _ in range(3)] == ["same#0", "same#1", "same#2"]
+    journal.close_run(first)
+    again = journal.open_run()  # the next run meets the same three entries, in turn
+    taken = [take(again) for _ in range(4)]
+    assert [c.fingerprint for c in taken] == ["same#0", "same#1", "same#2", "same#3"]
+    assert [c.decision for c in taken] == [Decision.UNCERTAIN] * 3 + [Decision.SUBMIT]
+    other = journal.open_run()  # runs going at the same time count separately
+    assert take(other).fingerprint == "same#0"
+
+
 def test_listing(journal: Journal) -> None:
-    owner = Journal.open_run()
+    owner = journal.open_run()
     for fp in ("a", "b", "c"):
         claim(journal, fp, owner)
     journal.record("b", 1, rules.Accepted("tb", None, 1.5), owner=owner)
@@ -197,7 +215,7 @@ def test_a_file_that_is_not_a_journal_is_a_clear_error(tmp_path: Path) -> None:
 def test_wal_mode_and_reopening(tmp_path: Path) -> None:
     path = tmp_path / "tasks.sqlite"
     with Journal(path) as journal:
-        claim(journal, "fp", Journal.open_run())
+        claim(journal, "fp", journal.open_run())
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
@@ -217,7 +235,7 @@ def _race(path: str, seed: int, threads: int, out: Any) -> None:
     errors: list[str] = []
 
     def worker(n: int) -> None:
-        owner = Journal.open_run()
+        owner = journal.open_run()
         order = list(FINGERPRINTS)
         random.Random(seed * 100 + n).shuffle(order)
         for fp in order:

@@ -290,8 +290,6 @@ class _Engine:
         self._owner = ""
         self._resubmit_uncertain = resubmit_uncertain
         self._retry_failed = retry_failed
-        self._occurrences: dict[str, int] = {}
-        self._occurrence_lock = threading.Lock()
         self.stopping = False
 
     # -- start and stop ----------------------------------------------------------------------
@@ -327,13 +325,13 @@ class _Engine:
         else:
             self.journal = Journal(self._journal_arg)
             self._owns_journal = True
-        self._owner = Journal.open_run()
+        self._owner = self.journal.open_run()
 
     def close(self) -> None:
         """End the run: the journal is closed if the engine opened it."""
         self.stopping = True
-        if self._owner:
-            Journal.close_run(self._owner)
+        if self._owner and self.journal is not None:
+            self.journal.close_run(self._owner)
         if self.journal is not None and self._owns_journal:
             self.journal.close()
         self.journal = None
@@ -370,7 +368,7 @@ class _Engine:
         self.tally.set_total(self._next_index)
 
     def prepare(self, index: int, request: Request) -> Item | _Refused:
-        """Build the request's submission (reads its input images) and its fingerprint."""
+        """Build the request's submission (reads its input images)."""
         parsed, _ = parse_request(request)
         assert parsed is not None
         try:
@@ -380,21 +378,7 @@ class _Engine:
         except (RequestValidationError, TypeError) as exc:
             return _Refused(index, exc)
         save_to = None if parsed.save_to is None else os.path.abspath(os.fspath(parsed.save_to))
-        fingerprint = ""
-        if self._journal_arg is not None:
-            first = rules.fingerprint(submission.body, save_to)
-            with self._occurrence_lock:
-                seen = self._occurrences.get(first[:32], 0)
-                self._occurrences[first[:32]] = seen + 1
-            fingerprint = first if seen == 0 else rules.fingerprint(submission.body, save_to, seen)
-        return Item(
-            index,
-            str(parsed.prompt),
-            submission,
-            save_to,
-            fingerprint,
-            describe_params(parsed.params),
-        )
+        return Item(index, str(parsed.prompt), submission, save_to, describe_params(parsed.params))
 
     # -- the flow's local steps --------------------------------------------------------------
     def local(self, item: Item, step: ClaimStep | Record | Emit) -> Any:
@@ -405,8 +389,10 @@ class _Engine:
         if isinstance(step, ClaimStep):
             if self.journal is None:
                 return Claim(Decision.SUBMIT, None, 0)
+            body, save_to = item.submission.body, item.save_to
             return self.journal.claim(
-                item.fingerprint,
+                # Identical requests of one run: the first occurrence it has not taken yet.
+                lambda occurrence: rules.fingerprint(body, save_to, occurrence),
                 prompt=item.prompt,
                 params=item.params,
                 save_to=item.save_to,
@@ -416,8 +402,9 @@ class _Engine:
             )
         if self.journal is not None:
             try:
+                claim = step.claim
                 written = self.journal.record(
-                    item.fingerprint, step.attempt, step.event, owner=self._owner
+                    claim.fingerprint, claim.attempt, step.event, owner=self._owner
                 )
             except JournalError as exc:
                 # The outcome goes on; the entry keeps its last state (a submitting entry

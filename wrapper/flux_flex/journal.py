@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -71,6 +71,12 @@ _SCHEMA = (
     updated_at REAL NOT NULL
 )""",
     "CREATE INDEX IF NOT EXISTS entries_task_id ON entries (task_id)",
+)
+# Which entries each run of this connection has taken (a temporary table: no fsync, its
+# pages spill to a temporary file, so a run's memory does not grow with its size).
+_RUN_SCHEMA = (
+    "CREATE TEMP TABLE IF NOT EXISTS taken "
+    "(owner TEXT NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (owner, fingerprint))"
 )
 _COLUMNS = (
     "fingerprint, state, attempt, prompt, params, save_to, task_id, polling_url, path, url, "
@@ -136,6 +142,7 @@ class Journal:
                     )
                 for statement in _SCHEMA:
                     db.execute(statement)
+                db.execute(_RUN_SCHEMA)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             self._db.close()
@@ -182,22 +189,22 @@ class Journal:
         return cursor.rowcount > 0
 
     # -- the engine's side -----------------------------------------------------------------------
-    @staticmethod
-    def open_run() -> str:
-        """A new owner token for one run of this process (see `claim`); end it with
-        `close_run`. Entries a live run wrote while submitting are never resubmitted."""
+    def open_run(self) -> str:
+        """A new owner token for one run (see `claim`); end it with `close_run`. Entries a
+        live run wrote while submitting are never resubmitted by another run."""
         owner = f"{_HOST}|{os.getpid()}|{uuid.uuid4().hex[:16]}"
         _LIVE_RUNS.add(owner)
         return owner
 
-    @staticmethod
-    def close_run(owner: str) -> None:
-        """The run ``owner`` has ended."""
+    def close_run(self, owner: str) -> None:
+        """The run ``owner`` has ended: forget what it took."""
         _LIVE_RUNS.discard(owner)
+        with contextlib.suppress(JournalError), self._write() as db:
+            db.execute("DELETE FROM temp.taken WHERE owner = ?", (owner,))
 
     def claim(
         self,
-        fingerprint: str,
+        fingerprint: str | Callable[[int], str],
         *,
         prompt: str,
         params: Mapping[str, Any],
@@ -209,10 +216,16 @@ class Journal:
         """Decide what to do with a request, atomically; on `Decision.SUBMIT` the entry is
         written as ``submitting`` before this returns (so before the POST is sent).
 
-        Of several runs racing for the same request, exactly one gets SUBMIT.
+        ``fingerprint`` names the entry, or is a function of the occurrence (0, 1, …) of
+        identical requests in one run: the first occurrence this run has not taken yet is
+        chosen (`Claim.fingerprint`). Of several runs racing for one entry, exactly one gets
+        SUBMIT.
         """
         now = time.time()
         with self._write() as db:
+            if callable(fingerprint):
+                fingerprint = _first_untaken(db, fingerprint, owner)
+            db.execute("INSERT OR IGNORE INTO temp.taken VALUES (?, ?)", (owner, fingerprint))
             row = db.execute(
                 f"SELECT {_COLUMNS} FROM entries WHERE fingerprint = ?", (fingerprint,)
             ).fetchone()
@@ -221,7 +234,7 @@ class Journal:
             decision = plan(seen, resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed)
             if decision is not Decision.SUBMIT:
                 live = seen is not None and seen.owner_live
-                return Claim(decision, found, found.attempt if found else 0, live)
+                return Claim(decision, found, found.attempt if found else 0, live, fingerprint)
             change = apply(found.state if found else None, Begin())
             assert change.state is not None
             attempt = (found.attempt if found else 0) + 1
@@ -244,7 +257,7 @@ class Journal:
                 )
             else:
                 self._update(db, fingerprint, change.state, change.values, owner, now, attempt)
-            return Claim(decision, found, attempt)
+            return Claim(decision, found, attempt, fingerprint=fingerprint)
 
     def record(self, fingerprint: str, attempt: int, event: Event, *, owner: str) -> bool:
         """Apply ``event`` to the entry if it is still at ``attempt``; False if it is not
@@ -334,6 +347,18 @@ class Journal:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _first_untaken(db: sqlite3.Connection, name: Callable[[int], str], owner: str) -> str:
+    occurrence = 0
+    while True:
+        candidate = name(occurrence)
+        taken = db.execute(
+            "SELECT 1 FROM temp.taken WHERE owner = ? AND fingerprint = ?", (owner, candidate)
+        ).fetchone()
+        if taken is None:
+            return candidate
+        occurrence += 1
 
 
 def _entry(row: tuple[Any, ...]) -> JournalEntry:

@@ -69,7 +69,6 @@ class Item:
     prompt: str
     submission: Submission = attrs.field(repr=False)
     save_to: str | None
-    fingerprint: str
     params: Mapping[str, Any] = attrs.field(repr=False)
 
 
@@ -80,10 +79,10 @@ class ClaimStep:
 
 @attrs.frozen
 class Record:
-    """Write ``event`` to the journal entry at ``attempt`` (answer: ignored)."""
+    """Write ``event`` to the entry ``claim`` took, if still at its attempt (answer: ignored)."""
 
     event: rules.Event
-    attempt: int
+    claim: Claim
 
 
 @attrs.frozen
@@ -152,10 +151,10 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
         )
         return End("skipped", finished=stored, path=entry.path)
     if decision is Decision.UNCERTAIN:
-        return End("uncertain", error=_uncertain(item, entry, live=claim.owner_live))
+        return End("uncertain", error=_uncertain(item, claim))
     if decision is Decision.FAILED:
         assert entry is not None
-        return End("failed", error=_failed_before(item, entry))
+        return End("failed", error=_failed_before(item, entry, claim.fingerprint))
 
     submitted_at: float | None = None
     submit_cost: float | None = None
@@ -165,18 +164,18 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
         try:
             ack: Acknowledged = yield Submit()
         except Abandon:
-            yield Record(rules.Abandoned(), claim.attempt)
+            yield Record(rules.Abandoned(), claim)
             raise
         except Exception as exc:
             event = rules.submit_failure(exc)
-            yield Record(event, claim.attempt)
+            yield Record(event, claim)
             if not isinstance(event, rules.Accepted):
                 return End("uncertain" if isinstance(event, rules.Lost) else "failed", error=exc)
             task_id, polling_url = event.task_id, None  # the error named the task: wait for it
         else:
             task_id, polling_url, submit_cost = ack.id, ack.polling_url, ack.cost
             submitted_at = clock()
-            yield Record(rules.Accepted(task_id, polling_url, submit_cost), claim.attempt)
+            yield Record(rules.Accepted(task_id, polling_url, submit_cost), claim)
         yield Emit("submitted", task_id, submit_cost)
     else:  # RESUME or REDOWNLOAD: the task exists, never submit it again
         assert entry is not None
@@ -198,11 +197,11 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
                 f"cannot be fetched again: {ended.error}",
                 ended.error_type,
             )
-        yield Record(ended, claim.attempt)
+        yield Record(ended, claim)
         return End("failed" if isinstance(ended, rules.Ended) else "unfinished", error=exc)
     settled = finished.cost  # the settled cost, when the Ready answer gave one
     cost = settled if settled is not None else submit_cost
-    yield Record(rules.Saved(path, finished.url, finished.seed, cost), claim.attempt)
+    yield Record(rules.Saved(path, finished.url, finished.seed, cost), claim)
     extra = settled - (submit_cost or 0.0) if created and settled is not None else 0.0
     return End("done", finished=finished, path=path, extra_credits=extra)
 
@@ -211,8 +210,8 @@ def _short(prompt: str, limit: int = 60) -> str:
     return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
 
 
-def _uncertain(item: Item, entry: JournalEntry | None, *, live: bool) -> TaskUncertainError:
-    reason = entry.error if entry is not None else None
+def _uncertain(item: Item, claim: Claim) -> TaskUncertainError:
+    reason = claim.entry.error if claim.entry is not None else None
     why = f" ({reason})" if reason else " (the run stopped while sending it)"
     message = (
         f"Request {item.index} ({_short(item.prompt)!r}) was sent earlier but its answer never "
@@ -220,14 +219,14 @@ def _uncertain(item: Item, entry: JournalEntry | None, *, live: bool) -> TaskUnc
         "not sent again on its own, so it is not paid twice. To submit it anyway (paying again "
         "if that first task exists), pass resubmit_uncertain=True (CLI: --resubmit-uncertain)."
     )
-    if live:
+    if claim.owner_live:
         message += " Another run that is still going may be sending it right now."
     return TaskUncertainError(
-        message, prompt=item.prompt, fingerprint=item.fingerprint, reason=reason
+        message, prompt=item.prompt, fingerprint=claim.fingerprint, reason=reason
     )
 
 
-def _failed_before(item: Item, entry: JournalEntry) -> PreviouslyFailedError:
+def _failed_before(item: Item, entry: JournalEntry, fingerprint: str) -> PreviouslyFailedError:
     retryable = bool(entry.retryable)
     cost_note = (
         "no task was created for it, so a retry is its first billed task"
@@ -240,7 +239,7 @@ def _failed_before(item: Item, entry: JournalEntry) -> PreviouslyFailedError:
         f"retried on its own ({cost_note}); pass retry_failed=True (CLI: --retry-failed) to "
         f"try again. It failed with: {reason}",
         prompt=item.prompt,
-        fingerprint=item.fingerprint,
+        fingerprint=fingerprint,
         reason=reason,
         error_type=entry.error_type,
         retryable=retryable,

@@ -183,6 +183,8 @@ class Claim:
     attempt: int
     owner_live: bool = False
     """The entry was last written by another run that is still going."""
+    fingerprint: str = ""
+    """The entry's name (for identical requests of one run: the occurrence's)."""
 
 
 # -- events ------------------------------------------------------------------------------------

@@ -194,6 +194,16 @@ def test_listing(journal: Journal) -> None:
         journal.entries("nonsense")
 
 
+def test_a_reader_does_not_create_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "none" / "tasks.sqlite"
+    with pytest.raises(JournalError, match="no task journal"):
+        Journal(path, create=False)
+    assert not path.parent.exists()
+    Journal(path).close()
+    with Journal(path, create=False) as journal:
+        assert journal.entries() == []
+
+
 def test_a_journal_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "tasks.sqlite"
     Journal(path).close()

@@ -104,16 +104,23 @@ _HOST = socket.gethostname()
 
 
 class Journal:
-    """The durable task journal in the SQLite file ``path`` (created with its folders).
+    """The durable task journal in the SQLite file ``path`` (created with its folders;
+    ``create=False`` refuses a missing file with `JournalError` instead, for readers).
 
     Safe to share between threads and processes. `entries` and `counts` are for people and
     tools (``flux-flex tasks``); ``claim`` and ``record`` are how `generate_many` uses it.
     Use it as a context manager, or call `close`.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = os.path.abspath(os.fspath(path))
         self._lock = threading.RLock()
+        if not create and not os.path.isfile(self.path):
+            raise JournalError(
+                f"There is no task journal at {self.path}: check the path (a batch writes "
+                "its journal where it was told to, e.g. in its output folder).",
+                path=self.path,
+            )
         try:
             folder = os.path.dirname(self.path)
             os.makedirs(folder, exist_ok=True)

@@ -18,7 +18,7 @@ from flux_flex._core.actions import HttpRequest
 from flux_flex._core.body import body_fields, submit_request_kwargs
 from flux_flex._core.flows import Flow, FlowEnv, poll_flow, submit_flow, wait_flow
 from flux_flex._core.retry import RetryPolicy
-from flux_flex._core.schedule import PollSchedule
+from flux_flex._core.schedule import PollSchedule, TaskTimings
 from flux_flex._core.status import default_polling_url
 from flux_flex._core.validation import body_errors, image_count_error, raise_if_invalid
 from flux_flex.errors import ConfigurationError, FieldError
@@ -97,6 +97,8 @@ class ClientCore:
             )
         self.retry = policy
         self.schedule = poll_schedule or PollSchedule()
+        # How long this client's tasks took: times the polls of its next waits.
+        self.timings = TaskTimings()
         self.env = FlowEnv(
             retry=policy,
             clock=time.monotonic,
@@ -182,4 +184,5 @@ class ClientCore:
             webhook=webhook,
             webhook_grace=DEFAULT_WEBHOOK_GRACE if webhook_grace is None else webhook_grace,
             submitted_at=submitted_at,
+            timings=self.timings,
         )

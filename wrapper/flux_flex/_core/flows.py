@@ -27,7 +27,7 @@ from flux_flex._core.actions import (
 )
 from flux_flex._core.errormap import connection_error, error_from_response, parse_body
 from flux_flex._core.retry import RetryPolicy, decide
-from flux_flex._core.schedule import PollPlanner, PollSchedule, normalize_progress
+from flux_flex._core.schedule import PollPlanner, PollSchedule, TaskTimings, normalize_progress
 from flux_flex._core.status import (
     Finished,
     Polled,
@@ -160,6 +160,7 @@ def wait_flow(
     webhook: bool = False,
     webhook_grace: float = 5.0,
     submitted_at: float | None = None,
+    timings: TaskTimings | None = None,
 ) -> Flow:
     """Wait for the task to finish: the `Finished`, or its typed error at once.
 
@@ -168,11 +169,13 @@ def wait_flow(
     until ``webhook_grace`` s past the predicted finish (so a working delivery costs at most
     one poll, and a lost one at most ``webhook_grace`` s of delay).
     Raises `WaitTimeoutError` once ``timeout`` s have passed. ``submitted_at`` (clock time of
-    the submission, when known) anchors the progress rate estimate.
+    the submission, when known) anchors the progress rate estimate; ``timings`` (the
+    client's history of earlier waits, learnt from and added to) times the polls when
+    there is no progress to go by.
     """
     start = env.clock()
     deadline = start + timeout
-    planner = PollPlanner(schedule, rng=env.rng)
+    planner = PollPlanner(schedule, rng=env.rng, timings=timings)
     if submitted_at is not None:
         planner.started_at(submitted_at)
 
@@ -196,8 +199,8 @@ def wait_flow(
             return finished
     elif submitted_at is not None:
         # A poll a moment after submitting learns nothing and measures no progress rate:
-        # the first one comes `initial` s after the submission.
-        first_in = min(submitted_at + schedule.initial - env.clock(), deadline - env.clock())
+        # the first one comes `initial` s after the submission (later if `timings` say so).
+        first_in = min(planner.first_delay(env.clock()), deadline - env.clock())
         if first_in > 0:
             yield Sleep(first_in)
     while True:
@@ -207,7 +210,7 @@ def wait_flow(
             polled = yield from poll_flow(polling_url, task_id, env, deadline=deadline)
         except DeadlineReached as reached:
             raise timed_out() from reached.__cause__
-        planner.observe(env.clock(), polled.progress)
+        planner.observe(env.clock(), polled.progress, polled.status)
         yield Report(
             task_id, polled.status, _fraction(planner, polled.progress), polled.result, polled.raw
         )

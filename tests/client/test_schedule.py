@@ -271,3 +271,18 @@ def test_windows_come_from_recent_records_only() -> None:
     for d in (50.0, 50.0, 50.0, 5.0, 5.0, 5.0):
         timings.add(TimingRecord(finished=d, began={SUBMITTED: 0.0}))
     assert [r.finished for r in timings.records()] == [5.0, 5.0, 5.0]
+
+
+def test_ignored_progress_does_not_sharpen_the_history() -> None:
+    timings = TaskTimings()
+    planner = PollPlanner(BLIND, rng=random.Random(1), timings=timings)
+    planner.started_at(0.0)
+    planner.observe(1.0, 0.5, "Pending")  # would predict 2.0
+    planner.observe(3.0, 1.0, "Ready")
+    assert timings.records()[0].finished == pytest.approx(2.0)  # the midpoint, by chance
+    planner = PollPlanner(BLIND, rng=random.Random(1), timings=timings)
+    planner.started_at(0.0)
+    planner.observe(1.0, 0.25, "Pending")  # would predict 4.0 - outside the bracket anyway
+    planner.observe(2.0, 0.9, "Pending")  # would predict ~2.2
+    planner.observe(4.0, 1.0, "Ready")
+    assert timings.records()[1].finished == pytest.approx(3.0)

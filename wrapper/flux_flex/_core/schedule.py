@@ -214,7 +214,8 @@ class PollPlanner:
         ``_seen``) and by ``ready_seen``, both in seconds after the submission."""
         if self.timings is None or self._submitted is None or not self.schedule.learn:
             return
-        predicted = self.predicted_ready_at()
+        # Progress the schedule is told to ignore must not sharpen the history either.
+        predicted = self.predicted_ready_at() if self.schedule.use_progress else None
         if predicted is not None and self._seen <= predicted - self._submitted <= ready_seen:
             finished = predicted - self._submitted  # a rate-based estimate: the sharpest
         elif self._seen > 0:

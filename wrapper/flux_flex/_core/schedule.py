@@ -53,7 +53,9 @@ class PollSchedule:
     )
     use_progress: bool = True
     min_interval: float = attrs.field(default=0.05, validator=attrs.validators.ge(0))
-    progress_margin: float = attrs.field(default=0.02, validator=attrs.validators.ge(0))
+    # No margin by default: a poll's answer reaches us a little after the server computed
+    # it, so a prediction from it already falls just after the finish (see `next_delay`).
+    progress_margin: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
     learn: bool = True
     dense_interval: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
 

@@ -2,7 +2,7 @@
 
 Tasks take real-API durations spread evenly over a range (2-20 s by default), shuffled, all
 multiplied by ``scale``. The same tasks are waited five ways, one after the other, each with
-``concurrency`` worker threads (one `FluxFlex` per thread):
+``concurrency`` worker threads sharing one `FluxFlex` (fresh for each way):
 
 - ``schedule``: ``job.wait()`` on `PollSchedule()` scaled by ``scale``;
 - ``fixed_0.5s`` / ``fixed_1s``: the vendor's fixed intervals (its samples poll every 0.5 s,
@@ -21,7 +21,6 @@ webhook delay is reported as measured, since delivery latency involves no scaled
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -115,30 +114,18 @@ def _run_strategy(
     concurrency: int,
     make_client: Callable[[], FluxFlex],
 ) -> tuple[list[tuple[str, float]], dict[str, Any], float]:
-    """Wait every task with ``waiter``; the (id, returned) pairs, the fake's record, wall time."""
-    local = threading.local()
-    clients: list[FluxFlex] = []
-    lock = threading.Lock()
+    """Wait every task with ``waiter``; the (id, returned) pairs, the fake's record, wall time.
 
-    def client() -> FluxFlex:
-        mine: FluxFlex | None = getattr(local, "client", None)
-        if mine is None:
-            mine = local.client = make_client()
-            with lock:
-                clients.append(mine)
-        return mine
-
-    def one(seconds: float) -> tuple[str, float]:
-        return waiter(client(), seconds)
-
+    One client serves all the worker threads, as in an application: its connection pool
+    and its history of earlier waits (`TaskTimings`) are shared, fresh for each strategy.
+    """
     mark = fake.mark()
     started = time.perf_counter()
-    try:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-wait") as pool:
-            outcomes = list(pool.map(one, task_seconds))
-    finally:
-        for c in clients:
-            c.close()
+    with (
+        make_client() as client,
+        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-wait") as pool,
+    ):
+        outcomes = list(pool.map(lambda seconds: waiter(client, seconds), task_seconds))
     wall = time.perf_counter() - started
     record = fake.snapshot(mark, [task_id for task_id, _ in outcomes])
     return outcomes, record, wall

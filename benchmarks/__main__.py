@@ -29,8 +29,9 @@ from benchmarks.targets import evaluate
 NAMES = ("overhead", "polling", "batch", "receiver", "batch_memory", "coldstart", "simulate")
 NEEDS_FAKE = frozenset({"overhead", "polling", "batch"})
 # Benchmarks other engineers contribute: a module beside this one exposing ``run(...) -> dict``
-# (called with the keyword arguments it accepts among ``quick``). Until it is merged, its
-# section reads "not run" and its target is a MISS.
+# (called with the keyword arguments it accepts among ``quick`` and, in a quick run, a few
+# shortening options: ``seconds``, ``rounds``, ``connections``, ``sizes``). Until it is
+# merged, its section reads "not run" and its target is a MISS.
 PLUGGED = {"receiver": "benchmarks.receiver", "batch_memory": "benchmarks.batch_memory"}
 DEFAULT_OUTPUT = Path(__file__).with_name("results.json")
 
@@ -93,8 +94,15 @@ def _runners(
             concurrency=s.batch_concurrency,
             task_seconds=s.batch_task_seconds,
         ),
-        "receiver": lambda: run_plugged("receiver", quick=quick),
-        "batch_memory": lambda: run_plugged("batch_memory", quick=quick),
+        # Quick: whatever shortening options the module accepts (others are not passed).
+        "receiver": lambda: run_plugged(
+            "receiver",
+            quick=quick,
+            **({"seconds": 0.3, "rounds": 1, "connections": (16,)} if quick else {}),
+        ),
+        "batch_memory": lambda: run_plugged(
+            "batch_memory", quick=quick, **({"sizes": (20, 100)} if quick else {})
+        ),
         "coldstart": lambda: coldstart.run(s.coldstart_runs),
         "simulate": lambda: simulate.run(s.simulate_tasks, s.polling_concurrency),
     }

@@ -249,8 +249,8 @@ def _receiver(r: dict[str, Any]) -> list[Check]:
     value = _first(section, "ratio", "ratio_16", "ratio_to_starlette")
     if value is None:
         value = _ratio(
-            _first(section, "receiver_per_s", "deliveries_per_s.receiver"),
-            _first(section, "baseline_per_s", "starlette_per_s", "deliveries_per_s.starlette"),
+            _first(section, "receiver_per_s_16", "receiver_per_s"),
+            _first(section, "baseline_per_s_16", "baseline_per_s", "starlette_per_s"),
         )
     return [
         Check(

@@ -32,8 +32,8 @@ def _error_table(title: str, error: str) -> Table:
 
 
 def overhead_table(r: dict[str, Any]) -> Table:
-    """Section 1: CPU per submit + poll + parse."""
-    title = "1. Overhead: CPU per submit + one poll + parse"
+    """Section 1: CPU per task (submit + 5 polls + parse)."""
+    title = "1. Overhead: CPU per task (submit + 5 polls + parse)"
     if "error" in r:
         return _error_table(title, r["error"])
     table = Table(title=title, title_justify="left")

@@ -17,7 +17,7 @@ class BenchSettings:
     scale: float = 0.1
     # 1. overhead: `overhead_pairs` interleaved (client block, raw block) pairs of
     #    `overhead_ops` tasks (submit + 5 polls) each.
-    overhead_pairs: int = 15
+    overhead_pairs: int = 31
     overhead_ops: int = 20
     # 2. polling: tasks with real-API durations spread evenly over [min, max] seconds.
     polling_tasks: int = 96

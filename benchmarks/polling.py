@@ -1,7 +1,7 @@
 """Benchmark 2: polls spent and delay after Ready, our schedule against fixed-interval baselines.
 
 Tasks take real-API durations spread evenly over a range (2-20 s by default), shuffled, all
-multiplied by ``scale``. The same tasks are waited five ways, one after the other, each with
+multiplied by ``scale``. The same tasks are waited in several ways, one after the other, each with
 ``concurrency`` worker threads sharing one `FluxFlex` (fresh for each way):
 
 - ``schedule``: ``job.wait()`` on `PollSchedule()` scaled by ``scale``;
@@ -9,6 +9,8 @@ multiplied by ``scale``. The same tasks are waited five ways, one after the othe
   its SDK every 1 s), written as a sleep-then-poll loop over ``client.get_result`` so only
   the schedule differs;
 - ``schedule_no_progress``: our schedule told to ignore progress (an API that reports none);
+- ``fixed_1s_alike`` / ``schedule_no_progress_alike``: the same two on a batch of alike tasks
+  (the middle of the range, +/- 10 %), where the client's history predicts the finish;
 - ``webhook``: ``job.wait(webhook=receiver)`` with a `WebhookReceiver` the fake delivers to,
   the client's webhook grace scaled like every other time.
 
@@ -49,6 +51,12 @@ def durations(count: int, low: float, high: float, seed: int = 8) -> list[float]
         spread = [low + (high - low) * i / (count - 1) for i in range(count)]
     random.Random(seed).shuffle(spread)
     return spread
+
+
+def alike_durations(count: int, middle: float, spread: float = 0.1, seed: int = 8) -> list[float]:
+    """``count`` real-API durations within ``middle`` +/- ``spread`` (a share), seeded."""
+    rng = random.Random(seed)
+    return [middle * rng.uniform(1 - spread, 1 + spread) for _ in range(count)]
 
 
 def fixed_interval_waiter(interval: float) -> Waiter:
@@ -193,6 +201,10 @@ def run(
 
     real = durations(tasks, min_seconds, max_seconds)
     scaled = [seconds * scale for seconds in real]
+    # A batch of alike tasks (the middle of the range, +/- 10 %): what the client's history
+    # of earlier waits can predict when the API reports no progress.
+    alike_real = alike_durations(tasks, (min_seconds + max_seconds) / 2)
+    alike_scaled = [seconds * scale for seconds in alike_real]
 
     def client_factory(schedule: PollSchedule) -> Callable[[], FluxFlex]:
         return lambda: FluxFlex(
@@ -201,17 +213,30 @@ def run(
 
     default = client_factory(PollSchedule())
     strategies: dict[str, Any] = {}
-    for name, waiter, make_client in (
-        ("schedule", schedule_waiter, default),
-        ("fixed_0.5s", fixed_interval_waiter(0.5 * scale), default),
-        ("fixed_1s", fixed_interval_waiter(1.0 * scale), default),
-        # For the record: an API that reports no progress leaves only the backoff.
-        ("schedule_no_progress", schedule_waiter, client_factory(PollSchedule(use_progress=False))),
+    blind = client_factory(PollSchedule(use_progress=False))
+    for name, waiter, make_client, task_set in (
+        ("schedule", schedule_waiter, default, (real, scaled)),
+        ("fixed_0.5s", fixed_interval_waiter(0.5 * scale), default, (real, scaled)),
+        ("fixed_1s", fixed_interval_waiter(1.0 * scale), default, (real, scaled)),
+        # An API that reports no progress (FACTS: progress may be null): statuses and the
+        # client's history of earlier waits are all the schedule has.
+        ("schedule_no_progress", schedule_waiter, blind, (real, scaled)),
+        ("fixed_1s_alike", fixed_interval_waiter(1.0 * scale), default, (alike_real, alike_scaled)),
+        ("schedule_no_progress_alike", schedule_waiter, blind, (alike_real, alike_scaled)),
     ):
+        task_real, task_scaled = task_set
         try:
-            outcomes, record, wall = _run_strategy(fake, waiter, scaled, concurrency, make_client)
+            outcomes, record, wall = _run_strategy(
+                fake, waiter, task_scaled, concurrency, make_client
+            )
             strategies[name] = _summarize(
-                outcomes, record, scale, wall, real, scale=scale, trace=name.startswith("schedule")
+                outcomes,
+                record,
+                scale,
+                wall,
+                task_real,
+                scale=scale,
+                trace=name.startswith("schedule"),
             )
         except Exception as exc:  # one broken strategy must not hide the others' figures
             strategies[name] = {"error": f"{type(exc).__name__}: {exc}"}

@@ -128,6 +128,7 @@ def _polling(r: dict[str, Any]) -> list[Check]:
     s = _get(r, "polling", "strategies") or {}
     ours, bare = s.get("schedule", {}), s.get("schedule_no_progress", {})
     base, hook = s.get("fixed_1s", {}), s.get("webhook", {})
+    alike, alike_base = s.get("schedule_no_progress_alike", {}), s.get("fixed_1s_alike", {})
     missing = _not_run(r, "polling")
     vs_fixed = "fixed 1 s poller, same tasks"
     return [
@@ -170,6 +171,24 @@ def _polling(r: dict[str, Any]) -> list[Check]:
             note="real-API seconds (measured / scale)",
             baseline=f"{_num(base.get('delay_p50_s'))} s for the {vs_fixed}",
             headline=True,
+            not_run=missing,
+        ),
+        Check(
+            "polling",
+            "no progress, alike tasks: median Ready->known delay",
+            _ratio(alike.get("delay_p50_s"), alike_base.get("delay_p50_s")),
+            1.0,
+            unit="x",
+            baseline=f"{vs_fixed}, alike tasks",
+            not_run=missing,
+        ),
+        Check(
+            "polling",
+            "no progress, alike tasks: polls per task",
+            _ratio(alike.get("polls_per_task_mean"), alike_base.get("polls_per_task_mean")),
+            0.7,
+            unit="x",
+            baseline=f"{vs_fixed}, alike tasks",
             not_run=missing,
         ),
         Check(

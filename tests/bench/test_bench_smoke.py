@@ -19,7 +19,15 @@ from benchmarks.simulate import SCENARIOS
 from benchmarks.targets import evaluate
 
 REPO = Path(__file__).resolve().parents[2]
-STRATEGIES = ("schedule", "fixed_0.5s", "fixed_1s", "schedule_no_progress", "webhook")
+STRATEGIES = (
+    "schedule",
+    "fixed_0.5s",
+    "fixed_1s",
+    "schedule_no_progress",
+    "fixed_1s_alike",
+    "schedule_no_progress_alike",
+    "webhook",
+)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ def _results(**overrides: Any) -> dict[str, Any]:
                 "schedule": {"polls_per_task_mean": 3.5, "delay_p50_s": 0.05},
                 "schedule_no_progress": {"polls_per_task_mean": 7.0, "delay_p50_s": 0.45},
                 "fixed_1s": {"polls_per_task_mean": 11.0, "delay_p50_s": 0.5},
+                "schedule_no_progress_alike": {"polls_per_task_mean": 5.0, "delay_p50_s": 0.4},
+                "fixed_1s_alike": {"polls_per_task_mean": 11.0, "delay_p50_s": 0.5},
                 "webhook": {"polls_per_task_max": 1, "delay_mean_s": 0.004},
             }
         },

@@ -8,7 +8,13 @@ import random
 import attrs
 import pytest
 from flux_flex import PollSchedule
-from flux_flex._core.schedule import SUBMITTED, PollPlanner, TaskTimings, TimingRecord
+from flux_flex._core.schedule import (
+    MIN_RECORDS,
+    SUBMITTED,
+    PollPlanner,
+    TaskTimings,
+    TimingRecord,
+)
 
 NO_JITTER = PollSchedule(
     initial=0.5, backoff=2.0, max_interval=4.0, jitter=0.0, min_interval=0.05, progress_margin=0.1
@@ -286,3 +292,38 @@ def test_ignored_progress_does_not_sharpen_the_history() -> None:
     planner.observe(2.0, 0.9, "Pending")  # would predict ~2.2
     planner.observe(4.0, 1.0, "Ready")
     assert timings.records()[1].finished == pytest.approx(3.0)
+
+
+def test_a_client_learns_from_its_waits_and_polls_later_tasks_later() -> None:
+    """End to end (FluxFlex -> wait_flow -> planner): each Ready wait is recorded on the
+    client, and once there is history the first poll waits for the expected finish."""
+    from flux_flex import FluxFlex
+    from flux_flex.testing import FakeBFL
+
+    schedule = PollSchedule(use_progress=False, jitter=0.0).scaled(0.1)  # initial 0.05 s
+    with (
+        FakeBFL(task_seconds=0.4, api_key="k") as fake,
+        FluxFlex(api_key="k", base_url=fake.base_url, poll_schedule=schedule) as client,
+    ):
+        jobs = []
+        for _ in range(MIN_RECORDS + 1):
+            job = client.submit("a fox")
+            job.wait(timeout=30)
+            jobs.append(job)
+        records = client._core.timings.records()
+        assert len(records) == MIN_RECORDS + 1
+        assert all(r.finished >= 0.3 for r in records)  # 0.4 s tasks (bracketed by polls)
+
+        def first_poll_after_creation(task_id: str) -> float:
+            task = fake.tasks[task_id]
+            polls = [
+                r.at
+                for r in fake.requests
+                if r.path.endswith("get_result") and r.query.get("id") == task_id
+            ]
+            return min(polls) - task.created_at
+
+        # Without history: the backoff's first poll, `initial` (0.05 s) after submitting.
+        assert first_poll_after_creation(jobs[0].id) < 0.2
+        # With it: not before the window of expected finishes (~0.4 s, less 10 % slack).
+        assert first_poll_after_creation(jobs[-1].id) >= 0.3

@@ -8,6 +8,7 @@ import random
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import attrs
 
@@ -82,8 +83,7 @@ def normalize_progress(value: float | None, *, percent: bool) -> float | None:
     return min(max(fraction, 0.0), 1.0)
 
 
-@attrs.frozen
-class TimingRecord:
+class TimingRecord(NamedTuple):
     """One task that became ready, in seconds after its submission: when it finished (best
     estimate) and when each status it showed began (between the two polls around it)."""
 
@@ -150,7 +150,6 @@ class TaskTimings:
         return best
 
 
-@attrs.define
 class PollPlanner:
     """The schedule's state for one wait: feed it each poll's progress and status, ask for
     the next delay.
@@ -162,19 +161,46 @@ class PollPlanner:
     and a wait without a progress-based prediction is timed from the history.
     """
 
-    schedule: PollSchedule
-    rng: random.Random = attrs.field(factory=random.Random)
-    timings: TaskTimings | None = None
-    polls: int = 0
-    _percent: bool = False
-    _first: tuple[float, float] | None = None  # (time, fraction) of the first observation
-    _last: tuple[float, float] | None = None
-    _expected: float | None = None  # when the task should be done, per the last prediction
-    _misses: int = 0  # prediction-timed polls that found the task still pending
-    _submitted: float | None = None
-    _seen: float = 0.0  # elapsed time of the latest poll
-    _began: dict[str, tuple[float, float]] = attrs.field(factory=dict)  # status -> elapsed
-    _late: int = 0  # polls made after the whole expected window had passed
+    # A plain class (not attrs): one is made per wait, and the module is on the import path
+    # of `from flux_flex import FluxFlex`, where each attrs class costs ~0.5 ms to build.
+    __slots__ = (
+        "_began",
+        "_expected",
+        "_first",
+        "_last",
+        "_late",
+        "_misses",
+        "_percent",
+        "_seen",
+        "_submitted",
+        "polls",
+        "rng",
+        "schedule",
+        "timings",
+    )
+
+    def __init__(
+        self,
+        schedule: PollSchedule,
+        rng: random.Random | None = None,
+        timings: TaskTimings | None = None,
+    ) -> None:
+        self.schedule = schedule
+        self.rng = rng if rng is not None else random.Random()
+        self.timings = timings
+        self.polls = 0
+        self._percent = False
+        self._first: tuple[float, float] | None = None  # (time, fraction) of the first poll
+        self._last: tuple[float, float] | None = None
+        self._expected: float | None = None  # when the task should be done, per the last prediction
+        self._misses = 0  # prediction-timed polls that found the task still pending
+        self._submitted: float | None = None
+        self._seen = 0.0  # elapsed time of the latest poll
+        self._began: dict[str, tuple[float, float]] = {}  # status -> elapsed bracket
+        self._late = 0  # polls made after the whole expected window had passed
+
+    def __repr__(self) -> str:
+        return f"PollPlanner(schedule={self.schedule!r}, polls={self.polls})"
 
     def started_at(self, when: float) -> None:
         """The task was submitted at ``when``: progress 0 then (sharpens the first estimate),

@@ -125,7 +125,7 @@ def coldstart_table(r: dict[str, Any]) -> Table:
     if "error" in r:
         return _error_table(title, r["error"])
     table = Table(title=f"{title}, {r['runs']} runs", title_justify="left")
-    for column in ("command", "median s", "min s", "x python", "+ s"):
+    for column in ("command", "median s", "min s", "x python", "+ s", "CPU s"):
         table.add_column(column, justify="left" if column == "command" else "right")
     labels = {
         "python_pass": "python -c pass",
@@ -141,11 +141,13 @@ def coldstart_table(r: dict[str, Any]) -> Table:
             _fmt(r["min_s"].get(name)),
             _fmt(r["ratio_to_python"].get(name), 2),
             _fmt(r["added_s"].get(name)),
+            _fmt(r.get("cpu_median_s", {}).get(name)),
         )
     heavy = ", ".join(f"{name} {ms:.0f}" for name, ms in r["heaviest_imports_ms"].items())
     table.caption = (
         f"from flux_flex import FluxFlex / import httpx = {r['import_client_over_httpx']:.2f}x, "
-        f"+{r.get('import_client_over_httpx_s', float('nan')) * 1000:.0f} ms; "
+        f"+{r.get('import_client_over_httpx_s', float('nan')) * 1000:.0f} ms wall, "
+        f"+{r.get('import_client_over_httpx_cpu_s', float('nan')) * 1000:.0f} ms CPU; "
         f"what it imports, heaviest first (ms, one -X importtime run): {heavy}"
     )
     return table

@@ -110,6 +110,8 @@ def test_coldstart_figures(quick_run: dict[str, Any]) -> None:
 def test_coldstart_reports_what_the_client_adds_over_httpx(quick_run: dict[str, Any]) -> None:
     r = quick_run["benchmarks"]["coldstart"]
     assert isinstance(r["import_client_over_httpx_s"], float)
+    assert isinstance(r["import_client_over_httpx_cpu_s"], float)
+    assert all(_positive(v) for v in r["cpu_median_s"].values())
 
 
 def test_the_simulation_runs_every_scenario(quick_run: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ def _results(**overrides: Any) -> dict[str, Any]:
             "requests_total": 960,
             "concurrency": 24,
         },
-        "coldstart": {"import_client_over_httpx_s": 0.030},
+        "coldstart": {"import_client_over_httpx_cpu_s": 0.030, "import_client_over_httpx_s": 0.05},
         "receiver": {"ratio": 0.9},
         "batch_memory": {"ratio": 1.1},
     }
@@ -99,8 +99,8 @@ def test_a_receiver_below_the_floor_is_a_miss_and_the_ratio_can_come_from_rates(
     assert check.passed
 
 
-def test_import_time_is_the_added_milliseconds() -> None:
-    check = _by_target(_results(coldstart={"import_client_over_httpx_s": 0.12}))[
+def test_import_time_is_the_added_cpu_milliseconds() -> None:
+    check = _by_target(_results(coldstart={"import_client_over_httpx_cpu_s": 0.12}))[
         "`from flux_flex import FluxFlex` import time"
     ]
     assert check.value == pytest.approx(120.0)

@@ -29,9 +29,8 @@ def render(results: dict[str, Any], checks: list[Check]) -> str:
         if not c.headline:
             continue
         verdict = "PASS" if c.passed else "MISS"
-        lines.append(
-            f"| {c.target} | {c.baseline} | {c.shown_limit} | {c.shown_value} | {verdict} |"
-        )
+        measured = c.shown_value + (f" ({c.note})" if c.note and c.value is not None else "")
+        lines.append(f"| {c.target} | {c.baseline} | {c.shown_limit} | {measured} | {verdict} |")
     m = results.get("machine", {})
     commit = str((m.get("checkout") or {}).get("commit") or "?")[:10]
     lines += [

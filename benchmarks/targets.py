@@ -169,7 +169,7 @@ def _polling(r: dict[str, Any]) -> list[Check]:
             0.13,
             unit=" s",
             note="real-API seconds (measured / scale)",
-            baseline=f"{_num(base.get('delay_p50_s'))} s for the {vs_fixed}",
+            baseline=f"{_num(base.get('delay_p50_s')) or 0:.2f} s for the {vs_fixed}",
             headline=True,
             not_run=missing,
         ),

@@ -26,7 +26,7 @@ def render(results: dict[str, Any], checks: list[Check]) -> str:
         "|---|---|---|---|---|",
     ]
     for c in checks:
-        if not c.headline:
+        if not (c.headline or c.readme):
             continue
         verdict = "PASS" if c.passed else "MISS"
         measured = c.shown_value + (f" ({c.note})" if c.note and c.value is not None else "")

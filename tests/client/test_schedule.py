@@ -323,7 +323,7 @@ def test_a_client_learns_from_its_waits_and_polls_later_tasks_later() -> None:
             ]
             return min(polls) - task.created_at
 
-        # Without history: the backoff's first poll, `initial` (0.05 s) after submitting.
-        assert first_poll_after_creation(jobs[0].id) < 0.2
-        # With it: not before the window of expected finishes (~0.4 s, less 10 % slack).
+        # With history, not before the window of expected finishes (~0.4 s less 10 % slack;
+        # without, the backoff's first poll comes `initial`, 0.05 s, after submitting). A
+        # lower bound only: a loaded machine can make the poll later, never earlier.
         assert first_poll_after_creation(jobs[-1].id) >= 0.3

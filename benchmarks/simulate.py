@@ -58,6 +58,7 @@ class Scenario:
 
 
 LIFECYCLE = (("Reasoning", 0.05), ("Generating", 0.3))
+THIRDS = (("Reasoning", 1 / 3), ("Generating", 2 / 3))
 
 
 def _spread(count: int) -> list[float]:
@@ -84,6 +85,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         "statuses_proportional",
         "2-20 s, progress null, Reasoning at 5 %, Generating at 30 % of the duration",
         lambda n: [SimTask(d, LIFECYCLE, progress=False) for d in _spread(n)],
+    ),
+    Scenario(
+        "statuses_thirds",
+        "2-20 s, progress null, Pending, Reasoning, Generating a third each (FakeBFL's default)",
+        lambda n: [SimTask(d, THIRDS, progress=False) for d in _spread(n)],
     ),
     Scenario(
         "statuses_fixed_tail",

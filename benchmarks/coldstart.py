@@ -42,6 +42,11 @@ def commands() -> dict[str, list[str]]:
         "import_flux_flex": [sys.executable, "-c", "import flux_flex"],
         # The package's exports load on first use, so this is what a program really pays.
         "import_client": [sys.executable, "-c", CLIENT_IMPORT],
+        # What a program pays before its first request: import and build a client (httpx
+        # imports httpcore only when a client is built, so this is the fair comparison for
+        # what the client imports eagerly that httpx would load anyway).
+        "httpx_client": [sys.executable, "-c", "import httpx; httpx.Client().close()"],
+        "client_ready": [sys.executable, "-c", CLIENT_IMPORT + "; FluxFlex(api_key='k').close()"],
         "cli_help": _cli_command(),
     }
 
@@ -90,8 +95,10 @@ def _run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return elapsed, _children_cpu() - cpu
 
 
-def _added(samples: dict[str, list[float]]) -> float:
-    pairs = zip(samples["import_client"], samples["import_httpx"], strict=True)
+def _added(
+    samples: dict[str, list[float]], ours: str = "import_client", base: str = "import_httpx"
+) -> float:
+    pairs = zip(samples[ours], samples[base], strict=True)
     return round(statistics.median(c - h for c, h in pairs), 4)
 
 
@@ -142,5 +149,7 @@ def run(runs: int) -> dict[str, Any]:
         # (importing is CPU work once the files are in the page cache).
         "import_client_over_httpx_cpu_s": _added(cpu),
         "cpu_median_s": {name: round(statistics.median(v), 4) for name, v in cpu.items()},
+        "client_ready_over_httpx_client_s": _added(times, "client_ready", "httpx_client"),
+        "client_ready_over_httpx_client_cpu_s": _added(cpu, "client_ready", "httpx_client"),
         "heaviest_imports_ms": dict(heaviest),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 
@@ -327,3 +328,16 @@ def test_a_client_learns_from_its_waits_and_polls_later_tasks_later() -> None:
         # without, the backoff's first poll comes `initial`, 0.05 s, after submitting). A
         # lower bound only: a loaded machine can make the poll later, never earlier.
         assert first_poll_after_creation(jobs[-1].id) >= 0.3
+
+
+def test_a_with_options_copy_shares_the_history() -> None:
+    from flux_flex import AsyncFluxFlex, FluxFlex
+
+    with FluxFlex(api_key="k", base_url="http://127.0.0.1:9") as client:
+        assert client.with_options(timeout=5)._core.timings is client._core.timings
+    other = AsyncFluxFlex(api_key="k", base_url="http://127.0.0.1:9")
+    try:
+        assert other.with_options(max_retries=0)._core.timings is other._core.timings
+        assert other._core.timings is not client._core.timings  # one history per client
+    finally:
+        asyncio.run(other.close())

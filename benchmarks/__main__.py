@@ -30,7 +30,7 @@ NAMES = ("overhead", "polling", "batch", "receiver", "batch_memory", "coldstart"
 NEEDS_FAKE = frozenset({"overhead", "polling", "batch"})
 # Benchmarks other engineers contribute: a module beside this one exposing ``run(...) -> dict``
 # (called with the keyword arguments it accepts among ``quick`` and, in a quick run, a few
-# shortening options: ``seconds``, ``rounds``, ``connections``, ``sizes``). Until it is
+# shortening options: ``seconds``, ``rounds``, ``connections``, ``n_small``...). Until it is
 # merged, its section reads "not run" and its target is a MISS.
 PLUGGED = {"receiver": "benchmarks.receiver", "batch_memory": "benchmarks.batch_memory"}
 DEFAULT_OUTPUT = Path(__file__).with_name("results.json")
@@ -101,7 +101,9 @@ def _runners(
             **({"seconds": 0.3, "rounds": 1, "connections": (16,)} if quick else {}),
         ),
         "batch_memory": lambda: run_plugged(
-            "batch_memory", quick=quick, **({"sizes": (20, 100)} if quick else {})
+            "batch_memory",
+            quick=quick,
+            **({"n_small": 20, "n_large": 100, "variants": ("generate_many",)} if quick else {}),
         ),
         "coldstart": lambda: coldstart.run(s.coldstart_runs),
         "simulate": lambda: simulate.run(s.simulate_tasks, s.polling_concurrency),

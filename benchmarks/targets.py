@@ -296,7 +296,7 @@ def _receiver(r: dict[str, Any]) -> list[Check]:
 
 def _batch_memory(r: dict[str, Any]) -> list[Check]:
     section = r.get("batch_memory")
-    value = _first(section, "ratio", "peak_ratio", "ratio_5000_to_100")
+    value = _first(section, "peak_rss_ratio", "ratio", "peak_ratio")
     if value is None:
         value = _ratio(
             _first(section, "peak_bytes.5000", "peak_mb.5000", "peak_5000"),

@@ -6,6 +6,7 @@ status means: ready, keep waiting, or which typed error.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -187,7 +188,7 @@ def task_error(task_id: str, status: str, payload: Mapping[str, Any]) -> TaskErr
             said += f" {payload[key]}."
     details = payload.get("details")
     if isinstance(details, Mapping) and details:
-        said += f" Details: {dict(details)}."
+        said += f" Details: {json.dumps(dict(details), ensure_ascii=False, default=str)}."
     if status in ("Request Moderated", "Content Moderated"):
         what = "prompt or input images" if status == "Request Moderated" else "generated image"
         return ModerationError(

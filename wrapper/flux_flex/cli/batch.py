@@ -8,25 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from flux_flex.cli import preflight
 from flux_flex.cli.connection import Connection, Endpoint, open_endpoint
 from flux_flex.cli.failures import CliUsageError, ExitCode, Interrupted, describe
 from flux_flex.cli.output import emit_json
+from flux_flex.cli.paths import prepare_folder
 from flux_flex.cli.progress import BatchProgress
-from flux_flex.cli.prompts_file import BatchItem, PromptsFileError, existing_image, parse_prompts
+from flux_flex.cli.prompts_file import (
+    BatchItem,
+    existing_image,
+    line_of,
+    scan_prompts,
+    suffix_for_format,
+)
 
 if TYPE_CHECKING:
     from flux_flex.models import AsyncResult
 
 __all__ = ["ItemOutcome", "run_batch"]
-
-_SUFFIX = {"png": ".png", "jpeg": ".jpg"}
-_API_DEFAULT_FORMAT = "jpeg"
 
 
 @attrs.frozen
@@ -55,19 +60,31 @@ class ItemOutcome:
 
 def target_path(out_dir: Path, item: BatchItem) -> Path:
     """Where ``item``'s image is saved (the client fixes the extension to the real format)."""
-    output_format = str(item.params.get("output_format") or _API_DEFAULT_FORMAT)
-    return out_dir / f"{item.stem}{_SUFFIX.get(output_format, '.jpg')}"
+    return out_dir / f"{item.stem}{suffix_for_format(item.params.get('output_format'))}"
 
 
-def _read_items(prompts_file: str, defaults: dict[str, Any]) -> list[BatchItem]:
-    try:
-        if prompts_file == "-":
-            items = parse_prompts(sys.stdin, defaults)
-        else:
-            with open(prompts_file, encoding="utf-8") as lines:
-                items = parse_prompts(lines, defaults)
-    except PromptsFileError as exc:
-        raise CliUsageError(f"{prompts_file}: {exc}") from exc
+def _refused(prompts_file: str, problems: Sequence[str]) -> CliUsageError:
+    listed = "\n".join(f"  {problem}" for problem in problems)
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    return CliUsageError(
+        f"{prompts_file}: {count}, nothing was sent. Fix these lines and run again:\n{listed}"
+    )
+
+
+def read_items(
+    prompts_file: str, defaults: dict[str, Any], options: Mapping[str, str]
+) -> list[BatchItem]:
+    """Every item of the file, each checked against the spec; a `CliUsageError` listing
+    every bad line (nothing is sent) when any is wrong."""
+    preflight.check_defaults(defaults)  # a bad option is named once, as the option
+    if prompts_file == "-":
+        items, problems = scan_prompts(sys.stdin.buffer, defaults, options=options)
+    else:
+        with open(prompts_file, "rb") as lines:
+            items, problems = scan_prompts(lines, defaults, options=options)
+    problems += preflight.request_problems(items)
+    if problems:
+        raise _refused(prompts_file, sorted(problems, key=line_of))
     if not items:
         raise CliUsageError(f"{prompts_file}: no prompts (one per line; # starts a comment)")
     return items
@@ -142,18 +159,20 @@ def run_batch(
     out_dir: Path,
     defaults: dict[str, Any],
     *,
+    options: Mapping[str, str],
     connection: Connection,
     concurrency: int,
     timeout: float,
+    force: bool,
     as_json: bool,
 ) -> int:
     """Generate every missing image of ``prompts_file`` into ``out_dir``; 1 if any failed."""
-    items = _read_items(prompts_file, defaults)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    items = read_items(prompts_file, defaults, options)
+    prepare_folder(out_dir, option="--out-dir", given=str(out_dir))
     outcomes: dict[int, ItemOutcome] = {}
     todo: list[BatchItem] = []
     for item in items:
-        found = existing_image(out_dir, item.stem)
+        found = None if force else existing_image(out_dir, item.stem)
         if found is None:
             todo.append(item)
         else:
@@ -185,18 +204,25 @@ def run_batch(
         for item, result in zip(todo, results, strict=True):
             outcomes[item.line] = _outcome(item, out_dir, result)
     ordered = [outcomes[item.line] for item in items]
-    failed = any(outcome.state == "failed" for outcome in ordered)
+    failed = sum(outcome.state == "failed" for outcome in ordered)
     if as_json:
-        emit_json(
-            {
-                "ok": not failed,
-                "out_dir": str(out_dir),
-                "generated": sum(o.state == "generated" for o in ordered),
-                "skipped": sum(o.state == "skipped" for o in ordered),
-                "failed": sum(o.state == "failed" for o in ordered),
-                "items": [outcome.as_json() for outcome in ordered],
+        payload: dict[str, Any] = {
+            "ok": not failed,
+            "id": None,  # a batch has many tasks: each item carries its own id
+            "out_dir": str(out_dir),
+            "generated": sum(o.state == "generated" for o in ordered),
+            "skipped": sum(o.state == "skipped" for o in ordered),
+            "failed": failed,
+            "items": [outcome.as_json() for outcome in ordered],
+        }
+        if failed:
+            payload["error"] = {
+                "type": "BatchItemsFailed",
+                "message": f"{failed} of {len(ordered)} items failed (see items); re-run the "
+                "same command to retry them.",
+                "exit_code": int(ExitCode.FAILED),
             }
-        )
+        emit_json(payload)
     else:
         _print_summary(ordered, out_dir)
     return ExitCode.FAILED if failed else ExitCode.OK

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -16,14 +16,22 @@ from flux_flex.cli.connection import (
     open_endpoint,
     read_secret_env,
 )
-from flux_flex.cli.failures import ExitCode, Interrupted, resume_command
+from flux_flex.cli.failures import (
+    ExitCode,
+    Interrupted,
+    PaidTaskError,
+    describe,
+    error_payload,
+    resume_command,
+)
 from flux_flex.cli.output import emit_json, format_cost, print_fields
+from flux_flex.cli.paths import prepare_output
 from flux_flex.cli.progress import TaskProgress
 
 if TYPE_CHECKING:
     from flux_flex.models import Job, Result
 
-__all__ = ["FAILED_STATUSES", "generate", "resume_hint", "status", "wait"]
+__all__ = ["FAILED_STATUSES", "generate", "resume_for", "resume_hint", "status", "wait"]
 
 # Final statuses without an image: `status` exits 1 on them.
 FAILED_STATUSES = frozenset({"Request Moderated", "Content Moderated", "Error", "Task not found"})
@@ -50,18 +58,13 @@ def _api_host(connection: Connection) -> str:
     return urlsplit(url).netloc.lower()
 
 
-def resume_hint(
-    task_id: str,
-    output: str,
-    connection: Connection,
-    *,
-    why: str,
-    polling_url: str | None = None,
+def resume_for(
+    task_id: str, output: str, connection: Connection, *, polling_url: str | None = None
 ) -> str:
-    """What to tell a user who stopped waiting: the task runs on, and the command to resume.
+    """The exact command that resumes ``task_id`` into ``output`` (quoted for a shell).
 
-    The command repeats the connection options given, and ``--polling-url`` when the task
-    is polled on another host than the API's (a regional host).
+    It repeats the connection options given, and ``--polling-url`` when the task is polled
+    on another host than the API's (a regional host).
     """
     extra: list[str] = []
     if connection.base_url:
@@ -72,11 +75,34 @@ def resume_hint(
         extra += ["--api-key-env", connection.api_key_env]
     if polling_url and urlsplit(polling_url).netloc.lower() != _api_host(connection):
         extra += ["--polling-url", polling_url]
-    command = resume_command(task_id, output, extra)
+    return resume_command(task_id, output, extra)
+
+
+def resume_hint(
+    task_id: str,
+    output: str,
+    connection: Connection,
+    *,
+    why: str,
+    polling_url: str | None = None,
+) -> str:
+    """What to tell a user who stopped waiting: the task runs on, and the command to resume."""
+    command = resume_for(task_id, output, connection, polling_url=polling_url)
     hint = f"{why}; task {task_id} keeps running. Resume with: {command}"
-    if connection.mock:
-        hint += " (with --mock the fake API stops with this command: nothing is left to resume)"
-    return hint
+    return hint + _MOCK_NOTE if connection.mock else hint
+
+
+_MOCK_NOTE = " (with --mock the fake API stops with this command: nothing is left to resume)"
+
+
+def _why(exc: BaseException, output: str, timeout: float) -> str:
+    from flux_flex.errors import WaitTimeoutError
+
+    if isinstance(exc, WaitTimeoutError):
+        return f"no result after {exc.waited:.0f} s (--timeout {timeout:g})"
+    if isinstance(exc, OSError):
+        return f"could not save the image to {output} ({describe(exc)})"
+    return describe(exc).rstrip(".")
 
 
 def _wait_and_save(
@@ -88,9 +114,11 @@ def _wait_and_save(
     connection: Connection,
     status: str,
 ) -> tuple[Result, str]:
-    """Wait for ``job``, save its image; Ctrl-C or the deadline name the resume command."""
-    from flux_flex.errors import WaitTimeoutError
+    """Wait for ``job``, save its image. Any failure but the task's own end (moderated,
+    error) names the paid task and the exact command that resumes it."""
+    from flux_flex.errors import FluxFlexError, TaskError
 
+    resume = resume_for(job.id, output, connection, polling_url=job.polling_url)
     try:
         progress.track(job.id, status)
         result = job.wait(timeout=timeout, on_progress=progress.update)
@@ -101,22 +129,16 @@ def _wait_and_save(
         raise Interrupted(
             resume_hint(job.id, output, connection, why="interrupted", polling_url=job.polling_url),
             task_id=job.id,
+            resume=resume,
         ) from None
-    except WaitTimeoutError as exc:
-        why = f"no result after {exc.waited:.0f} s (--timeout {timeout:g})"
-        raise WaitTimeoutError(
-            resume_hint(job.id, output, connection, why=why, polling_url=job.polling_url),
-            task_id=job.id,
-            waited=exc.waited,
-        ) from exc
+    except TaskError:
+        raise  # the task ended without an image: nothing to resume; its id is in the message
+    except (FluxFlexError, OSError) as exc:
+        why = _why(exc, output, timeout)
+        if connection.mock:
+            why += _MOCK_NOTE
+        raise PaidTaskError(exc, task_id=job.id, resume=resume, why=why) from exc
     return result, path
-
-
-def _prepare_output(output: str) -> None:
-    """Create the output's folder now: a paid task must not fail at the very last step."""
-    target = Path(output)
-    folder = target if target.is_dir() else target.parent
-    folder.mkdir(parents=True, exist_ok=True)
 
 
 def _report_result(
@@ -164,7 +186,7 @@ def generate(
     """Submit ``prompt``, show progress, save the image to ``output``, print the outcome."""
     if webhook_secret_env:
         params["webhook_secret"] = read_secret_env(webhook_secret_env, what="the webhook secret")
-    _prepare_output(output)
+    prepare_output(output)
     with open_endpoint(connection) as endpoint, endpoint.sync_client() as client:
         _announce_mock(endpoint)
         started = time.monotonic()
@@ -200,7 +222,7 @@ def wait(
     as_json: bool,
 ) -> int:
     """Resume ``task_id``: wait until it is ready and save the image to ``output``."""
-    _prepare_output(output)
+    prepare_output(output)
     with open_endpoint(connection) as endpoint, endpoint.sync_client() as client:
         started = time.monotonic()
         job = client.job(task_id, polling_url=polling_url)
@@ -219,34 +241,44 @@ def wait(
     return ExitCode.OK
 
 
+def _as_text(value: object) -> str | None:
+    """A value from an answer as users read it: JSON for objects, never a Python repr."""
+    if value is None or isinstance(value, str | int | float):
+        return None if value is None else str(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def status(task_id: str, polling_url: str | None, *, connection: Connection, as_json: bool) -> int:
     """Poll ``task_id`` once; exit 1 when it ended without an image."""
+    from flux_flex._core.status import task_error
+
     with open_endpoint(connection) as endpoint, endpoint.sync_client() as client:
         snapshot = client.get_result(task_id, polling_url=polling_url)
-    failed = snapshot.status in FAILED_STATUSES
+    error = task_error(snapshot.id, snapshot.status, snapshot.raw)
     result = snapshot.result if isinstance(snapshot.result, dict) else {}
     if as_json:
-        emit_json(
-            {
-                "ok": not failed,
-                "id": snapshot.id,
-                "status": snapshot.status,
-                "progress": snapshot.progress,
-                "result": snapshot.result,
-                "details": snapshot.raw.get("details"),
-            }
-        )
+        payload: dict[str, Any] = {
+            "ok": error is None,
+            "id": snapshot.id,
+            "status": snapshot.status,
+            "progress": snapshot.progress,
+            "result": snapshot.result,
+            "details": snapshot.raw.get("details"),
+        }
+        if error is not None:
+            payload["error"] = error_payload(error)
+        emit_json(payload)
     else:
         progress = None if snapshot.progress is None else f"{snapshot.progress:.0%}"
         print_fields(
             f"task {snapshot.id}: {snapshot.status}",
             [
-                ("progress", progress if snapshot.is_pending else None),
+                ("progress", progress if error is None and snapshot.status != "Ready" else None),
                 ("image", result.get("sample")),
                 ("seed", result.get("seed")),
-                ("details", snapshot.raw.get("details")),
+                ("details", _as_text(snapshot.raw.get("details"))),
             ],
         )
         if snapshot.status == "Ready":
             print(f"save it with: {resume_command(task_id, 'IMAGE.png')}", file=sys.stderr)
-    return ExitCode.FAILED if failed else ExitCode.OK
+    return ExitCode.FAILED if error is not None else ExitCode.OK

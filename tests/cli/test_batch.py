@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import re
+import struct
+import subprocess
+import termios
+import threading
 from pathlib import Path
 
 from flux_flex.cli.prompts_file import parse_prompts
 from flux_flex.testing import FakeBFL
 from PIL import Image
 
-from .conftest import invoke, run_script
+from .conftest import FLUX_FLEX, invoke, run_script
+from .test_generate import read_terminal
 
 PROMPTS = """\
 # comment lines and blank lines are ignored
@@ -211,3 +220,49 @@ def test_user_and_webp_reach_the_api(
     too_long = invoke([*args[:-1], "u" * 257], quick_env)
     assert too_long.exit_code == 2
     assert "--user" in too_long.stderr
+
+
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-B]")
+
+
+def run_on_terminal(args: list[str], env: dict[str, str], columns: int) -> tuple[int, str, str]:
+    """Run the console script with stderr on a real pseudo-terminal of ``columns`` columns."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=read_terminal, args=(leader, chunks), daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run(
+            [FLUX_FLEX, *args],
+            env={**env, "COLUMNS": str(columns), "TERM": "xterm"},
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(follower)
+        reader.join(timeout=10)
+        os.close(leader)
+    return done.returncode, done.stdout, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_live_display_shows_the_figures_within_60_columns(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a narrow fox\na narrow owl\na narrow fail [fail]\n")
+    args = ["batch", str(prompts), "--out-dir", str(tmp_path / "o"), "--format", "png"]
+    code, stdout, screen = run_on_terminal(args, env, columns=60)
+    assert code == 1, screen  # one item failed
+    assert "\x1b[" in screen  # drawn live, not plain lines
+    lines = [ANSI.sub("", line) for line in re.split(r"[\r\n]", screen)]
+    too_wide = [line for line in lines if len(line.rstrip()) > 60]
+    assert too_wide == []
+    last = [line for line in lines if "in flight" in line][-1]
+    assert re.search(r"in flight 0 · done 2 · failed 1 · \d+\.\d\d credits", last), last
+    assert "1/3" in screen
+    assert "3/3" in screen
+    assert "2 generated" in stdout

@@ -258,11 +258,16 @@ def test_live_progress_shows_status_and_elapsed_time() -> None:
 
 def test_batch_progress_plain_lines() -> None:
     stream = io.StringIO()
-    with BatchProgress(2, stream=stream, live=False) as progress:
-        progress.item_done("fox", ok=True)
-        progress.item_done("owl", ok=False)
-    assert "1/2 done: fox" in stream.getvalue()
-    assert "2/2 FAILED: owl" in stream.getvalue()
+    with BatchProgress(3, stream=stream, live=False) as progress:
+        progress.submitted(0)
+        progress.submitted(1)
+        progress.submitted(2)
+        progress.item_done("fox", ok=True, key=0, cost=5.24)
+        progress.item_done("owl", ok=False, key=1)
+        assert progress.in_flight == 1
+    lines = stream.getvalue().splitlines()
+    assert "1/3 done: fox (in flight 2 · done 1 · failed 0 · 5.24 credits)" in lines[0]
+    assert "2/3 FAILED: owl (in flight 1 · done 1 · failed 1 · 5.24 credits)" in lines[1]
 
 
 def test_resume_hint_repeats_connection_options_and_a_foreign_polling_host(

@@ -102,7 +102,12 @@ async def _generate(
     requests = [{**item.request(), "save_to": str(target_path(out_dir, item))} for item in items]
 
     def on_result(index: int, outcome: object) -> None:
-        progress.item_done(items[index].stem, ok=not isinstance(outcome, BaseException))
+        progress.item_done(
+            items[index].stem,
+            ok=not isinstance(outcome, BaseException),
+            key=index,
+            cost=getattr(outcome, "cost", None),
+        )
 
     async with endpoint.async_client() as client:
         return await client.generate_many(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Protocol
 
@@ -139,7 +140,11 @@ class TaskProgress:
 
 
 class BatchProgress:
-    """One bar (or plain lines) for a batch: items done out of total, with failures counted."""
+    """A batch's progress: in flight, done, failed and credits spent so far.
+
+    On a terminal: a bar with the count and elapsed time, and a line of figures under it,
+    both narrower than 60 columns. Otherwise: one plain line per finished item.
+    """
 
     def __init__(self, total: int, *, stream: IO[str] | None = None, live: bool | None = None):
         self._stream = stream or sys.stderr
@@ -147,6 +152,8 @@ class BatchProgress:
         self._total = total
         self._done = 0
         self._failed = 0
+        self._credits = 0.0
+        self._in_flight: set[object] = set()
         self._started = time.monotonic()
         self._bar: Progress | None = None
         self._task: TaskID | None = None
@@ -154,10 +161,9 @@ class BatchProgress:
     def __enter__(self) -> BatchProgress:
         self._started = time.monotonic()
         if self._live:
-            label = "{task.completed:.0f}/{task.total:.0f} {task.fields[failed]}"
-            self._bar = _make_progress(self._stream, bar_label=label)
+            self._bar = _make_batch_bar(self._stream, self.figures)
             self._bar.start()
-            self._task = self._bar.add_task("batch", total=self._total, failed="")
+            self._task = self._bar.add_task("batch", total=self._total)
         return self
 
     def __exit__(
@@ -169,18 +175,73 @@ class BatchProgress:
         if self._bar is not None:
             self._bar.stop()
 
-    def item_done(self, name: str, *, ok: bool) -> None:
-        """One item finished (``ok`` False when it failed)."""
-        self._done += 1
+    @property
+    def in_flight(self) -> int:
+        """Tasks submitted (or resumed) and not finished yet."""
+        return len(self._in_flight)
+
+    def figures(self) -> str:
+        """``in flight 3 · done 5 · failed 1 · 26.2 credits``: the running totals."""
+        return (
+            f"in flight {self.in_flight} · done {self._done} · failed {self._failed} · "
+            f"{self._credits:.2f} credits"
+        )
+
+    def submitted(self, key: object) -> None:
+        """A task for item ``key`` exists now (submitted, or resumed from the journal)."""
+        self._in_flight.add(key)
+        self._refresh()
+
+    def item_done(
+        self, name: str, *, ok: bool, key: object = None, cost: float | None = None
+    ) -> None:
+        """Item ``key`` (shown as ``name``) finished; ``cost``: credits it was billed."""
+        self._in_flight.discard(key)
+        self._done += 1 if ok else 0
         self._failed += 0 if ok else 1
-        if self._bar is not None and self._task is not None:
-            failed = f"[red]{self._failed} failed" if self._failed else ""
-            self._bar.update(self._task, completed=self._done, failed=failed)
+        self._credits += cost or 0.0
+        if self._bar is not None:
+            self._refresh()
             return
         elapsed = time.monotonic() - self._started
         state = "done" if ok else "FAILED"
         print(
-            f"[{elapsed:6.1f}s] {self._done}/{self._total} {state}: {name}",
+            f"[{elapsed:6.1f}s] {self._done + self._failed}/{self._total} {state}: {name} "
+            f"({self.figures()})",
             file=self._stream,
             flush=True,
         )
+
+    def _refresh(self) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=self._done + self._failed)
+
+
+def _make_batch_bar(stream: IO[str], figures: Callable[[], str]) -> Progress:
+    """A rich `Progress` whose bar line is followed by the batch's running figures."""
+    from rich.console import Console, RenderableType
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class BatchBar(Progress):
+        def get_renderables(self) -> Iterable[RenderableType]:
+            yield self.make_tasks_table(self.tasks)
+            yield Text(figures(), overflow="fold")
+
+    return BatchBar(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(file=stream),
+        transient=False,
+        expand=False,
+    )

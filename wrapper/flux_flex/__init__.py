@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         TaskError,
         TaskFailedError,
         TaskNotFoundError,
+        UntrustedHostError,
         WaitTimeoutError,
         WebhookVerificationError,
     )
@@ -84,6 +85,7 @@ _EXPORTS: dict[str, str] = {
     "TaskFailedError": "flux_flex.errors",
     "TaskNotFoundError": "flux_flex.errors",
     "TaskSnapshot": "flux_flex.models",
+    "UntrustedHostError": "flux_flex.errors",
     "WaitTimeoutError": "flux_flex.errors",
     "WebhookVerificationError": "flux_flex.errors",
 }
@@ -134,6 +136,7 @@ __all__ = [
     "TaskFailedError",
     "TaskNotFoundError",
     "TaskSnapshot",
+    "UntrustedHostError",
     "WaitTimeoutError",
     "WebhookVerificationError",
 ]

@@ -5,6 +5,7 @@ one, and never contains the API key or the webhook secret.
 
     FluxFlexError
     ├── ConfigurationError          no API key, bad base URL or region
+    │   └── UntrustedHostError      the key would have gone to a host not trusted with it
     ├── APIError                    the API answered with an error status
     │   ├── AuthenticationError     401 / 403
     │   ├── InsufficientCreditsError 402
@@ -207,3 +208,18 @@ class WebhookVerificationError(FluxFlexError):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class UntrustedHostError(ConfigurationError):
+    """A request would have carried the API key to a host that may not receive it.
+
+    Raised before anything is sent there. ``host`` is that host; trust it with the client's
+    ``trusted_hosts=[...]``.
+    """
+
+    def __init__(self, message: str, *, host: str | None, task_id: str | None = None) -> None:
+        super().__init__(message, task_id=task_id)
+        self.host = host
+
+
+__all__ += ["UntrustedHostError"]

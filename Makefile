@@ -1,28 +1,94 @@
-# flux-flex — every target works on a fresh clone: each depends on `setup`, which bootstraps
-# uv (with pip) when it is absent and builds .venv from uv.lock.
+# flux-flex — every target works on a fresh clone with only python3 (>= 3.11) on the PATH.
+# uv comes from the PATH, or is installed into a private venv (.tools/) that leaves the system
+# Python alone (PEP 668). `make demo` builds .venv with what the demo needs (the client, the
+# CLI, the fake); `setup` (and every target that runs the dev tools) adds the rest from uv.lock.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-export UV_PYTHON_DOWNLOADS := never
+# uv uses a Python it finds (python3 on the PATH); it downloads none unless you ask:
+# `make demo UV_PYTHON_DOWNLOADS=automatic` on a machine without Python 3.11+.
+UV_PYTHON_DOWNLOADS ?= never
+export UV_PYTHON_DOWNLOADS
+# uv trusts the platform's certificate store (/etc/ssl/certs), as pip and curl do, so a
+# network with its own certificate authority installed there works without extra set-up.
+UV_SYSTEM_CERTS ?= 1
+export UV_SYSTEM_CERTS
 export PYTHONDONTWRITEBYTECODE := 1
-UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+PYTHON ?= python3
+TOOLS := .tools
+UV ?= $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.flux-flex-setup
+DEMO_STAMP := $(VENV)/.flux-flex-demo
+# Test processes: one per core (pytest-xdist); `make test PYTEST_WORKERS=0` runs in-process.
+PYTEST_WORKERS ?= auto
+INSTALL_HELP := https://docs.astral.sh/uv/getting-started/installation/
 
-.PHONY: help setup regenerate drift upstream-check lint test contract demo mock-server bench mutants clean
+.PHONY: help setup demo-setup regenerate drift upstream-check lint test contract demo mock-server bench mutants clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv from uv.lock with every extra and group (no-op when up to date)
+# --- uv: from the PATH, else bootstrapped into .tools/ ---------------------------------------
+# `python3 -m venv .tools` then `.tools/bin/python -m pip install uv`. Where venv has no pip
+# (Debian/Ubuntu without python3-venv), the system pip installs into the venv with --python.
+# Each failure prints the tool's own message, then one next step.
+$(TOOLS)/bin/uv:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is not on the PATH. Install Python 3.11 or newer, or uv ($(INSTALL_HELP)), and run make again." >&2; exit 2; }
+	@echo "uv is not on the PATH: installing it into $(TOOLS)/ (a private venv; $(PYTHON) itself is left as it is)"
+	@rm -rf $(TOOLS); log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	if $(PYTHON) -m venv $(TOOLS) >"$$log" 2>&1; then \
+	  pip="$(TOOLS)/bin/python -m pip"; \
+	else \
+	  rm -rf $(TOOLS); \
+	  if $(PYTHON) -m pip --version >/dev/null 2>&1 && $(PYTHON) -m venv --without-pip $(TOOLS) >/dev/null 2>&1; then \
+	    echo "('$(PYTHON) -m venv' cannot install pip here: $(PYTHON)'s own pip installs uv into $(TOOLS)/)"; \
+	    pip="$(PYTHON) -m pip --python $(TOOLS)/bin/python"; \
+	  else \
+	    cat "$$log" >&2; rm -rf $(TOOLS); \
+	    echo "error: could not create the private venv $(TOOLS)/ for uv ('$(PYTHON) -m venv' said the above). On Debian/Ubuntu: sudo apt install python3-venv, then run make again (or install uv: $(INSTALL_HELP))." >&2; \
+	    exit 2; \
+	  fi; \
+	fi; \
+	$$pip install --disable-pip-version-check --quiet uv >"$$log" 2>&1 || { \
+	  cat "$$log" >&2; rm -rf $(TOOLS); \
+	  echo "error: 'pip install uv' into $(TOOLS)/ failed (pip's message above). If PyPI is unreachable, set HTTPS_PROXY, or install uv another way ($(INSTALL_HELP)); then run make again." >&2; \
+	  exit 2; }
+	@$@ --version >/dev/null
 
-$(STAMP): pyproject.toml uv.lock
-	@command -v python3 >/dev/null || { echo "error: python3 (>= 3.11) is not on PATH; install it and run make again." >&2; exit 2; }
-	@$(UV) --version >/dev/null 2>&1 || { echo "uv not found: installing it with 'python3 -m pip install uv'"; \
-	  python3 -m pip install --quiet uv >/dev/null 2>&1 || { echo "error: could not install uv with pip; install uv yourself (pip install uv) and run make again." >&2; exit 2; }; }
-	@$(UV) sync --locked --all-extras --all-groups --quiet || { echo "error: 'uv sync --locked' failed. If you changed pyproject.toml, run 'uv lock' and commit uv.lock." >&2; exit 2; }
+# uv sync, quietly; on failure, uv's message and the next step for the usual causes.
+define uv_sync
+	@log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	$(UV) sync --locked --quiet $(1) >"$$log" 2>&1 || { cat "$$log" >&2; \
+	  if grep -q "No interpreter found" "$$log"; then \
+	    echo "error: uv found no Python >= 3.11 (message above). Install Python 3.11 or newer, or let uv download one: make $(MAKECMDGOALS) UV_PYTHON_DOWNLOADS=automatic" >&2; \
+	  elif grep -qi "certificate" "$$log"; then \
+	    echo "error: uv could not verify PyPI's TLS certificate (message above). If your network uses its own certificate authority, add it to the system store (update-ca-certificates) or point SSL_CERT_FILE at it: make $(MAKECMDGOALS) SSL_CERT_FILE=/path/to/ca.pem" >&2; \
+	  elif grep -q "needs to be updated" "$$log"; then \
+	    echo "error: uv.lock does not match pyproject.toml (message above): run '$(UV) lock' and commit uv.lock." >&2; \
+	  else \
+	    echo "error: '$(UV) sync' failed (uv's message above); fix what it names (network, proxy, disk) and run make again." >&2; \
+	  fi; exit 2; }
+endef
+
+UV_DEP := $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv)
+
+setup: $(STAMP) ## create .venv from uv.lock with every extra and the dev tools (no-op when up to date)
+
+$(STAMP): pyproject.toml uv.lock | $(UV_DEP)
+	@echo "building $(VENV) from uv.lock: the package, every extra and the dev tools"
+	$(call uv_sync,--all-extras --all-groups)
+	@touch $@ $(DEMO_STAMP)
+
+# The demo's .venv: the client, the CLI and the fake, no dev tools. --inexact keeps the dev
+# tools of an earlier `make setup`, which a later `make setup` checks exactly anyway.
+demo-setup: $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml uv.lock | $(UV_DEP)
+	@echo "building $(VENV) from uv.lock: the package with its cli and fake extras"
+	$(call uv_sync,--inexact --no-dev --extra cli --extra fake)
 	@touch $@
 
 regenerate: setup ## rewrite generated/ from spec/ with openapi-python-client
@@ -40,16 +106,16 @@ lint: setup ## ruff check, ruff format --check, mypy --strict on wrapper/ and be
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
 
-test: setup lint drift ## lint, drift check, and every test (the contract suite included)
-	@$(BIN)/pytest -q contract_tests tests
+test: setup lint drift ## lint, drift check, and every test (the contract suite included), in parallel
+	@$(BIN)/pytest -q -n $(PYTEST_WORKERS) contract_tests tests
 
 contract: setup ## the contract suite alone
-	@$(BIN)/pytest -q -m "not live" contract_tests
+	@$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not live" contract_tests
 
-demo: setup ## make an image offline, on the built-in fake of the API
+demo: demo-setup ## make an image offline, on the built-in fake of the API
 	@$(BIN)/flux-flex generate "a red fox in fresh snow, golden hour" -o out/demo.png --mock
 
-mock-server: setup ## serve the fake API on 127.0.0.1:8787 until interrupted
+mock-server: demo-setup ## serve the fake API on 127.0.0.1:8787 until interrupted
 	@$(BIN)/flux-flex mock-server --host 127.0.0.1 --port 8787
 
 bench: setup ## benchmarks against baselines, as ratios (not part of `make test`)
@@ -58,5 +124,5 @@ bench: setup ## benchmarks against baselines, as ratios (not part of `make test`
 mutants: setup ## apply deliberate breakages one at a time; the suite must catch each
 	@$(BIN)/python scripts/mutants.py
 
-clean: ## remove .venv and build leftovers
-	rm -rf $(VENV) dist build out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+clean: ## remove .venv, the bootstrapped uv (.tools/) and build leftovers
+	rm -rf $(VENV) $(TOOLS) dist build out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any
 
 from _offline import offline_if_requested
@@ -21,7 +20,6 @@ REQUESTS: list[str | dict[str, Any]] = [
 
 
 async def main() -> int:
-
     def on_result(index: int, outcome: AsyncResult | BaseException) -> None:
         print(f"  request {index} finished")  # called as each one ends
 
@@ -41,6 +39,5 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    Path("out").mkdir(exist_ok=True)  # the examples save their images in ./out/
     with offline_if_requested():
         sys.exit(asyncio.run(main()))

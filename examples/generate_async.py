@@ -6,7 +6,6 @@ python examples/generate_async.py [--mock]
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from _offline import offline_if_requested
 from flux_flex import AsyncFluxFlex
@@ -26,6 +25,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    Path("out").mkdir(exist_ok=True)  # the examples save their images in ./out/
     with offline_if_requested():
         asyncio.run(main())

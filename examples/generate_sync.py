@@ -6,8 +6,6 @@ python examples/generate_sync.py --mock   # offline, on the built-in fake
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from _offline import offline_if_requested
 from flux_flex import FluxFlex, TaskSnapshot
 
@@ -32,11 +30,10 @@ def main() -> None:
         print(f"saved {path} (seed {result.seed})")
 
         # Or all in one call: submit, wait, save.
-        result = client.generate("a lighthouse at dusk", save_to="out/lighthouse.png")
-        print(f"saved {result.path} from task {result.id}")  # .jpg: the API's default format
+        result = client.generate("a lighthouse at dusk", save_to="out/lighthouse.jpg")
+        print(f"saved {result.path} from task {result.id}")
 
 
 if __name__ == "__main__":
-    Path("out").mkdir(exist_ok=True)  # the examples save their images in ./out/
     with offline_if_requested():
         main()

@@ -7,7 +7,6 @@ python examples/resume_task.py TASK_ID      # resumes a task you submitted earli
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from _offline import offline_if_requested
 from flux_flex import FluxFlex, WaitTimeoutError
@@ -32,6 +31,8 @@ def resume(task_id: str) -> None:
 
 
 if __name__ == "__main__":
-    Path("out").mkdir(exist_ok=True)  # the examples save their images in ./out/
     with offline_if_requested():
-        resume(sys.argv[1] if len(sys.argv) > 1 else submit_without_waiting())
+        if len(sys.argv) > 1:
+            resume(sys.argv[1])  # an id from an earlier run
+        else:
+            resume(submit_without_waiting())

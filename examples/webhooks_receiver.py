@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 
 from _offline import offline_if_requested
 from flux_flex import FluxFlex
@@ -40,6 +39,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    Path("out").mkdir(exist_ok=True)  # the examples save their images in ./out/
     with offline_if_requested():
         main()

@@ -230,6 +230,41 @@ def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def journal_options(*, batch: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--journal`` and ``--resubmit-uncertain`` (and, for batch, ``--retry-failed``)."""
+    where = "DIR" if batch else "the folder of FILE"
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option(
+                "--journal",
+                metavar="PATH",
+                default=None,
+                help=f"Task journal (SQLite) that makes a re-run resume instead of paying "
+                f"again [default: {where}/.flux-flex-journal.sqlite].",
+            ),
+            click.option(
+                "--resubmit-uncertain",
+                is_flag=True,
+                help="Send again requests that were sent without an answer (a task may exist "
+                "and be billed: check your tasks first).",
+            ),
+        ]
+        if batch:
+            options.append(
+                click.option(
+                    "--retry-failed",
+                    is_flag=True,
+                    help="Try again lines that failed in an earlier run (billed again).",
+                )
+            )
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
 # --- the group ----------------------------------------------------------------------------
 
 ARGV_KEY = "flux_flex.argv"
@@ -312,6 +347,7 @@ def cli(debug: bool) -> None:
     metavar="NAME",
     help="Environment variable holding the webhook signing secret.",
 )
+@journal_options(batch=False)
 @timeout_option
 @json_option
 @connection_options(mock=True)
@@ -320,7 +356,9 @@ def cli(debug: bool) -> None:
 def generate(prompt: str, output: str, **kwargs: Any) -> int:
     """Generate one image from PROMPT and save it to FILE.
 
-    Shows the task's progress, then prints the path, seed and cost.
+    Shows the task's progress, then prints the path, seed and cost. A journal beside FILE
+    records the task: if the command stops after the task was paid for, re-running it
+    resumes that task instead of paying again.
     """
     from flux_flex.cli import tasks
     from flux_flex.cli.prompts_file import format_for_suffix
@@ -348,6 +386,8 @@ def generate(prompt: str, output: str, **kwargs: Any) -> int:
         connection=connection,
         timeout=kwargs["timeout"],
         webhook_secret_env=kwargs["webhook_secret_env"],
+        journal=kwargs["journal"],
+        resubmit_uncertain=kwargs["resubmit_uncertain"],
         as_json=kwargs["as_json"],
     )
 
@@ -391,6 +431,35 @@ def wait(task_id: str, output: str, polling_url: str | None, **kwargs: Any) -> i
     )
 
 
+@cli.command("tasks", context_settings=CONTEXT)
+@click.argument("journal", metavar="[PATH|DIR]", required=False, default=".")
+@json_option
+@debug_option
+@reports_errors
+def list_tasks(journal: str, as_json: bool, debug: bool) -> int:
+    """List what a task journal holds: id, state, prompt, cost and file of every task.
+
+    PATH is a journal file, or a folder holding .flux-flex-journal.sqlite (what batch and
+    generate write) [default: the current folder].
+    """
+    from flux_flex.cli import journal_view
+
+    return journal_view.list_tasks(journal, as_json=as_json)
+
+
+@cli.command("credits", context_settings=CONTEXT)
+@json_option
+@connection_options(mock=False)
+@debug_option
+@reports_errors
+def show_credits(**kwargs: Any) -> int:
+    """Print the account's credit balance (GET /v1/credits; nothing is billed)."""
+    from flux_flex.cli import account
+
+    connection = _connection(kwargs)
+    return account.show_credits(connection, as_json=kwargs["as_json"])
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("prompts_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
@@ -413,35 +482,56 @@ def wait(task_id: str, output: str, polling_url: str | None, **kwargs: Any) -> i
     is_flag=True,
     help="Generate every line again, even those whose image is already there (billed).",
 )
+@journal_options(batch=True)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say how many tasks would be submitted, their estimated cost and (with a key) the "
+    "balance; send nothing billed.",
+)
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Submit even when the estimated cost exceeds the balance (or it cannot be checked).",
+)
 @timeout_option
 @json_option
 @connection_options(mock=True)
 @debug_option
 @reports_errors
-def batch(prompts_file: str, out_dir: str, concurrency: int, force: bool, **kwargs: Any) -> int:
+def batch(prompts_file: str, out_dir: str, **kwargs: Any) -> int:
     """Generate one image per line of PROMPTS_FILE into DIR (exit 1 if any failed).
 
     Each line is a prompt, or a JSON object with "prompt" and parameters (width, seed,
-    output_format, user, ...; "name" starts the file name). Every line is checked before
-    anything is sent. Images are named <slug or name>-<hash>.<ext> from the request, so a
-    re-run skips images that already exist and a changed line makes a new image.
+    output_format, user, ...; "name" starts the file name). Every line is checked, and the
+    estimated cost held against your balance, before anything is sent. Images are named
+    <slug or name>-<hash>.<ext> from the request; a journal in DIR records every task, so
+    re-running the same command skips what is saved and resumes what was paid for.
     """
     from flux_flex.cli import batch as batch_module
     from flux_flex.cli.failures import option_for_field
 
     connection = _connection(kwargs)
     defaults = _image_params(kwargs)
-    options = {key: option_for_field(key) or key for key in defaults}
+    options = batch_module.BatchOptions(
+        concurrency=kwargs["concurrency"],
+        timeout=kwargs["timeout"],
+        journal=kwargs["journal"],
+        force=kwargs["force"],
+        resubmit_uncertain=kwargs["resubmit_uncertain"],
+        retry_failed=kwargs["retry_failed"],
+        dry_run=kwargs["dry_run"],
+        yes=kwargs["yes"],
+        as_json=kwargs["as_json"],
+        command=command_line(),
+    )
     return batch_module.run_batch(
         prompts_file,
         Path(out_dir),
         defaults,
-        options=options,
+        options_by_key={key: option_for_field(key) or key for key in defaults},
         connection=connection,
-        concurrency=concurrency,
-        timeout=kwargs["timeout"],
-        force=force,
-        as_json=kwargs["as_json"],
+        options=options,
     )
 
 

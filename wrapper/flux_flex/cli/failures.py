@@ -22,10 +22,12 @@ from flux_flex.errors import (
 )
 
 __all__ = [
+    "BalanceTooLow",
     "CliUsageError",
     "ExitCode",
     "Interrupted",
     "PaidTaskError",
+    "UncertainTaskError",
     "describe",
     "error_payload",
     "error_type",
@@ -58,6 +60,20 @@ class Interrupted(Exception):
         self.hint = hint
         self.task_id = task_id
         self.resume = resume
+
+
+class BalanceTooLow(Exception):
+    """A batch's estimated cost is above the account's balance; nothing was sent."""
+
+
+class UncertainTaskError(Exception):
+    """A submission whose answer was lost: a task may exist (and be billed); ``error`` is
+    what happened, the message says how the journal treats it and what to do."""
+
+    def __init__(self, error: BaseException, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.task_id = getattr(error, "task_id", None)
 
 
 class PaidTaskError(Exception):
@@ -100,7 +116,7 @@ def option_for_field(field: str) -> str | None:
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code for an exception that ended a command."""
-    if isinstance(exc, PaidTaskError):
+    if isinstance(exc, PaidTaskError | UncertainTaskError):
         return exit_code_for(exc.error)
     if isinstance(exc, KeyboardInterrupt | Interrupted):
         return ExitCode.INTERRUPTED
@@ -116,7 +132,7 @@ def describe(exc: BaseException) -> str:
     """One line saying what went wrong and what to do next (never a traceback)."""
     if isinstance(exc, Interrupted):
         return exc.hint
-    if isinstance(exc, PaidTaskError):
+    if isinstance(exc, PaidTaskError | UncertainTaskError):
         return str(exc)
     if isinstance(exc, RequestValidationError):
         options = [option for option in map(option_for_field, exc.fields) if option]
@@ -126,7 +142,7 @@ def describe(exc: BaseException) -> str:
         return message
     if isinstance(exc, FluxFlexError):
         return exc.message
-    if isinstance(exc, CliUsageError):
+    if isinstance(exc, CliUsageError | BalanceTooLow):
         return str(exc)
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
@@ -140,7 +156,7 @@ def describe(exc: BaseException) -> str:
 def error_type(exc: BaseException) -> str:
     """The documented name of a failure: a `flux_flex.errors` class, ``UsageError``,
     ``Interrupted``, ``FileError``, or ``UnexpectedError`` (never an internal class)."""
-    if isinstance(exc, PaidTaskError):
+    if isinstance(exc, PaidTaskError | UncertainTaskError):
         return error_type(exc.error)
     if isinstance(exc, KeyboardInterrupt | Interrupted):
         return "Interrupted"
@@ -152,6 +168,8 @@ def error_type(exc: BaseException) -> str:
         return "FluxFlexError"
     if isinstance(exc, CliUsageError):
         return "UsageError"
+    if isinstance(exc, BalanceTooLow):
+        return "BalanceTooLow"
     if isinstance(exc, OSError):
         return "FileError"
     return "UnexpectedError"
@@ -175,7 +193,7 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
     resume = getattr(exc, "resume", None)
     if resume is not None:
         payload["resume"] = resume
-    if isinstance(exc, PaidTaskError):
+    if isinstance(exc, PaidTaskError | UncertainTaskError):
         exc = exc.error
     if isinstance(exc, TaskError):
         payload["status"] = exc.status

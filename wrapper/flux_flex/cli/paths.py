@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flux_flex.cli.failures import CliUsageError
 
-__all__ = ["prepare_folder", "prepare_output"]
+__all__ = ["JOURNAL_NAME", "journal_path", "output_folder", "prepare_folder", "prepare_output"]
 
 
 def _blocking_file(folder: Path) -> Path | None:
@@ -47,6 +47,19 @@ def prepare_folder(folder: Path, *, option: str, given: str) -> None:
 
 def prepare_output(output: str, *, option: str = "-o") -> None:
     """Make sure the image file ``output`` (or a folder to put it in) can be written."""
+    prepare_folder(output_folder(output), option=option, given=output)
+
+
+JOURNAL_NAME = ".flux-flex-journal.sqlite"
+"""The task journal's file name in an output folder (hidden: it is not an image)."""
+
+
+def journal_path(folder: Path, given: str | None) -> Path:
+    """The journal to use: ``--journal`` when given, else `JOURNAL_NAME` in ``folder``."""
+    return Path(given) if given else folder / JOURNAL_NAME
+
+
+def output_folder(output: str) -> Path:
+    """The folder an image given as ``-o`` lands in."""
     target = Path(output)
-    folder = target if target.is_dir() else target.parent
-    prepare_folder(folder, option=option, given=output)
+    return target if target.is_dir() else target.parent

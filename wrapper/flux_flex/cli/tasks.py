@@ -6,8 +6,11 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+import attrs
 
 from flux_flex.cli.connection import (
     DEFAULT_KEY_ENV,
@@ -20,15 +23,18 @@ from flux_flex.cli.failures import (
     ExitCode,
     Interrupted,
     PaidTaskError,
+    UncertainTaskError,
     describe,
     error_payload,
     resume_command,
 )
 from flux_flex.cli.output import emit_json, format_cost, print_fields
-from flux_flex.cli.paths import prepare_output
-from flux_flex.cli.progress import TaskProgress
+from flux_flex.cli.paths import journal_path, output_folder, prepare_folder, prepare_output
+from flux_flex.cli.progress import FINAL_KINDS, TaskProgress
 
 if TYPE_CHECKING:
+    from flux_flex import BatchEvent
+    from flux_flex.client import FluxFlex
     from flux_flex.models import Job, Result
 
 __all__ = ["FAILED_STATUSES", "generate", "resume_for", "resume_hint", "status", "wait"]
@@ -141,36 +147,123 @@ def _wait_and_save(
     return result, path
 
 
-def _report_result(
-    result: Result, path: str, job: Job, *, elapsed: float, mock: bool, as_json: bool
-) -> None:
+@attrs.frozen
+class Saved:
+    """A saved image, as the summary of ``generate`` and ``wait`` shows it."""
+
+    task_id: str
+    path: str
+    url: str
+    seed: int | None
+    prompt: str | None
+    cost: float | None
+    input_mp: float | None = None
+    output_mp: float | None = None
+
+
+def _report_result(saved: Saved, *, elapsed: float, mock: bool, as_json: bool) -> None:
     if as_json:
         emit_json(
             {
                 "ok": True,
-                "id": job.id,
+                "id": saved.task_id,
                 "status": "Ready",
-                "path": path,
-                "url": result.url,
-                "seed": result.seed,
-                "prompt": result.prompt,
-                "cost": job.cost,
-                "input_mp": job.input_mp,
-                "output_mp": job.output_mp,
+                "path": saved.path,
+                "url": saved.url,
+                "seed": saved.seed,
+                "prompt": saved.prompt,
+                "cost": saved.cost,
+                "input_mp": saved.input_mp,
+                "output_mp": saved.output_mp,
                 "elapsed_seconds": round(elapsed, 3),
                 "mock": mock,
             }
         )
         return
     print_fields(
-        f"saved {path}",
+        f"saved {saved.path}",
         [
-            ("task", job.id),
-            ("seed", result.seed),
-            ("cost", format_cost(job.cost)),
+            ("task", saved.task_id),
+            ("seed", saved.seed),
+            ("cost", format_cost(saved.cost)),
             ("time", f"{elapsed:.1f} s"),
         ],
     )
+
+
+def _output_mp(path: str) -> float | None:
+    """The megapixels of the image saved at ``path`` (as the API reports them)."""
+    from flux_flex._core.imagesize import image_size
+    from flux_flex._core.pricing import reported_mp
+
+    try:
+        with open(path, "rb") as image:
+            size = image_size(image.read(65536))
+    except OSError:
+        return None
+    return None if size is None else reported_mp(*size)
+
+
+def _forget_finished(journal: Path, output: str) -> None:
+    """Forget a finished earlier run of this very request: generating again makes a new
+    image (a journal is there to resume paid tasks, not to refuse a second picture)."""
+    from flux_flex import Journal
+    from flux_flex._core.journal import State
+
+    target = os.path.abspath(output)
+    with Journal(journal) as opened:
+        for entry in opened.entries(State.SAVED):
+            if entry.save_to == target:
+                opened.forget(entry.fingerprint)
+
+
+@attrs.define
+class _Seen:
+    """What the engine's events told about the one task of a ``generate``."""
+
+    task_id: str | None = None
+    kind: str | None = None
+    credits: float = 0.0
+
+
+def _run_one(
+    client: FluxFlex,
+    request: dict[str, Any],
+    journal: Path | None,
+    progress: TaskProgress,
+    seen: _Seen,
+    *,
+    timeout: float,
+    resubmit_uncertain: bool,
+) -> Any:
+    """One request through the library's batch engine (with the journal): its outcome;
+    ``seen`` learns the task id and how the request ended as the events come."""
+
+    def on_event(event: BatchEvent) -> None:
+        seen.credits = event.counts.credits
+        if event.task_id:
+            seen.task_id = event.task_id
+        if event.kind == "submitted" and event.task_id:
+            progress.track(event.task_id, "submitted")
+        elif event.kind == "resumed" and event.task_id:
+            progress.track(event.task_id, "resumed", "paid earlier")
+        elif event.kind in FINAL_KINDS:
+            seen.kind = event.kind
+            progress.show("saved" if event.kind == "done" else event.kind, 1.0)
+
+    outcome: Any = None
+    with client.generate_as_completed(
+        [request],
+        concurrency=1,
+        timeout=timeout,
+        journal=journal,
+        resubmit_uncertain=resubmit_uncertain,
+        retry_failed=True,  # running generate again is asking again (a failed task is over)
+        on_event=on_event,
+    ) as run:
+        for _index, found in run:  # one request: one outcome
+            outcome = found
+    return outcome
 
 
 def generate(
@@ -181,35 +274,105 @@ def generate(
     connection: Connection,
     timeout: float,
     webhook_secret_env: str | None,
+    journal: str | None,
+    resubmit_uncertain: bool,
     as_json: bool,
 ) -> int:
-    """Submit ``prompt``, show progress, save the image to ``output``, print the outcome."""
+    """Submit ``prompt``, show progress, save the image to ``output``, print the outcome.
+
+    The task is recorded in a journal beside ``output`` before its POST leaves, so a run
+    that stops after paying is resumed by the next run of the same command.
+    """
+    from flux_flex.cli.preflight import validator
+
     if webhook_secret_env:
         params["webhook_secret"] = read_secret_env(webhook_secret_env, what="the webhook secret")
+    core = validator()
+    core.prepare_submission(prompt, params)  # bad input: refused before anything is sent
     prepare_output(output)
+    journal_file = None if connection.mock else journal_path(output_folder(output), journal)
+    if journal_file is not None:
+        prepare_folder(journal_file.parent, option="--journal", given=str(journal_file))
+        if journal_file.is_file():
+            _forget_finished(journal_file, output)
+    request = {"prompt": prompt, **params, "save_to": output}
+    seen = _Seen()
     with open_endpoint(connection) as endpoint, endpoint.sync_client() as client:
         _announce_mock(endpoint)
         started = time.monotonic()
         with TaskProgress("task") as progress:
             try:
-                job = client.submit(prompt, **params)
+                outcome = _run_one(
+                    client,
+                    request,
+                    journal_file,
+                    progress,
+                    seen,
+                    timeout=timeout,
+                    resubmit_uncertain=resubmit_uncertain,
+                )
             except KeyboardInterrupt:
-                raise Interrupted(
-                    "interrupted while submitting: if the request reached the API a task may "
-                    "exist (and be billed); check your dashboard before submitting again."
-                ) from None
-            result, path = _wait_and_save(
-                job, output, progress, timeout=timeout, connection=connection, status="submitted"
-            )
+                raise _interrupted(seen.task_id, output, connection) from None
+        if isinstance(outcome, BaseException):
+            raise _after_submit(outcome, seen, output, timeout, connection)
+        estimate = core.estimate(prompt, params)
+        saved = Saved(
+            task_id=outcome.id,
+            path=_as_given(outcome.path or output, output),
+            url=outcome.url,
+            seed=outcome.seed,
+            prompt=outcome.prompt,
+            cost=getattr(outcome, "cost", None) or seen.credits or None,
+            input_mp=estimate.input_mp if "input_images" in params else None,
+            output_mp=_output_mp(outcome.path or output),
+        )
         _report_result(
-            result,
-            path,
-            job,
-            elapsed=time.monotonic() - started,
-            mock=endpoint.mock,
-            as_json=as_json,
+            saved, elapsed=time.monotonic() - started, mock=endpoint.mock, as_json=as_json
         )
     return ExitCode.OK
+
+
+def _as_given(path: str, output: str) -> str:
+    """``path`` relative when the user gave a relative ``-o`` (as they typed it)."""
+    if os.path.isabs(output):
+        return path
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def _interrupted(task_id: str | None, output: str, connection: Connection) -> Interrupted:
+    if task_id is None:
+        return Interrupted(
+            "interrupted before the API answered the submission: nothing is known to be "
+            "billed. Running the same command again reports the request as uncertain (a "
+            "task may exist); check your tasks, and add --resubmit-uncertain to send it again."
+        )
+    return Interrupted(
+        resume_hint(task_id, output, connection, why="interrupted"),
+        task_id=task_id,
+        resume=resume_for(task_id, output, connection),
+    )
+
+
+def _after_submit(
+    error: BaseException, seen: _Seen, output: str, timeout: float, connection: Connection
+) -> BaseException:
+    """The failure to report for ``generate``'s outcome ``error``."""
+    from flux_flex.errors import TaskError
+
+    task_id = getattr(error, "task_id", None) or seen.task_id
+    if task_id and not isinstance(error, TaskError):  # paid, and reachable by its id
+        resume = resume_for(task_id, output, connection)
+        why = _why(error, output, timeout) + (_MOCK_NOTE if connection.mock else "")
+        return PaidTaskError(error, task_id=task_id, resume=resume, why=why)
+    if seen.kind == "uncertain":
+        return UncertainTaskError(
+            error,
+            f"{describe(error).rstrip('.')}. Running this command again will not send it "
+            "again (it could pay twice): check your tasks, then add --resubmit-uncertain to "
+            "send it anyway.",
+        )
+    return error
 
 
 def wait(
@@ -230,13 +393,17 @@ def wait(
             result, path = _wait_and_save(
                 job, output, progress, timeout=timeout, connection=connection, status="resuming"
             )
+        saved = Saved(
+            task_id=job.id,
+            path=path,
+            url=result.url,
+            seed=result.seed,
+            prompt=result.prompt,
+            cost=getattr(result, "cost", None),
+            output_mp=_output_mp(path),
+        )
         _report_result(
-            result,
-            path,
-            job,
-            elapsed=time.monotonic() - started,
-            mock=endpoint.mock,
-            as_json=as_json,
+            saved, elapsed=time.monotonic() - started, mock=endpoint.mock, as_json=as_json
         )
     return ExitCode.OK
 

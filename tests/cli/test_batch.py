@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pty
 import re
-import struct
-import subprocess
-import termios
-import threading
 from pathlib import Path
 
 from flux_flex.cli.prompts_file import parse_prompts
 from flux_flex.testing import FakeBFL
 from PIL import Image
 
-from .conftest import FLUX_FLEX, invoke, run_script
-from .test_generate import read_terminal
+from .conftest import invoke, run_script
+from .terminal import run_on_terminal, screen_lines
 
 PROMPTS = """\
 # comment lines and blank lines are ignored
@@ -28,6 +21,10 @@ a red fox in snow
 a broken one [fail]
 {"prompt": "a named lake", "name": "lake"}
 """
+
+
+def second_args(prompts: Path, out: Path) -> list[str]:
+    return ["batch", str(prompts), "--out-dir", str(out)]
 
 
 def posts(fake: FakeBFL) -> int:
@@ -59,17 +56,22 @@ def test_batch_reports_failures_and_a_rerun_skips_existing_images(
     assert lake.stem.startswith("lake-")  # "name" starts the file name, the hash follows
     assert (out / f"{lake.stem}.jpg").is_file()  # jpeg is the API's default
     expected = {item.stem for item in items if "[fail]" not in item.prompt}
-    assert {path.stem for path in out.iterdir()} == expected  # no partial file of the failure
+    images = {path.stem for path in out.iterdir() if not path.name.startswith(".")}
+    assert images == expected  # no partial file of the failure
+    assert (out / ".flux-flex-journal.sqlite").is_file()  # the task journal, beside them
 
-    # Re-run: the three images exist, only the failed prompt is submitted again.
+    # Re-run: the three images exist; the failed task is over (paid): not retried unasked.
     before = posts(fake)
     second = invoke(["batch", str(prompts), "--out-dir", str(out)], quick_env)
     assert second.exit_code == 1
-    assert posts(fake) - before == 1
-    assert "1 generated" not in second.stdout
-    assert "0 generated, 3 skipped (already there), 1 failed." in second.stdout
-    assert "failed" in second.stdout
-    assert "skipped" in second.stdout
+    assert posts(fake) == before
+    assert "0 generated, 3 skipped (already there), 1 failed;" in second.stdout
+    assert "re-run with --retry-failed" in second.stdout
+    as_json = json.loads(invoke([*second_args(prompts, out), "--json"], quick_env).stdout)
+    assert "failed in an earlier run" in as_json["items"][2]["error"]
+    third = invoke(["batch", str(prompts), "--out-dir", str(out), "--retry-failed"], quick_env)
+    assert third.exit_code == 1  # it fails again (the fake always fails it)
+    assert posts(fake) - before == 1  # only the failed line was sent again
 
 
 def test_batch_all_good_exits_0_with_a_table(
@@ -80,7 +82,7 @@ def test_batch_all_good_exits_0_with_a_table(
     args = ["batch", str(prompts), "--out-dir", str(tmp_path), "--format", "png"]
     result = invoke(args, quick_env)
     assert result.exit_code == 0, result.stderr
-    assert "2 generated, 0 skipped (already there), 0 failed." in result.stdout
+    assert "2 generated, 0 skipped (already there), 0 failed;" in result.stdout
     assert len(list(tmp_path.glob("*.png"))) == 2
     assert "2/2 done" in result.stderr  # plain progress lines off a terminal
 
@@ -105,7 +107,7 @@ def test_batch_script_with_mock(env: dict[str, str], tmp_path: Path) -> None:
     args = ["batch", "p.txt", "--out-dir", "imgs", "--mock", "--mock-task-seconds", "0.1"]
     done = run_script(args, env, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
-    assert "1 generated, 0 skipped (already there), 1 failed." in done.stdout
+    assert "1 generated, 0 skipped (already there), 1 failed;" in done.stdout
     assert "Content Moderated" in done.stdout
 
 
@@ -222,33 +224,6 @@ def test_user_and_webp_reach_the_api(
     assert "--user" in too_long.stderr
 
 
-ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-B]")
-
-
-def run_on_terminal(args: list[str], env: dict[str, str], columns: int) -> tuple[int, str, str]:
-    """Run the console script with stderr on a real pseudo-terminal of ``columns`` columns."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    chunks: list[bytes] = []
-    reader = threading.Thread(target=read_terminal, args=(leader, chunks), daemon=True)
-    reader.start()
-    try:
-        done = subprocess.run(
-            [FLUX_FLEX, *args],
-            env={**env, "COLUMNS": str(columns), "TERM": "xterm"},
-            stdout=subprocess.PIPE,
-            stderr=follower,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    finally:
-        os.close(follower)
-        reader.join(timeout=10)
-        os.close(leader)
-    return done.returncode, done.stdout, b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_live_display_shows_the_figures_within_60_columns(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -258,11 +233,12 @@ def test_live_display_shows_the_figures_within_60_columns(
     code, stdout, screen = run_on_terminal(args, env, columns=60)
     assert code == 1, screen  # one item failed
     assert "\x1b[" in screen  # drawn live, not plain lines
-    lines = [ANSI.sub("", line) for line in re.split(r"[\r\n]", screen)]
+    lines = screen_lines(screen)
     too_wide = [line for line in lines if len(line.rstrip()) > 60]
     assert too_wide == []
     last = [line for line in lines if "in flight" in line][-1]
-    assert re.search(r"in flight 0 · done 2 · failed 1 · \d+\.\d\d credits", last), last
-    assert "1/3" in screen
+    spent = re.search(r"in flight 0 · done 2 · failed 1 · (\d+\.\d\d) credits", last)
+    assert spent, last
+    assert float(spent.group(1)) > 0  # what the tasks were billed, as they were
     assert "3/3" in screen
     assert "2 generated" in stdout

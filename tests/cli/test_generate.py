@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
 import shlex
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +12,8 @@ import pytest
 from flux_flex.testing import FakeBFL
 from PIL import Image
 
-from .conftest import FLUX_FLEX, SLOW_MARKER, invoke, run_script
+from .conftest import SLOW_MARKER, invoke, run_script
+from .terminal import run_on_terminal, screen_lines
 
 
 def test_generate_saves_the_image_and_prints_path_seed_cost(
@@ -33,7 +31,7 @@ def test_generate_saves_the_image_and_prints_path_seed_cost(
     assert body["seed"] == 7
     assert body["output_format"] == "png"
     # Not a terminal: plain progress lines with elapsed time, on stderr.
-    assert "Ready" in result.stderr
+    assert ": saved" in result.stderr
     assert "s] task " in result.stderr
 
 
@@ -214,45 +212,23 @@ def test_key_from_another_variable(fake: FakeBFL, tmp_path: Path) -> None:
     assert "NOT_SET_ANYWHERE" in missing.stderr
 
 
-def read_terminal(leader: int, into: list[bytes]) -> None:
-    """Drain a pty's leader side until its follower is closed (EIO) or EOF."""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            return
-        if not chunk:
-            return
-        into.append(chunk)
-
-
-def test_script_on_a_terminal_shows_a_live_bar(env: dict[str, str], tmp_path: Path) -> None:
-    leader, follower = pty.openpty()  # stderr is a terminal, stdout a pipe
-    chunks: list[bytes] = []
-    reader = threading.Thread(target=read_terminal, args=(leader, chunks), daemon=True)
-    reader.start()
-    try:
-        done = subprocess.run(
-            [FLUX_FLEX, "generate", "a fox", "-o", str(tmp_path / "x.png")],
-            env={**env, "COLUMNS": "120", "TERM": "xterm"},
-            stdout=subprocess.PIPE,
-            stderr=follower,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    finally:
-        os.close(follower)
-        reader.join(timeout=10)
-        os.close(leader)
-    assert done.returncode == 0
-    screen = b"".join(chunks).decode("utf-8", "replace")
+@pytest.mark.parametrize("columns", [120, 60])
+def test_script_on_a_terminal_shows_a_live_bar(
+    env: dict[str, str], tmp_path: Path, columns: int
+) -> None:
+    args = ["generate", "a fox", "-o", str(tmp_path / "x.png")]
+    code, stdout, screen = run_on_terminal(args, env, columns=columns)
+    assert code == 0, screen
     assert "\x1b[" in screen  # drawn with terminal control sequences, not plain lines
     assert "━" in screen  # the bar
     assert "0:00:0" in screen  # elapsed time
     assert "saved" in screen  # the status column
     assert "s] task" not in screen  # no plain progress lines
-    assert done.stdout.startswith("saved ")
+    assert stdout.startswith("saved ")
+    task_id = stdout.split("task  ", 1)[1].split()[0]
+    lines = screen_lines(screen)
+    assert [line for line in lines if len(line.rstrip()) > columns] == []
+    assert any(line.strip() == f"task {task_id}" for line in lines)  # the id, whole
 
 
 # --- output paths, formats, user -------------------------------------------------------------
@@ -341,7 +317,9 @@ def test_a_folder_gone_after_submit_names_the_paid_task_and_the_resume_command(
 
     breaker = threading.Thread(target=break_folder_after_submit)
     breaker.start()
-    result = invoke(["generate", f"a fox {SLOW_MARKER}", "-o", str(target)], quick_env)
+    journal = str(tmp_path / "journal.sqlite")  # elsewhere: the folder holds only the image
+    args = ["generate", f"a fox {SLOW_MARKER}", "-o", str(target), "--journal", journal]
+    result = invoke(args, quick_env)
     breaker.join()
     assert result.exit_code == 1, result.output
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import attrs
 import pytest
 from flux_flex.cli.connection import Connection
 from flux_flex.cli.failures import (
@@ -256,18 +257,25 @@ def test_live_progress_shows_status_and_elapsed_time() -> None:
     assert "0:00:0" in text
 
 
+@attrs.frozen
+class Counts:
+    in_flight: int
+    done: int
+    failed: int
+    credits: float
+
+
 def test_batch_progress_plain_lines() -> None:
     stream = io.StringIO()
     with BatchProgress(3, stream=stream, live=False) as progress:
-        progress.submitted(0)
-        progress.submitted(1)
-        progress.submitted(2)
-        progress.item_done("fox", ok=True, key=0, cost=5.24)
-        progress.item_done("owl", ok=False, key=1)
-        assert progress.in_flight == 1
+        progress.event("submitted", "fox", Counts(1, 0, 0, 5.24))
+        progress.event("done", "fox", Counts(2, 1, 0, 10.48))
+        progress.event("uncertain", "owl", Counts(1, 1, 1, 10.48))
+        assert progress.credits == 10.48
     lines = stream.getvalue().splitlines()
-    assert "1/3 done: fox (in flight 2 · done 1 · failed 0 · 5.24 credits)" in lines[0]
-    assert "2/3 FAILED: owl (in flight 1 · done 1 · failed 1 · 5.24 credits)" in lines[1]
+    assert len(lines) == 2  # one line per finished item
+    assert "1/3 done: fox (in flight 2 · done 1 · failed 0 · 10.48 credits)" in lines[0]
+    assert "2/3 UNCERTAIN: owl (in flight 1 · done 1 · failed 1 · 10.48 credits)" in lines[1]
 
 
 def test_resume_hint_repeats_connection_options_and_a_foreign_polling_host(

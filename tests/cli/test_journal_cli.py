@@ -225,3 +225,28 @@ def test_a_journal_that_cannot_be_written_is_refused_before_sending(
     single = invoke(["generate", "a fox", "-o", out, "--journal", journal], env_for(api))
     assert single.exit_code == 2
     assert posts(api) == 0
+
+
+def test_dry_run_counts_what_the_journal_will_resume_and_what_is_uncertain(
+    api: KillableApi, tmp_path: Path
+) -> None:
+    prompts = tmp_path / "p.txt"
+    prompts.write_text(f"a paid fox\nan unanswered owl {BAD_GATEWAY_MARKER}\n")
+    out = tmp_path / "out"
+    api.task_seconds = 60.0  # nothing finishes: the fox's task stays paid and unsaved
+    args = ["batch", str(prompts), "--out-dir", str(out), "--concurrency", "1"]
+    ran = invoke([*args, "--timeout", "0.2", "--json"], env_for(api))
+    assert ran.exit_code == 1, ran.output
+    states = {item["prompt"]: item["state"] for item in json.loads(ran.stdout)["items"]}
+    assert states["a paid fox"] == "unfinished"
+    created = posts(api)
+    assert created == 2
+    with prompts.open("a") as more:
+        more.write("a new heron\n")
+    plan = json.loads(invoke([*args, "--dry-run", "--json"], env_for(api)).stdout)
+    assert (plan["to_submit"], plan["to_resume"], plan["uncertain"]) == (1, 1, 1)
+    assert plan["estimated_credits"] == pytest.approx(5.24)  # only the heron is paid for
+    actions = {item["prompt"]: item["action"] for item in plan["items"]}
+    assert actions["a paid fox"] == "resume"
+    assert actions[f"an unanswered owl {BAD_GATEWAY_MARKER}"] == "uncertain"
+    assert posts(api) == created  # a dry run sends nothing billed

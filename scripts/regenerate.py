@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "flux2-flex.openapi.yaml"
 CONFIG = ROOT / "openapi-python-client.yaml"
 # Our overrides of openapi-python-client's templates: open enums (an unknown value is data),
-# x-key auth by default, SPEC_VERSION and __version__ on the package.
+# x-key auth by default (key kept out of reprs), SPEC_VERSION, VENDOR_REVISION, __version__.
 TEMPLATES = ROOT / "templates"
 PACKAGE = ROOT / "generated" / "flux_flex_api"
 
@@ -57,9 +57,9 @@ def load_and_validate_spec(spec: Path = SPEC) -> dict[str, object]:
     return document  # type: ignore[no-any-return]
 
 
-def generate(output: Path) -> None:
-    """Write the client package for the spec into ``output`` (replacing it)."""
-    document = load_and_validate_spec()
+def generate(output: Path, spec: Path = SPEC) -> None:
+    """Write the client package for ``spec`` into ``output`` (replacing it)."""
+    document = load_and_validate_spec(spec)
     tool = shutil.which("openapi-python-client", path=_venv_path())
     if tool is None:
         raise RegenerateError("openapi-python-client is not installed: run `make setup` first.")
@@ -69,7 +69,7 @@ def generate(output: Path) -> None:
             tool,
             "generate",
             "--path",
-            str(SPEC),
+            str(spec),
             "--config",
             str(CONFIG),
             "--custom-template-path",

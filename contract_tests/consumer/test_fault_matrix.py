@@ -223,15 +223,33 @@ def test_a_200_without_id_is_a_protocol_error_sent_once(router: respx.MockRouter
     assert caught.value.raw == {"polling_url": f"{RESULT_URL}?id=x", "cost": 5}
 
 
-def test_an_unknown_status_is_a_protocol_error_at_the_first_poll(router: respx.MockRouter) -> None:
+def test_an_unknown_status_means_still_running(router: respx.MockRouter) -> None:
+    # A status this client does not know (the vendor added two in 2026) is data, not an
+    # error: the task is still running, and the wait goes on until a final status.
     count("fault: unknown status")
     router.post(SUBMIT_URL).respond(200, json=accepted())
-    poll = router.get(RESULT_URL).respond(200, json={"id": "task-1", "status": "Melted"})
-    with wrapper() as client, pytest.raises(ProtocolError) as caught:
-        client.submit("p").wait(timeout=5)
-    assert poll.call_count == 1
+    poll = router.get(RESULT_URL)
+    poll.side_effect = [
+        httpx.Response(200, json={"id": "task-1", "status": "Melted"}),
+        httpx.Response(200, json={"id": "task-1", "status": "Melted", "progress": 0.5}),
+        httpx.Response(200, json=ready()),
+    ]
+    seen: list[str] = []
+    with wrapper() as client:
+        result = client.submit("p").wait(timeout=5, on_progress=lambda s: seen.append(s.status))
+    assert poll.call_count == 3
+    assert seen == ["Melted", "Melted", "Ready"]
+    assert result.url == SAMPLE_URL
+
+
+def test_a_wait_on_an_unknown_status_times_out_naming_it(router: respx.MockRouter) -> None:
+    count("fault: unknown status until the deadline")
+    router.get(RESULT_URL).respond(200, json={"id": "task-1", "status": "Melted"})
+    with wrapper() as client, pytest.raises(WaitTimeoutError) as caught:
+        client.job("task-1").wait(timeout=0.2)
+    assert caught.value.last_status == "Melted"
+    assert "Melted" in str(caught.value)
     assert caught.value.task_id == "task-1"
-    assert caught.value.raw == {"id": "task-1", "status": "Melted"}
 
 
 def test_task_not_found_is_raised_at_once(router: respx.MockRouter) -> None:

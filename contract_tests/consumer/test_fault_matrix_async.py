@@ -16,7 +16,6 @@ from flux_flex.errors import (
     APIConnectionError,
     APITimeoutError,
     DownloadError,
-    ProtocolError,
     ServerError,
     TaskNotFoundError,
     WaitTimeoutError,
@@ -85,17 +84,24 @@ async def test_get_5xx_then_success(router: respx.MockRouter) -> None:
     assert result.url == SAMPLE_URL
 
 
-async def test_unknown_status_and_not_found_end_at_once(router: respx.MockRouter) -> None:
+async def test_unknown_status_runs_on_and_not_found_ends_at_once(
+    router: respx.MockRouter,
+) -> None:
     count("fault (async): unknown status / Task not found")
-    poll = router.get(RESULT_URL).respond(200, json={"id": "task-1", "status": "Melted"})
+    poll = router.get(RESULT_URL)
+    poll.side_effect = [
+        httpx.Response(200, json={"id": "task-1", "status": "Melted"}),
+        httpx.Response(200, json=ready()),
+    ]
     async with async_wrapper() as client:
-        with pytest.raises(ProtocolError):
-            await client.job("task-1").wait(timeout=5)
-        assert poll.call_count == 1
+        result = await client.job("task-1").wait(timeout=5)
+        assert result.url == SAMPLE_URL
+        assert poll.call_count == 2
+        poll.side_effect = None
         poll.respond(200, json={"id": "task-1", "status": "Task not found"})
         with pytest.raises(TaskNotFoundError):
             await client.job("task-1").wait(timeout=5)
-    assert poll.call_count == 2
+    assert poll.call_count == 3
 
 
 async def test_poll_deadline_then_resume(router: respx.MockRouter) -> None:

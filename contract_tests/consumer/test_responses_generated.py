@@ -1,11 +1,16 @@
-"""Item 2, generated client: every answer the spec allows parses into the model it names."""
+"""Item 2, generated client: every answer the spec allows parses into the model it names, and
+an answer with a value the spec does not list (a new status, a new format, extra keys) parses
+too, the value kept as it came."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
+import httpx
 import pytest
 import respx
+from flux_flex_api import models
 from flux_flex_api.api.generation import generate_flux_2_flex
 from flux_flex_api.api.results import get_result
 from flux_flex_api.models import (
@@ -14,7 +19,10 @@ from flux_flex_api.models import (
     ErrorResponse,
     Flux2FlexInputs,
     HTTPValidationError,
+    OutputFormat,
     ResultResponse,
+    ResultWithCostResponse,
+    StatusResponse,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -112,11 +120,110 @@ def test_every_error_answer_parses(operation: str, status: int) -> None:
         check()
 
 
-def test_an_unknown_status_is_refused_by_the_generated_model() -> None:
-    # Why the wrapper must catch it: the model raises ValueError on a status the spec lacks.
+# -- unknown values are data (issue 11 §2): nothing the vendor adds makes a reader raise -------
+def _open_enums() -> list[type[StrEnum]]:
+    """Every enum class of the generated package."""
+    return sorted(
+        (
+            obj
+            for name in dir(models)
+            if isinstance(obj := getattr(models, name), type) and issubclass(obj, StrEnum)
+        ),
+        key=lambda cls: cls.__name__,
+    )
+
+
+def test_the_generated_package_has_the_enums_of_the_spec() -> None:
+    # Guards the parametrization below: a new enum in the spec is a new case there.
+    assert [cls.__name__ for cls in _open_enums()] == ["OutputFormat", "StatusResponse"]
+
+
+@pytest.mark.parametrize("enum", _open_enums(), ids=lambda cls: cls.__name__)
+def test_every_generated_enum_keeps_an_unknown_value_as_it_came(enum: type[StrEnum]) -> None:
+    count("response: generated client, unknown enum values")
+    for value in ("Upscaling", "avif", "", "ready", "Ready ", "ÜBER", "a\nb"):
+        member = enum(value)
+        assert isinstance(member, enum)
+        assert (str(member), member.value, member.name) == (value, value, "UNKNOWN")
+        assert member == value  # still a str, equal to what came
+        assert hash(member) == hash(value)
+        assert member.is_known is False  # type: ignore[attr-defined]
+    for known in enum:
+        assert enum(known.value) is known
+        assert known.is_known is True  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="42"):
+        enum(42)  # not a string: not a value of this enum, whatever the vendor adds
+
+
+@pytest.mark.parametrize("shape", [ResultResponse, ResultWithCostResponse])
+def test_a_result_model_keeps_an_unknown_status(shape: type[Any]) -> None:
     count("response: generated client, unknown status")
-    with pytest.raises(ValueError, match="Exploded"):
-        ResultResponse.from_dict({"id": "t", "status": "Exploded"})
+    answer = {"id": "t", "status": "Upscaling", "cost": 5.24, "queue": {"position": 3}}
+    if shape is ResultResponse:
+        del answer["cost"]
+    parsed = shape.from_dict(answer)
+    assert isinstance(parsed.status, StatusResponse)
+    assert str(parsed.status) == "Upscaling"
+    assert parsed.status.is_known is False
+    assert parsed.additional_properties == {"queue": {"position": 3}}
+    assert parsed.to_dict() == answer
+
+
+@settings(CONTRACT_SETTINGS, max_examples=100)
+@given(st.text(max_size=30))
+def test_any_status_string_parses_and_known_ones_are_members(value: str) -> None:
+    count("response: generated client, status drawn from all strings")
+    parsed = ResultResponse.from_dict({"id": "t", "status": value})
+    assert str(parsed.status) == value
+    known = value in set(statuses())
+    assert parsed.status.is_known is known
+    if known:
+        assert parsed.status is StatusResponse(value)
+
+
+def test_get_result_reads_both_shapes_with_unknown_status_and_extra_keys() -> None:
+    plain = {"id": "t", "status": "Upscaling", "progress": 0.4, "eta_s": 3}
+    settled = {**plain, "status": "Ready", "cost": 5.24, "result": {"sample": "https://d/x"}}
+    with respx.mock() as router, generated_client() as client:
+        route = router.get(f"{BASE_URL}{RESULT_PATH}")
+        count("response: generated client, get_result with unknown status and extra keys")
+        route.respond(200, json=plain)
+        first = get_result.sync_detailed(client=client, id="t").parsed
+        assert isinstance(first, ResultResponse)
+        assert (str(first.status), first.status.is_known) == ("Upscaling", False)
+        assert first.progress == 0.4
+        assert first.additional_properties == {"eta_s": 3}
+
+        count("response: generated client, get_result with the settled cost")
+        route.respond(200, json=settled)
+        second = get_result.sync_detailed(client=client, id="t").parsed
+        assert isinstance(second, ResultWithCostResponse)
+        assert second.status is StatusResponse.READY
+        assert second.cost == 5.24
+        assert second.additional_properties == {"eta_s": 3}
+        assert second.to_dict() == settled
+
+
+def test_get_result_parses_an_unknown_status_from_an_httpx_response() -> None:
+    # The endpoint module's own parser, as `sync_detailed` and `asyncio_detailed` use it.
+    count("response: generated client, endpoint parser, unknown status")
+    response = httpx.Response(200, json={"id": "t", "status": "Queued", "cost": 1.05})
+    built = get_result._build_response(client=generated_client(), response=response)
+    assert isinstance(built.parsed, ResultWithCostResponse)
+    assert str(built.parsed.status) == "Queued"
+    assert built.parsed.status.is_known is False
+
+
+def test_a_request_model_keeps_an_unknown_output_format() -> None:
+    count("request model: generated client, unknown output format")
+    inputs = Flux2FlexInputs.from_dict({"prompt": "p", "output_format": "avif"})
+    assert isinstance(inputs.output_format, OutputFormat)
+    assert str(inputs.output_format) == "avif"
+    assert inputs.output_format.is_known is False
+    assert inputs.to_dict() == {"prompt": "p", "output_format": "avif"}
+    assert Flux2FlexInputs.from_dict({"prompt": "p", "output_format": "webp"}).output_format is (
+        OutputFormat.WEBP
+    )
 
 
 @settings(CONTRACT_SETTINGS, max_examples=40)

@@ -47,3 +47,25 @@ def test_unparsable_yaml_stops_with_a_message(tmp_path: Path) -> None:
     broken.write_text("openapi: 3.1.0\npaths: {oops\n")
     with pytest.raises(regenerate.RegenerateError, match="Fix the YAML"):
         regenerate.load_and_validate_spec(broken)
+
+
+def test_a_changed_template_is_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The templates are part of what generates the client: editing one without
+    # `make regenerate` must fail the drift check like a spec edit does.
+    templates = tmp_path / "templates"
+    shutil.copytree(regenerate.TEMPLATES, templates)
+    enum = templates / "str_enum.py.jinja"
+    enum.write_text(enum.read_text().replace("An unknown string is data", "Unknown: data"))
+    monkeypatch.setattr(regenerate, "TEMPLATES", templates)
+    assert regenerate.drift() == ["models/output_format.py", "models/status_response.py"]
+
+
+def test_a_changed_config_is_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "openapi-python-client.yaml"
+    text = regenerate.CONFIG.read_text()
+    config.write_text(
+        text.replace("docstrings_on_attributes: true", "docstrings_on_attributes: false")
+    )
+    assert config.read_text() != text
+    monkeypatch.setattr(regenerate, "CONFIG", config)
+    assert "client.py" in regenerate.drift()

@@ -18,6 +18,8 @@ MODELS = {
     "AsyncResponse": "async_response.AsyncResponse",
     "AsyncWebhookResponse": "async_webhook_response.AsyncWebhookResponse",
     "ResultResponse": "result_response.ResultResponse",
+    "ResultWithCostResponse": "result_with_cost_response.ResultWithCostResponse",
+    "CreditsResponse": "credits_response.CreditsResponse",
     "ReadyResult": "ready_result.ReadyResult",
     "ValidationError": "validation_error.ValidationError",
     "HTTPValidationError": "http_validation_error.HTTPValidationError",
@@ -83,6 +85,8 @@ def _minimal(schema_name: str) -> dict[str, Any]:
         "msg": "m",
         "type": "t",
         "result": {"sample": "https://delivery.example/x.jpg"},
+        "cost": 5.24,
+        "credits": 1000.5,
     }
     required = load_spec()["components"]["schemas"][schema_name].get("required", [])
     return {name: values[name] for name in required}

@@ -64,7 +64,8 @@ def test_spec_is_readable_from_the_installed_wheel(wheel: Path) -> None:
         "import flux_flex, flux_flex_api, flux_flex.spec as s;"
         "assert '.whl' in flux_flex.__file__ and '.whl' in flux_flex_api.__file__, "
         "(flux_flex.__file__, flux_flex_api.__file__);"
-        "print(len(s.request_body_schema()['properties']))"
+        "print(len(s.request_body_schema()['properties']));"
+        "print(flux_flex_api.SPEC_VERSION, flux_flex_api.VENDOR_REVISION)"
     )
     env = {**os.environ, "PYTHONPATH": str(wheel)}
     done = subprocess.run(
@@ -76,4 +77,5 @@ def test_spec_is_readable_from_the_installed_wheel(wheel: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "20"
+    # The page's twenty fields and the vendor's `user`; the versions read from the wheel.
+    assert done.stdout.split() == ["21", "2.0.0", "2026-09"]

@@ -1,9 +1,11 @@
-"""The spec's request body is faithful to the endpoint page, field by field.
+"""The spec's request body is faithful to the endpoint page, field by field, plus what the
+vendor's published document (revision 2026-09) adds to the page.
 
 PAGE is written by hand from ../shared/api/flux-2-flex-endpoint.txt (not from the spec), so a
 slip in either shows up here. Known slips of the page, corrected on purpose (FACTS.md):
 safety_tolerance's prose says "0 and 6" where its range says 5; the page's example body has a
-`webhook_url` that is not a URI.
+`webhook_url` that is not a URI. VENDOR_2026 is written by hand from FACTS.md ("The vendor's
+published document, 2026"): `output_format` also takes `webp`, and the body has `user`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ PAGE: dict[str, tuple[str, bool, Any, dict[str, Any], dict[str, Any]]] = {
     ),
     "webhook_secret": ("string", True, _ABSENT, {}, {}),
 }
+
+# What the vendor's 2026-09 document changes and adds (the page does not list these).
+VENDOR_2026: dict[str, tuple[str, bool, Any, dict[str, Any], dict[str, Any]]] = {
+    "output_format": ("string", True, "jpeg", {}, {"enum": ["jpeg", "png", "webp"]}),
+    "user": ("string", True, _ABSENT, {"minLength": 1, "maxLength": 256}, {}),
+}
+EXPECTED = {**PAGE, **VENDOR_2026}
 
 PAGE_DESCRIPTIONS = {
     "prompt": "Text prompt for image generation.",
@@ -103,15 +112,22 @@ def _body() -> dict[str, Any]:
     return load_spec()["components"]["schemas"]["Flux2FlexInputs"]
 
 
-def test_the_body_has_exactly_the_twenty_fields_of_the_page() -> None:
+def test_the_body_has_the_twenty_fields_of_the_page_then_the_vendors_user() -> None:
     assert len(PAGE) == 20
-    assert list(_body()["properties"]) == list(PAGE)
+    assert list(_body()["properties"]) == [*PAGE, "user"]
     assert _body()["required"] == ["prompt"]
 
 
-@pytest.mark.parametrize("name", list(PAGE))
-def test_field_matches_the_page(name: str) -> None:
-    assert describe(_body()["properties"][name]) == PAGE[name]
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_field_matches_the_page_or_the_vendors_document(name: str) -> None:
+    assert describe(_body()["properties"][name]) == EXPECTED[name]
+
+
+def test_the_vendors_changes_are_the_only_departures_from_the_page() -> None:
+    # Guards EXPECTED: the page's own entry for output_format is what the vendor widened.
+    assert PAGE["output_format"][4] == {"enum": ["jpeg", "png"]}
+    changed = {name for name in PAGE if EXPECTED[name] != PAGE[name]}
+    assert changed == {"output_format"}
 
 
 @pytest.mark.parametrize("name", list(PAGE_DESCRIPTIONS))
@@ -125,10 +141,12 @@ def test_safety_tolerance_description_states_the_real_range() -> None:
     assert "6" not in description
 
 
-def test_width_and_height_also_allow_zero_for_model_choice() -> None:
+def test_width_and_height_also_allow_zero_for_model_choice_marked_as_ours() -> None:
+    # FACTS.md: 0 lets the model choose; neither the page nor the vendor's schema says so.
     for name in ("width", "height"):
         branches = _body()["properties"][name]["anyOf"]
-        assert {"type": "integer", "minimum": 0, "maximum": 0} in branches
+        zero = {"type": "integer", "minimum": 0, "maximum": 0, "x-flux-flex": {"ours": True}}
+        assert zero in branches
 
 
 def test_describe_notices_a_changed_bound() -> None:

@@ -7,7 +7,9 @@ SPEC_VERSION = "2.0.0"
 
 
 def __getattr__(name: str) -> str:
-    # The distribution's version, read when asked (importlib.metadata is slow to import).
+    # Read when asked: importlib.metadata is slow to import, and the generator does not
+    # hand the templates the document's `x-` extensions, so the revision comes from the
+    # copy of the document shipped in this package.
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
@@ -15,11 +17,20 @@ def __getattr__(name: str) -> str:
             return version("flux-flex")
         except PackageNotFoundError:
             return "0+unknown"
+    if name == "VENDOR_REVISION":
+        import json
+        from importlib.resources import files
+
+        document = json.loads(
+            files(__name__).joinpath("openapi.json").read_text("utf-8")
+        )
+        return str(document["info"]["x-vendor-revision"])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = (
     "SPEC_VERSION",
+    "VENDOR_REVISION",
     "AuthenticatedClient",
     "Client",
 )

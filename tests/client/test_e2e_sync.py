@@ -215,7 +215,12 @@ def test_wait_timeout_then_resume(fake: FakeBFL, client: FluxFlex) -> None:
 
 def test_regional_polling_url_and_webhook_shape(tmp_path: Path) -> None:
     with FakeBFL(task_seconds=0.05, polling_base_url="http://localhost:{port}") as fake:
-        c = FluxFlex(api_key=fake.api_key, base_url=fake.base_url, poll_schedule=FAST_SCHEDULE)
+        c = FluxFlex(
+            api_key=fake.api_key,
+            base_url=fake.base_url,
+            poll_schedule=FAST_SCHEDULE,
+            trusted_hosts=["LocalHost"],  # another host than the base URL's: trusted by name
+        )
         job = c.submit("fox")
         assert job.polling_url.startswith("http://localhost:")
         assert c.wait(job, timeout=10).url

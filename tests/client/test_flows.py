@@ -13,13 +13,21 @@ from flux_flex._core.actions import (
     HttpFailure,
     HttpRequest,
     HttpResponse,
+    RefusedBody,
     Report,
     Send,
     Sleep,
 )
-from flux_flex._core.flows import FlowEnv, submit_flow, wait_flow
+from flux_flex._core.flows import FlowEnv, download_flow, submit_flow, wait_flow
+from flux_flex._core.hosts import KeyDestinations
 from flux_flex._core.retry import FailureKind
-from flux_flex.errors import APITimeoutError, ServerError
+from flux_flex.errors import (
+    APITimeoutError,
+    DownloadError,
+    RateLimitError,
+    ServerError,
+    UntrustedHostError,
+)
 
 
 class Clock:
@@ -30,8 +38,16 @@ class Clock:
         return self.now
 
 
-def env(clock: Clock) -> FlowEnv:
-    return FlowEnv(retry=RetryPolicy(max_retries=3), clock=clock, rng=random.Random(0))
+KEY_HOSTS = KeyDestinations("https://api", trusted_hosts=("eu",))
+
+
+def env(clock: Clock, *, retry: RetryPolicy | None = None) -> FlowEnv:
+    return FlowEnv(
+        retry=retry or RetryPolicy(max_retries=3),
+        clock=clock,
+        rng=random.Random(0),
+        key_destinations=KEY_HOSTS,
+    )
 
 
 def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -61,6 +77,7 @@ def drive(flow: Any, answers: list[Any], clock: Clock) -> tuple[list[Any], Any]:
 
 POST = HttpRequest("POST", "https://api/v1/flux-2-flex", idempotent=False, json={"prompt": "p"})
 ACK = {"id": "t", "polling_url": "https://eu/v1/get_result?id=t"}
+U = "https://eu/p?id=t"
 FAST = PollSchedule(initial=0.5, backoff=2.0, max_interval=4.0, jitter=0.0)
 
 
@@ -118,7 +135,7 @@ def test_webhook_delivery_in_grace_means_no_poll() -> None:
     clock = Clock()
     payload = {"id": "t", "status": "Ready", "result": {"sample": "https://d/w"}}
     actions, finished = drive(
-        wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
+        wait_flow("t", U, env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
         [payload],
         clock,
     )
@@ -131,7 +148,7 @@ def test_lost_webhook_polls_and_waits_on_delivery_between_polls() -> None:
     pending = answer(200, {"id": "t", "status": "Pending"})
     payload = {"id": "t", "status": "Ready", "result": {"sample": "https://d/w"}}
     actions, finished = drive(
-        wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
+        wait_flow("t", U, env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
         [None, pending, payload],
         clock,
     )
@@ -142,7 +159,7 @@ def test_lost_webhook_polls_and_waits_on_delivery_between_polls() -> None:
 
 def test_failing_polls_at_the_deadline_become_wait_timeout() -> None:
     clock = Clock()
-    flow = wait_flow("t", "u", env(clock), schedule=FAST, timeout=0.3)
+    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=0.3)
     with pytest.raises(WaitTimeoutError) as info:
         drive(flow, [answer(503, {}), answer(503, {}), answer(503, {}), answer(503, {})], clock)
     assert isinstance(info.value.__cause__, ServerError)
@@ -151,7 +168,7 @@ def test_failing_polls_at_the_deadline_become_wait_timeout() -> None:
 
 def test_polls_carry_the_time_left_as_timeout() -> None:
     clock = Clock()
-    flow = wait_flow("t", "u", env(clock), schedule=FAST, timeout=2.0)
+    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=2.0)
     first = next(flow)
     assert isinstance(first, Send)
     assert first.request.timeout == pytest.approx(2.0)
@@ -166,7 +183,7 @@ def test_a_webhook_wait_on_a_long_task_polls_once_then_waits_past_the_predicted_
     actions, finished = drive(
         wait_flow(
             "t",
-            "u",
+            U,
             env(clock),
             schedule=FAST,
             timeout=120,
@@ -190,7 +207,7 @@ def test_a_webhook_wait_on_a_long_task_polls_once_then_waits_past_the_predicted_
 def test_a_webhook_wait_without_progress_spaces_polls_by_the_grace() -> None:
     clock = Clock()
     pending = answer(200, {"id": "t", "status": "Pending", "progress": None})
-    flow = wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3)
+    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3)
     assert next(flow) == AwaitDelivery("t", 3)
     gaps = []
     reply: Any = None  # no delivery: the grace passes
@@ -212,7 +229,7 @@ def test_the_first_poll_waits_initial_after_the_submission() -> None:
     clock.now = 10.0
     ready = answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})
     actions, _ = drive(
-        wait_flow("t", "u", env(clock), schedule=FAST, timeout=60, submitted_at=9.9), [ready], clock
+        wait_flow("t", U, env(clock), schedule=FAST, timeout=60, submitted_at=9.9), [ready], clock
     )
     assert [type(a).__name__ for a in actions] == ["Sleep", "Send", "Report"]
     assert actions[0].seconds == pytest.approx(0.4)  # until 9.9 + initial (0.5)
@@ -221,5 +238,126 @@ def test_the_first_poll_waits_initial_after_the_submission() -> None:
 def test_a_resumed_wait_polls_at_once() -> None:
     clock = Clock()
     ready = answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})
-    actions, _ = drive(wait_flow("t", "u", env(clock), schedule=FAST, timeout=60), [ready], clock)
+    actions, _ = drive(wait_flow("t", U, env(clock), schedule=FAST, timeout=60), [ready], clock)
     assert isinstance(actions[0], Send)
+
+
+def test_a_backoff_that_would_overrun_the_deadline_is_shortened() -> None:
+    # 8 s backoffs, 3 s left: the resends come sooner, within the time left.
+    clock = Clock()
+    slow = env(clock, retry=RetryPolicy(max_retries=50, backoff_initial=8, backoff_max=8))
+    flow = wait_flow("t", U, slow, schedule=FAST, timeout=3.0)
+    busy = answer(503, {})
+    with pytest.raises(WaitTimeoutError) as info:
+        drive(flow, [busy] * 50, clock)
+    assert isinstance(info.value.__cause__, ServerError)
+    assert clock.now <= 3.0
+    assert clock.now >= 2.9  # the time left was used, not given up at the first 503
+
+
+def test_each_attempt_is_bounded_by_the_time_left() -> None:
+    clock = Clock()
+    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=2.0)
+    first = next(flow)
+    assert isinstance(first, Send)
+    clock.now += 1.5  # the first poll took 1.5 s and failed
+    second_sleep = flow.send(HttpFailure(FailureKind.NETWORK, "reset"))
+    assert isinstance(second_sleep, Sleep)
+    clock.now += second_sleep.seconds
+    second = flow.send(None)
+    assert isinstance(second, Send)
+    assert second.request.timeout == pytest.approx(2.0 - clock.now)
+
+
+def test_a_retry_after_beyond_the_deadline_raises_at_once() -> None:
+    clock = Clock()
+    limited = answer(429, {"detail": "slow down"}, {"Retry-After": "30"})
+    patient = env(clock, retry=RetryPolicy(retry_after_max=60))
+    with pytest.raises(RateLimitError) as info:
+        drive(wait_flow("t", U, patient, schedule=FAST, timeout=10), [limited], clock)
+    assert clock.now == 0  # no sleep at all
+    assert info.value.retry_after == 30
+    assert info.value.task_id == "t"
+    with pytest.raises(RateLimitError):
+        drive(submit_flow(POST, patient, base_url="https://api", deadline=10), [limited], clock)
+
+
+def test_the_wait_timeout_names_the_last_status() -> None:
+    clock = Clock()
+    generating = answer(200, {"id": "t", "status": "Generating"})
+    with pytest.raises(WaitTimeoutError) as info:
+        drive(wait_flow("t", U, env(clock), schedule=FAST, timeout=2), [generating] * 20, clock)
+    assert info.value.last_status == "Generating"
+    assert "last status: Generating" in str(info.value)
+
+
+def test_a_request_to_an_untrusted_host_is_never_yielded() -> None:
+    flow = wait_flow("t", "https://evil.example/p?id=t", env(Clock()), schedule=FAST, timeout=5)
+    with pytest.raises(UntrustedHostError) as info:
+        next(flow)
+    assert info.value.host == "evil.example"
+    assert info.value.task_id == "t"
+
+
+def test_non_finite_progress_is_no_progress() -> None:
+    clock = Clock()
+    polls = [
+        answer(200, {"id": "t", "status": "Pending", "progress": value})
+        for value in (float("nan"), float("inf"), -5, 40)
+    ] + [answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})]
+    actions, _ = drive(wait_flow("t", U, env(clock), schedule=FAST, timeout=60), polls, clock)
+    assert [a.progress for a in actions if isinstance(a, Report)] == [None, None, None, 0.4, None]
+
+
+def download(clock: Clock, answers: list[Any], **options: Any) -> Any:
+    settings: dict[str, Any] = {"task_id": "t", "download_dir": None, "timeout": 10}
+    flow = download_flow("https://d/x.png", env(clock), max_bytes=1000, **{**settings, **options})
+    return drive(flow, answers, clock)
+
+
+def test_a_download_is_one_bounded_transfer_without_the_key() -> None:
+    clock = Clock()
+    png = HttpResponse(200, {}, b"\x89PNG\r\n\x1a\n", head=b"\x89PNG\r\n\x1a\n")
+    timeout = HttpFailure(FailureKind.TIMEOUT, "ReadTimeout")
+    actions, response = download(clock, [timeout, png])
+    sends = [a.request for a in actions if isinstance(a, Send)]
+    assert response is png
+    assert [s.authenticated for s in sends] == [False, False]
+    assert all(s.download and s.max_bytes == 1000 for s in sends)
+    assert sends[0].timeout == 10
+    assert sends[1].timeout is not None
+    assert sends[1].timeout < 10  # what is left of the bound
+
+
+@pytest.mark.parametrize(
+    ("answer_", "words"),
+    [
+        (RefusedBody(200, {"content-type": "text/html"}, "not_image", 20), "'text/html'"),
+        (RefusedBody(200, {}, "too_large", 5000, 1000, announced=True), "announced 5000"),
+        (HttpFailure(FailureKind.PROTOCOL, "TooManyRedirects"), "Retrying will not help"),
+        (HttpResponse(403, {}, b"denied"), "generate the image again"),
+        (HttpResponse(410, {}, b"gone"), "the sample is gone"),
+        (RefusedBody(403, {}, "too_large", 10**9, 1000, announced=True), "expired"),
+    ],
+)
+def test_download_failures_say_what_is_true_at_once(answer_: Any, words: str) -> None:
+    clock = Clock()
+    with pytest.raises(DownloadError) as info:
+        download(clock, [answer_])
+    assert words in str(info.value)
+    assert info.value.task_id == "t"
+    assert clock.now == 0  # not resent
+
+
+def test_a_failing_download_is_resent_until_its_bound_then_says_so() -> None:
+    clock = Clock()
+    failures = [HttpFailure(FailureKind.TIMEOUT, "ReadTimeout")] * 10
+    patient = RetryPolicy(max_retries=50, backoff_initial=4, backoff_max=4)
+    flow = download_flow(
+        "https://d/x.png", env(clock, retry=patient), task_id="t", download_dir=None,
+        timeout=10, max_bytes=1000,
+    )  # fmt: skip
+    with pytest.raises(DownloadError) as info:
+        drive(flow, failures, clock)
+    assert "did not finish within download_timeout (10 s)" in str(info.value)
+    assert clock.now <= 10

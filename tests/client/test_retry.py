@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from flux_flex import RetryPolicy
-from flux_flex._core.retry import FailureKind, decide, parse_retry_after
+from flux_flex._core.retry import FailureKind, RetryDecision, decide, parse_retry_after
 
 POLICY = RetryPolicy(max_retries=2, backoff_initial=0.5, backoff_factor=2.0, backoff_max=8.0)
 RNG = random.Random(3)
@@ -65,12 +65,30 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 1.5 <= policy.backoff(5, rng) <= 3.0
 
 
-def test_retry_after_is_capped() -> None:
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_retry_after_longer_than_retry_after_max_is_not_waited_for(status: int) -> None:
+    # Waiting less than the server asked would only earn another refusal: give up at once
+    # (the error then carries the server's Retry-After).
     policy = RetryPolicy(retry_after_max=5)
-    d = decide(
-        policy, idempotent=True, attempt=0, rng=RNG, status=429, headers={"retry-after": "99"}
-    )
-    assert d.delay == 5
+
+    def after(value: str) -> RetryDecision:
+        headers = {"retry-after": value}
+        return decide(policy, idempotent=True, attempt=0, rng=RNG, status=status, headers=headers)
+
+    assert after("99") == RetryDecision(retry=False)
+    assert after("5") == RetryDecision(True, 5.0, retry_after=5.0)
+
+
+def test_only_a_server_delay_is_marked_as_retry_after() -> None:
+    backoff = decide(POLICY, idempotent=True, attempt=0, rng=RNG, status=503, headers={})
+    assert backoff.retry
+    assert backoff.retry_after is None
+
+
+def test_a_broken_protocol_is_never_resent() -> None:
+    # A redirect loop answers the same way every time.
+    assert _decide(True, failure=FailureKind.PROTOCOL)[0] is False
+    assert _decide(False, failure=FailureKind.PROTOCOL)[0] is False
 
 
 def test_parse_retry_after_seconds_and_http_date() -> None:

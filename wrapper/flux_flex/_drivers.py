@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from flux_flex import _files
+from flux_flex import _deadlines, _files
 from flux_flex._core.actions import (
     Answer,
     AwaitDelivery,
@@ -28,7 +28,7 @@ from flux_flex._core.schedule import normalize_progress
 from flux_flex.completion import CompletionSource
 from flux_flex.models import ProgressCallback, TaskSnapshot
 
-__all__ = ["AsyncDriver", "SyncDriver", "logger"]
+__all__ = ["MAX_ANSWER_BYTES", "AsyncDriver", "SyncDriver", "logger"]
 
 logger = logging.getLogger("flux_flex")
 
@@ -43,7 +43,7 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, query, ""))
 
 
-def classify(exc: httpx.TransportError) -> FailureKind:
+def classify(exc: httpx.RequestError) -> FailureKind:
     """Whether the request provably never left (connect), timed out, or broke on the way."""
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return FailureKind.CONNECT
@@ -51,6 +51,8 @@ def classify(exc: httpx.TransportError) -> FailureKind:
         return FailureKind.CONNECT
     if isinstance(exc, httpx.TimeoutException):
         return FailureKind.TIMEOUT
+    if isinstance(exc, httpx.TooManyRedirects):
+        return FailureKind.PROTOCOL
     return FailureKind.NETWORK
 
 
@@ -59,10 +61,67 @@ def snapshot_of(report: Report) -> TaskSnapshot:
     return TaskSnapshot(report.task_id, report.status, report.progress, report.result, report.raw)
 
 
+# An API answer is a few hundred bytes of JSON; anything past this is not the API talking.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+
+
+class _Exchange:
+    """One request's plan, the same for both drivers: the httpx request, its deadlines
+    (response headers, then body), and the sink its body streams into."""
+
+    __slots__ = ("body_deadline", "built", "head_deadline", "source")
+
+    def __init__(
+        self, driver: _Driver, http: httpx.Client | httpx.AsyncClient, source: HttpRequest
+    ) -> None:
+        self.source = source
+        now = time.monotonic()
+        # The client's timeout bounds an exchange; `source.timeout` may bound it further (the
+        # time left before a wait's deadline), or, for a download, be its whole-transfer bound.
+        limit = driver.exchange_timeout
+        if source.timeout is not None and (limit is None or source.timeout < limit):
+            limit = source.timeout
+        self.head_deadline = None if limit is None else now + limit
+        if source.download and source.timeout is not None:
+            self.body_deadline: float | None = now + source.timeout
+        else:
+            self.body_deadline = self.head_deadline
+        self.built = driver.build(http, source, limit)
+
+    def sink(self, response: httpx.Response) -> _files.BodySink:
+        """Where the body goes; raises `_files.Refused` for a body announced as too large."""
+        source = self.source
+        if source.download and response.status_code == 200:
+            return _files.BodySink(
+                200,
+                response.headers,
+                max_bytes=source.max_bytes or MAX_ANSWER_BYTES,
+                image=True,
+                directory=source.download_dir,
+                deadline=self.body_deadline,
+                stale_after=source.timeout or 0.0,
+            )
+        return _files.BodySink(
+            response.status_code,
+            response.headers,
+            max_bytes=MAX_ANSWER_BYTES,
+            deadline=self.head_deadline,
+        )
+
+
 class _Driver:
-    def __init__(self, api_key: str, timeout: httpx.Timeout) -> None:
+    def __init__(
+        self, http: httpx.Client | httpx.AsyncClient, api_key: str, timeout: httpx.Timeout
+    ) -> None:
         self._api_key = api_key
         self._timeout = timeout
+        self._timeouts = timeout.as_dict()
+        limits = [value for value in self._timeouts.values() if value is not None]
+        self.exchange_timeout: float | None = max(limits) if limits else None
+        """The longest any one exchange may take (the largest of the client's timeouts)."""
+        # Every socket operation capped at the time left (see `_deadlines`); a transport we
+        # do not recognise is bounded between body chunks only.
+        self.deadlines_enforced = _deadlines.install(http)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(api_key='***')"
@@ -70,33 +129,35 @@ class _Driver:
     def _headers(self, request: HttpRequest) -> dict[str, str]:
         return {"x-key": self._api_key} if request.authenticated else {}
 
-    def _timeout_for(self, request: HttpRequest) -> httpx.Timeout:
-        limit = request.timeout
-        if limit is None:
-            return self._timeout
-        t = self._timeout
-
-        def cap(value: float | None) -> float:
-            return limit if value is None else min(value, limit)
-
-        return httpx.Timeout(
-            connect=cap(t.connect), read=cap(t.read), write=cap(t.write), pool=cap(t.pool)
-        )
-
-    def _build(self, http: httpx.Client | httpx.AsyncClient, source: HttpRequest) -> httpx.Request:
+    def build(
+        self, http: httpx.Client | httpx.AsyncClient, source: HttpRequest, limit: float | None
+    ) -> httpx.Request:
+        """The httpx request for ``source``; its timeouts capped at ``limit`` seconds."""
         request = http.build_request(
             source.method,
             source.url,
             params=source.params,
             json=source.json,
             headers=self._headers(source),
-            timeout=self._timeout_for(source),
+            timeout=self._timeout,
         )
+        if limit is not None and (self.exchange_timeout is None or limit < self.exchange_timeout):
+            # Cheaper than a new httpx.Timeout; caps the pool wait too (no socket involved).
+            request.extensions["timeout"] = {
+                name: limit if value is None or value > limit else value
+                for name, value in self._timeouts.items()
+            }
         if not source.authenticated:
             # Never send the key to a delivery host, even if the user's client has it as a
             # default header.
             request.headers.pop("x-key", None)
         return request
+
+    @staticmethod
+    def _failure(exc: httpx.RequestError | httpx.InvalidURL) -> HttpFailure:
+        if isinstance(exc, httpx.InvalidURL):
+            return HttpFailure(FailureKind.PROTOCOL, f"InvalidURL: {exc}")
+        return HttpFailure(classify(exc), f"{type(exc).__name__}: {exc}")
 
     @staticmethod
     def _log(request: HttpRequest, answer: Answer, started: float) -> None:
@@ -111,7 +172,7 @@ class SyncDriver(_Driver):
     """Runs flows with an `httpx.Client`, blocking."""
 
     def __init__(self, http: httpx.Client, api_key: str, timeout: httpx.Timeout) -> None:
-        super().__init__(api_key, timeout)
+        super().__init__(http, api_key, timeout)
         self.http = http
 
     def run(
@@ -144,40 +205,37 @@ class SyncDriver(_Driver):
         finally:
             flow.close()
 
-    def send(self, request: HttpRequest) -> HttpResponse | HttpFailure:
-        """One HTTP exchange, failures below HTTP returned as `HttpFailure`."""
+    def send(self, request: HttpRequest) -> Answer:
+        """One HTTP exchange; failures below HTTP and refused bodies returned as answers."""
         started = time.monotonic()
-        built = self._build(self.http, request)
-        answer: HttpResponse | HttpFailure
+        answer: Answer
         try:
-            response = self.http.send(
-                built, stream=True, follow_redirects=not request.authenticated
-            )
-            try:
-                if request.download_dir is not None and response.status_code == 200:
-                    answer = self._stream_to_file(response, request.download_dir)
-                else:
-                    answer = HttpResponse(response.status_code, response.headers, response.read())
-            finally:
-                response.close()
-        except httpx.TransportError as exc:
-            answer = HttpFailure(classify(exc), f"{type(exc).__name__}: {exc}")
+            plan = _Exchange(self, self.http, request)
+            with _deadlines.exchange_deadline(plan.head_deadline):
+                response = self.http.send(
+                    plan.built, stream=True, follow_redirects=not request.authenticated
+                )
+                try:
+                    _deadlines.set_deadline(plan.body_deadline)
+                    with plan.sink(response) as sink:
+                        for chunk in response.iter_bytes():
+                            sink.write(chunk)
+                        answer = sink.answer()
+                finally:
+                    response.close()
+        except (httpx.RequestError, httpx.InvalidURL) as exc:
+            answer = self._failure(exc)
+        except _files.Refused as refused:
+            answer = refused.answer
         self._log(request, answer, started)
         return answer
-
-    @staticmethod
-    def _stream_to_file(response: httpx.Response, directory: str) -> HttpResponse:
-        with _files.TempDownload(directory) as sink:
-            for chunk in response.iter_bytes():
-                sink.write(chunk)
-        return HttpResponse(200, response.headers, temp_path=sink.path, head=sink.head)
 
 
 class AsyncDriver(_Driver):
     """Runs flows with an `httpx.AsyncClient`."""
 
     def __init__(self, http: httpx.AsyncClient, api_key: str, timeout: httpx.Timeout) -> None:
-        super().__init__(api_key, timeout)
+        super().__init__(http, api_key, timeout)
         self.http = http
 
     async def run(
@@ -210,34 +268,30 @@ class AsyncDriver(_Driver):
         finally:
             flow.close()
 
-    async def send(self, request: HttpRequest) -> HttpResponse | HttpFailure:
-        """One HTTP exchange, failures below HTTP returned as `HttpFailure`."""
+    async def send(self, request: HttpRequest) -> Answer:
+        """One HTTP exchange; failures below HTTP and refused bodies returned as answers."""
         started = time.monotonic()
-        built = self._build(self.http, request)
-        answer: HttpResponse | HttpFailure
+        answer: Answer
         try:
-            response = await self.http.send(
-                built, stream=True, follow_redirects=not request.authenticated
-            )
-            try:
-                if request.download_dir is not None and response.status_code == 200:
-                    answer = await self._stream_to_file(response, request.download_dir)
-                else:
-                    content = await response.aread()
-                    answer = HttpResponse(response.status_code, response.headers, content)
-            finally:
-                await response.aclose()
-        except httpx.TransportError as exc:
-            answer = HttpFailure(classify(exc), f"{type(exc).__name__}: {exc}")
+            plan = _Exchange(self, self.http, request)
+            with _deadlines.exchange_deadline(plan.head_deadline):
+                response = await self.http.send(
+                    plan.built, stream=True, follow_redirects=not request.authenticated
+                )
+                try:
+                    _deadlines.set_deadline(plan.body_deadline)
+                    with plan.sink(response) as sink:
+                        async for chunk in response.aiter_bytes():
+                            sink.write(chunk)
+                        answer = sink.answer()
+                finally:
+                    await response.aclose()
+        except (httpx.RequestError, httpx.InvalidURL) as exc:
+            answer = self._failure(exc)
+        except _files.Refused as refused:
+            answer = refused.answer
         self._log(request, answer, started)
         return answer
-
-    @staticmethod
-    async def _stream_to_file(response: httpx.Response, directory: str) -> HttpResponse:
-        with _files.TempDownload(directory) as sink:
-            async for chunk in response.aiter_bytes():
-                sink.write(chunk)
-        return HttpResponse(200, response.headers, temp_path=sink.path, head=sink.head)
 
 
 def progress_fraction(value: float | None) -> float | None:

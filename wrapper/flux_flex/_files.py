@@ -1,25 +1,53 @@
-"""Temporary download files and their atomic rename to the final name."""
+"""Where a body goes as it streams in (memory or a hidden temporary file), checked on the way;
+stale temporary files; the atomic rename to the final name.
+
+Both drivers feed the same `BodySink`, so the checks are written once: the size cap (from
+``Content-Length`` before reading, then counted while streaming), the image check of a
+download (its first bytes must be a PNG, JPEG or WebP signature), and the exchange's
+deadline between chunks.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from typing import BinaryIO
 
+import httpx
+
+from flux_flex._core.actions import HttpResponse, RefusedBody
 from flux_flex._core.sniff import sniff_format, target_path
 from flux_flex.errors import FieldError, RequestValidationError
 
 __all__ = [
     "HEAD_BYTES",
-    "TempDownload",
+    "PART_PREFIX",
+    "BodySink",
+    "Refused",
     "discard",
     "download_dir_for",
     "finalize",
     "new_temp",
     "prepare_target",
+    "sweep_stale",
 ]
 
 HEAD_BYTES = 16
+PART_PREFIX = ".flux-flex-"
+PART_SUFFIX = ".part"
+# Leeway for wall-clock steps between the writer and the sweeper (file names carry wall time).
+STALE_MARGIN = 5.0
+# A folder is swept at most this often (seconds) per process: listing a folder of thousands
+# of images before every save would cost more than the stale files do.
+SWEEP_EVERY = 60.0
+_swept: dict[str, float] = {}
+_swept_lock = threading.Lock()
+wall_clock = time.time
+"""The wall clock temporary file names are stamped with (a test may move it forward)."""
 
 
 def download_dir_for(requested: str | os.PathLike[str]) -> str:
@@ -51,10 +79,63 @@ def prepare_target(requested: str | os.PathLike[str]) -> None:
     )
 
 
-def new_temp(directory: str) -> tuple[int, str]:
-    """A new hidden temporary file in ``directory`` (created if missing): descriptor and path."""
+def new_temp(directory: str, expires_at: float) -> tuple[int, str]:
+    """A new hidden temporary file in ``directory`` (created if missing): descriptor and path.
+
+    Its name carries ``expires_at`` (wall-clock time by which its writer is done, one way
+    or another), so a later save can tell a stale file from one being written right now.
+    """
     os.makedirs(directory, exist_ok=True)
-    return tempfile.mkstemp(prefix=".flux-flex-", suffix=".part", dir=directory)
+    prefix = f"{PART_PREFIX}{int(expires_at) + 1}-"
+    return tempfile.mkstemp(prefix=prefix, suffix=PART_SUFFIX, dir=directory)
+
+
+def _expiry(name: str) -> float | None:
+    stamp = name[len(PART_PREFIX) :].split("-", 1)[0]
+    return float(stamp) if stamp.isdigit() else None
+
+
+def sweep_stale(directory: str, *, older_than: float, now: float | None = None) -> list[str]:
+    """Remove the temporary files of saves that can no longer be running; their paths.
+
+    A file is stale once the time in its name has passed (plus a small margin); a file
+    without one (an older naming) once it has not changed for ``older_than`` seconds. Only
+    our own ``.flux-flex-*.part`` names are touched.
+    """
+    now = wall_clock() if now is None else now
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(PART_PREFIX) and name.endswith(PART_SUFFIX)):
+            continue
+        expires = _expiry(name)
+        try:
+            stale = (
+                now > expires + STALE_MARGIN
+                if expires is not None
+                else now - entry.stat(follow_symlinks=False).st_mtime > older_than
+            )
+            if stale and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(entry.path)
+        except OSError:
+            continue  # gone already, or not ours to remove
+    return removed
+
+
+def _sweep_now_and_then(directory: str, older_than: float) -> None:
+    key = os.path.abspath(directory)
+    now = time.monotonic()
+    with _swept_lock:
+        last = _swept.get(key)
+        if last is not None and now - last < SWEEP_EVERY:
+            return
+        _swept[key] = now
+    sweep_stale(directory, older_than=older_than)
 
 
 def discard(path: str) -> None:
@@ -76,27 +157,94 @@ def finalize(temp: str, head: bytes, requested: str | os.PathLike[str], task_id:
     return final
 
 
-class TempDownload:
-    """A download being written to a hidden temporary file; removed again if writing fails.
+class Refused(Exception):
+    """The body was refused while streaming in; ``answer`` says why (nothing was kept)."""
 
-    ``head`` keeps the first bytes, from which the real image format is sniffed.
+    def __init__(self, answer: RefusedBody) -> None:
+        super().__init__(answer.reason)
+        self.answer = answer
+
+
+class BodySink:
+    """Collects one answer's body, in memory or (``directory``) in a hidden temporary file.
+
+    Raises `Refused` as soon as the body is known to be too large (over ``max_bytes``,
+    announced or received) or, with ``image``, not to start like a PNG, JPEG or WebP;
+    raises ``httpx.ReadTimeout`` once ``deadline`` (`time.monotonic` time) has passed. On
+    any error the temporary file is removed: use it as a context manager.
     """
 
-    def __init__(self, directory: str) -> None:
-        fd, self.path = new_temp(directory)
-        self._file = os.fdopen(fd, "wb")
+    def __init__(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        *,
+        max_bytes: int,
+        image: bool = False,
+        directory: str | None = None,
+        deadline: float | None = None,
+        stale_after: float = 0.0,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.max_bytes = max_bytes
+        self.image = image
+        self.deadline = deadline
         self.head = b""
+        self.received = 0
+        self.path: str | None = None
+        self._chunks: list[bytes] = []
+        self._file: BinaryIO | None = None
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            raise self._refuse("too_large", int(declared), announced=True)
+        if directory is not None:
+            _sweep_now_and_then(directory, stale_after)
+            # The writer is done by its deadline; without one, by the staleness bound.
+            left = stale_after if deadline is None else max(deadline - time.monotonic(), 0.0)
+            fd, self.path = new_temp(directory, wall_clock() + left)
+            self._file = os.fdopen(fd, "wb")
+
+    def _refuse(self, reason: str, size: int, *, announced: bool = False) -> Refused:
+        answer = RefusedBody(self.status, self.headers, reason, size, self.max_bytes, announced)
+        return Refused(answer)
 
     def write(self, chunk: bytes) -> None:
-        """Append ``chunk``."""
+        """Take the next ``chunk`` of the body, checking it on the way."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise httpx.ReadTimeout("the exchange's deadline passed while the body streamed in")
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            raise self._refuse("too_large", self.received)
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
-        self._file.write(chunk)
+            if self.image and len(self.head) >= HEAD_BYTES:
+                self._check_image()
+        if self._file is not None:
+            self._file.write(chunk)
+        else:
+            self._chunks.append(chunk)
 
-    def __enter__(self) -> TempDownload:
+    def _check_image(self) -> None:
+        if sniff_format(self.head) is None:
+            raise self._refuse("not_image", self.received)
+
+    def answer(self) -> HttpResponse:
+        """The complete body as an `HttpResponse` (call after the last chunk)."""
+        if self.image and len(self.head) < HEAD_BYTES:
+            self._check_image()  # a body shorter than the head: checked at its end
+        if self._file is not None:
+            self._file.close()
+            return HttpResponse(self.status, self.headers, temp_path=self.path, head=self.head)
+        return HttpResponse(self.status, self.headers, b"".join(self._chunks), head=self.head)
+
+    def __enter__(self) -> BodySink:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        self._file.close()
-        if kind is not None:
+        if kind is None:
+            return
+        if self._file is not None:
+            self._file.close()
+        if self.path is not None:
             discard(self.path)

@@ -3,10 +3,12 @@ turning the core's answers into the public objects."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -16,7 +18,15 @@ from flux_flex import _inputs
 from flux_flex._config import resolve_settings
 from flux_flex._core.actions import HttpRequest
 from flux_flex._core.body import body_fields, submit_request_kwargs
-from flux_flex._core.flows import Flow, FlowEnv, poll_flow, submit_flow, wait_flow
+from flux_flex._core.flows import (
+    Flow,
+    FlowEnv,
+    download_flow,
+    poll_flow,
+    submit_flow,
+    wait_flow,
+)
+from flux_flex._core.hosts import KeyDestinations
 from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
 from flux_flex._core.status import default_polling_url
@@ -38,6 +48,10 @@ DEFAULT_WEBHOOK_GRACE = 5.0
 DEFAULT_DOWNLOAD_TIMEOUT = 120.0
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 SUBMIT_KEYS = frozenset(SubmitParams.__annotations__)
+# The deadline (env.clock time) shared by every flow started inside `ClientCore.deadline`.
+_call_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "flux_flex_call_deadline", default=None
+)
 
 
 @attrs.frozen
@@ -102,6 +116,7 @@ class ClientCore:
             clock=time.monotonic,
             rng=random.Random(),
             secrets=(self.settings.api_key,),
+            key_destinations=KeyDestinations(self.settings.base_url, self.trusted_hosts),
         )
 
     @property
@@ -117,7 +132,12 @@ class ClientCore:
 
     def submission_flow(self, submission: Submission) -> Flow:
         """The flow that sends a prepared submission (billed)."""
-        return submit_flow(submission.request, submission.env, base_url=self.base_url)
+        return submit_flow(
+            submission.request,
+            submission.env,
+            base_url=self.base_url,
+            deadline=_call_deadline.get(),
+        )
 
     def prepare_submission(self, prompt: Any, params: Mapping[str, Any]) -> Submission:
         """Check and build a submission without sending it.
@@ -159,7 +179,9 @@ class ClientCore:
         return polling_url or default_polling_url(self.base_url, task_id)
 
     def poll_flow(self, task_id: str, polling_url: str | None) -> Flow:
-        return poll_flow(self.polling_url(task_id, polling_url), task_id, self.env)
+        return poll_flow(
+            self.polling_url(task_id, polling_url), task_id, self.env, deadline=_call_deadline.get()
+        )
 
     def wait_flow(
         self,
@@ -182,4 +204,31 @@ class ClientCore:
             webhook=webhook,
             webhook_grace=DEFAULT_WEBHOOK_GRACE if webhook_grace is None else webhook_grace,
             submitted_at=submitted_at,
+            deadline=_call_deadline.get(),
         )
+
+    def download_flow(self, url: str, task_id: str, download_dir: str | None) -> Flow:
+        """Fetch a sample (into ``download_dir``, else into memory), checked and bounded."""
+        return download_flow(
+            url,
+            self.env,
+            task_id=task_id,
+            download_dir=download_dir,
+            timeout=self.download_timeout,
+            max_bytes=self.max_download_bytes,
+            deadline=_call_deadline.get(),
+        )
+
+    @contextlib.contextmanager
+    def deadline(self, timeout: float) -> Iterator[None]:
+        """Every flow started within the block ends ``timeout`` s from now at the latest
+        (``generate``: its submit, wait and save share one deadline)."""
+        if not (isinstance(timeout, int | float) and 0 <= timeout < math.inf):
+            raise ValueError(f"timeout must be a finite number of seconds, not {timeout!r}")
+        end = self.env.clock() + timeout
+        outer = _call_deadline.get()
+        token = _call_deadline.set(end if outer is None else min(outer, end))
+        try:
+            yield
+        finally:
+            _call_deadline.reset(token)

@@ -12,7 +12,6 @@ import httpx
 
 from flux_flex import _files
 from flux_flex._core.actions import HttpResponse
-from flux_flex._core.flows import download_flow
 from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
 from flux_flex._core.status import Acknowledged, Finished, Polled
@@ -181,13 +180,17 @@ class FluxFlex:
         """
         if save_to is not None:
             _files.prepare_target(save_to)
-        job = self.submit(prompt, **params)
-        result = job.wait(
-            timeout=timeout, on_progress=on_progress, webhook=webhook, webhook_grace=webhook_grace
-        )
-        if save_to is None:
-            return result
-        return attrs.evolve(result, path=result.save(save_to))
+        with self._core.deadline(timeout):  # submit, wait and save: one deadline
+            job = self.submit(prompt, **params)
+            result = job.wait(
+                timeout=timeout,
+                on_progress=on_progress,
+                webhook=webhook,
+                webhook_grace=webhook_grace,
+            )
+            if save_to is None:
+                return result
+            return attrs.evolve(result, path=result.save(save_to))
 
     def job(self, task_id: str, polling_url: str | None = None) -> Job:
         """A `Job` for a task submitted earlier (e.g. after a `WaitTimeoutError`)."""
@@ -210,19 +213,14 @@ class FluxFlex:
 
     def download(self, result: Result, path: str | os.PathLike[str]) -> str:
         """Download ``result``'s image to ``path`` (see `Result.save`)."""
-        flow = download_flow(
-            result.url,
-            self._core.env,
-            task_id=result.id,
-            download_dir=_files.download_dir_for(path),
-        )
+        flow = self._core.download_flow(result.url, result.id, _files.download_dir_for(path))
         response: HttpResponse = self._driver.run(flow)
         assert response.temp_path is not None
         return _files.finalize(response.temp_path, response.head, path, result.id)
 
     def download_bytes(self, result: Result) -> bytes:
         """Download ``result``'s image into memory."""
-        flow = download_flow(result.url, self._core.env, task_id=result.id, download_dir=None)
+        flow = self._core.download_flow(result.url, result.id, None)
         response: HttpResponse = self._driver.run(flow)
         return response.content
 

@@ -14,6 +14,7 @@ __all__ = [
     "HttpFailure",
     "HttpRequest",
     "HttpResponse",
+    "RefusedBody",
     "Report",
     "Send",
     "Sleep",
@@ -24,8 +25,12 @@ __all__ = [
 class HttpRequest:
     """A request to make. ``authenticated``: add the ``x-key`` header (API hosts only).
 
-    ``download_dir``: stream a 200 body into a temporary file in that directory instead of
-    reading it into memory.
+    ``timeout`` bounds the whole exchange, connect to last byte (seconds from the send; None:
+    the client's timeout, which the driver applies as well). ``download``: the answer is an
+    image download: its 200 body must be a PNG, JPEG or WebP of at most ``max_bytes``, and
+    only its headers are held to the client's timeout (the body to ``timeout``, the
+    download's whole-transfer bound). ``download_dir``: stream that body into a hidden
+    temporary file in that directory instead of memory.
     """
 
     method: str
@@ -36,7 +41,8 @@ class HttpRequest:
     authenticated: bool = True
     download_dir: str | None = None
     timeout: float | None = None
-    """Cap on this request's timeouts (seconds), e.g. the time left before a wait's deadline."""
+    download: bool = False
+    max_bytes: int | None = None
 
 
 @attrs.frozen
@@ -56,6 +62,23 @@ class HttpFailure:
 
     kind: FailureKind
     detail: str
+
+
+@attrs.frozen
+class RefusedBody:
+    """An answer whose body was refused while it streamed in; nothing of it was kept.
+
+    ``reason``: ``"not_image"`` (a download whose first bytes are no PNG, JPEG or WebP) or
+    ``"too_large"`` (more than ``limit`` bytes). ``size``: the bytes received, or with
+    ``announced`` the ``Content-Length`` that was refused before reading any.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    reason: str
+    size: int
+    limit: int | None = None
+    announced: bool = False
 
 
 @attrs.frozen
@@ -92,4 +115,4 @@ class Report:
 
 
 Action = Send | Sleep | AwaitDelivery | Report
-Answer = HttpResponse | HttpFailure | Mapping[str, Any] | None
+Answer = HttpResponse | HttpFailure | RefusedBody | Mapping[str, Any] | None

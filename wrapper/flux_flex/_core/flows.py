@@ -1,13 +1,7 @@
-"""The protocol as generators: each yields actions (send, sleep, await a delivery, report)
-and receives their outcomes; the sync and async drivers execute them.
-
-    flow = wait_flow(...)
-    action = next(flow)
-    while True: action = flow.send(execute(action))   # until StopIteration(value)
-"""
-
 from __future__ import annotations
 
+import json
+import math
 import random
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
@@ -21,12 +15,14 @@ from flux_flex._core.actions import (
     HttpFailure,
     HttpRequest,
     HttpResponse,
+    RefusedBody,
     Report,
     Send,
     Sleep,
 )
 from flux_flex._core.errormap import connection_error, error_from_response, parse_body
-from flux_flex._core.retry import RetryPolicy, decide
+from flux_flex._core.hosts import KeyDestinations, host_of
+from flux_flex._core.retry import FailureKind, RetryDecision, RetryPolicy, decide
 from flux_flex._core.schedule import PollPlanner, PollSchedule, normalize_progress
 from flux_flex._core.status import (
     Finished,
@@ -36,31 +32,55 @@ from flux_flex._core.status import (
     interpret_webhook,
     task_error,
 )
-from flux_flex.errors import DownloadError, FluxFlexError, ProtocolError, WaitTimeoutError
+from flux_flex.errors import (
+    DownloadError,
+    FluxFlexError,
+    ProtocolError,
+    RateLimitError,
+    UntrustedHostError,
+    WaitTimeoutError,
+)
 
-__all__ = ["Flow", "FlowEnv", "download_flow", "poll_flow", "submit_flow", "wait_flow"]
+__all__ = [
+    "MIN_ATTEMPT",
+    "DeadlineReached",
+    "Flow",
+    "FlowEnv",
+    "download_flow",
+    "poll_flow",
+    "send_with_retries",
+    "submit_flow",
+    "wait_flow",
+]
 
 Flow = Generator[Action, Answer, Any]
+
+MIN_ATTEMPT = 0.05
+"""The least time (s) worth an attempt: with less left before a deadline, none is made."""
 
 
 @attrs.frozen
 class FlowEnv:
-    """What every flow needs: retry policy, randomness, a monotonic clock, secrets to mask."""
+    """What every flow needs: retry policy, randomness, a monotonic clock, secrets to mask,
+    and where the API key may be sent (by default only to HTTPS hosts under bfl.ai)."""
 
     retry: RetryPolicy
     clock: Callable[[], float]
     rng: random.Random = attrs.field(factory=random.Random)
     secrets: Sequence[str | None] = attrs.field(default=(), repr=False)
+    key_destinations: KeyDestinations = attrs.field(factory=KeyDestinations)
 
 
 class DeadlineReached(Exception):
-    """A retry was safe but would pass the wait's deadline; the cause is the last failure."""
+    """A resend was safe but no time is left before the deadline; ``error`` is the last failure."""
+
+    def __init__(self, error: FluxFlexError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _json(response: HttpResponse, *, task_id: str | None, what: str) -> Any:
     try:
-        import json
-
         return json.loads(response.content)
     except (ValueError, UnicodeDecodeError):
         raw = response.content.decode("utf-8", errors="replace")
@@ -71,6 +91,75 @@ def _json(response: HttpResponse, *, task_id: str | None, what: str) -> Any:
         ) from None
 
 
+def _check_destination(request: HttpRequest, env: FlowEnv, task_id: str | None) -> None:
+    """Refuse, before anything is sent, a request whose host may not receive the API key."""
+    if not request.authenticated or env.key_destinations.allows(request.url):
+        return
+    host = host_of(request.url)
+    base = env.key_destinations.base_url
+    base_host = host_of(base) if base else None
+    where = f"the host {host!r}" if host else f"{request.url!r}, which has no host"
+    resume = (
+        f" The task may still be running: from a client that trusts the host, resume with "
+        f"client.job({task_id!r}, polling_url=...).wait()."
+        if task_id
+        else ""
+    )
+    raise UntrustedHostError(
+        f"Refused to send the API key to {where}: it is neither the base URL's host "
+        f"({base_host or 'none'}) nor an HTTPS host under bfl.ai, so nothing was sent there. "
+        f"If you trust it, pass trusted_hosts=[{host or '...'!r}] to the client.{resume}",
+        host=host,
+        task_id=task_id,
+    )
+
+
+def _bounded(request: HttpRequest, env: FlowEnv, deadline: float | None) -> HttpRequest:
+    """``request`` with its exchange bounded by the time left before ``deadline``."""
+    if deadline is None:
+        return request
+    left = max(deadline - env.clock(), MIN_ATTEMPT)
+    if request.timeout is not None and request.timeout <= left:
+        return request
+    return attrs.evolve(request, timeout=left)
+
+
+def _decision(env: FlowEnv, request: HttpRequest, attempt: int, answer: Answer) -> RetryDecision:
+    if isinstance(answer, HttpFailure):
+        return decide(
+            env.retry,
+            idempotent=request.idempotent,
+            attempt=attempt,
+            rng=env.rng,
+            failure=answer.kind,
+        )
+    if isinstance(answer, HttpResponse):
+        return decide(
+            env.retry,
+            idempotent=request.idempotent,
+            attempt=attempt,
+            rng=env.rng,
+            status=answer.status,
+            headers=answer.headers,
+        )
+    if isinstance(answer, RefusedBody):
+        return RetryDecision(retry=False)
+    raise TypeError(f"a driver answered Send with {answer!r}")
+
+
+def _fitted_delay(decision: RetryDecision, env: FlowEnv, deadline: float | None) -> float | None:
+    """How long to wait before the resend so that it still fits before ``deadline``; None
+    when it cannot (a server's ``Retry-After`` is never shortened; a backoff is)."""
+    if deadline is None:
+        return decision.delay
+    left = deadline - env.clock()
+    if decision.delay + MIN_ATTEMPT <= left:
+        return decision.delay
+    if decision.retry_after is not None or left < 2 * MIN_ATTEMPT:
+        return None
+    return min(decision.delay, left / 2)  # sooner than planned, leaving time for the attempt
+
+
 def send_with_retries(
     request: HttpRequest,
     env: FlowEnv,
@@ -79,66 +168,103 @@ def send_with_retries(
     task_id: str | None = None,
     deadline: float | None = None,
 ) -> Generator[Action, Answer, HttpResponse]:
-    """Send ``request``, resending what is safe to resend; the 2xx answer or a typed error."""
+    """Send ``request``, resending what is safe to resend; the 2xx answer or a typed error.
+
+    Every authenticated request passes here, and is refused before it is sent when its host
+    may not receive the API key (`UntrustedHostError`). With a ``deadline`` (clock time),
+    each attempt is bounded by the time left, a backoff that would overrun it is shortened,
+    and a ``Retry-After`` longer than the time left fails at once (`RateLimitError` for a
+    429); other failures that could have been retried raise `DeadlineReached`.
+    """
+    _check_destination(request, env, task_id)
     attempt = 0
     while True:
-        answer = yield Send(request)
+        answer = yield Send(_bounded(request, env, deadline))
         if isinstance(answer, HttpResponse) and 200 <= answer.status < 300:
             return answer
-        if isinstance(answer, HttpFailure):
-            decision = decide(
-                env.retry,
-                idempotent=request.idempotent,
-                attempt=attempt,
-                rng=env.rng,
-                failure=answer.kind,
-            )
-        elif isinstance(answer, HttpResponse):
-            decision = decide(
-                env.retry,
-                idempotent=request.idempotent,
-                attempt=attempt,
-                rng=env.rng,
-                status=answer.status,
-                headers=answer.headers,
-            )
-        else:
-            raise TypeError(f"a driver answered Send with {answer!r}")
-        if decision.retry and (deadline is None or env.clock() + decision.delay < deadline):
+        decision = _decision(env, request, attempt, answer)
+        delay = _fitted_delay(decision, env, deadline) if decision.retry else None
+        if delay is not None:
             attempt += 1
-            if decision.delay > 0:
-                yield Sleep(decision.delay)
+            if delay > 0:
+                yield Sleep(delay)
             continue
-        error: FluxFlexError
-        if isinstance(answer, HttpFailure):
-            error = connection_error(answer.kind, answer.detail, submit=submit, task_id=task_id)
-        else:
-            error = error_from_response(
-                answer.status,
-                parse_body(answer.content),
-                answer.headers,
-                submit=submit,
-                task_id=task_id,
-                secrets=env.secrets,
-            )
-        if decision.retry:  # retrying was safe, only the deadline stopped it
-            raise DeadlineReached() from error
-        raise error
+        error = _answer_error(answer, env, submit=submit, task_id=task_id)
+        if not decision.retry:
+            raise error
+        if decision.retry_after is not None and isinstance(error, RateLimitError):
+            raise _retry_after_too_long(error, env, deadline, submit=submit)
+        raise DeadlineReached(error)  # resending was safe; only the deadline stopped it
 
 
-def submit_flow(request: HttpRequest, env: FlowEnv, *, base_url: str) -> Flow:
-    """Submit once (resent only if it provably never left, or on 429); the `Acknowledged`."""
-    response = yield from send_with_retries(request, env, submit=True)
+def _answer_error(
+    answer: Answer, env: FlowEnv, *, submit: bool, task_id: str | None
+) -> FluxFlexError:
+    if isinstance(answer, HttpFailure):
+        return connection_error(answer.kind, answer.detail, submit=submit, task_id=task_id)
+    if isinstance(answer, RefusedBody):
+        return ProtocolError(
+            f"The API's answer (HTTP {answer.status}) is larger than {answer.limit} bytes; it "
+            "was not read. Check the base URL: this is not the FLUX.2 API.",
+            task_id=task_id,
+        )
+    assert isinstance(answer, HttpResponse)
+    return error_from_response(
+        answer.status,
+        parse_body(answer.content),
+        answer.headers,
+        submit=submit,
+        task_id=task_id,
+        secrets=env.secrets,
+    )
+
+
+def _retry_after_too_long(
+    error: RateLimitError, env: FlowEnv, deadline: float | None, *, submit: bool
+) -> RateLimitError:
+    left = max((deadline or 0.0) - env.clock(), 0.0)
+    if submit:
+        what, advice = "submitting", "Nothing was billed: submit again after that."
+    else:
+        what = "polling"
+        advice = (
+            f"The task may still finish: resume with client.job({error.task_id!r}).wait() "
+            "after that."
+        )
+    return RateLimitError(
+        f"HTTP 429: the API asks to wait {error.retry_after:g} s before {what} again, longer "
+        f"than the {left:.1f} s left before the deadline, so this gave up at once. {advice}",
+        retry_after=error.retry_after,
+        status_code=error.status_code,
+        body=error.body,
+        request_id=error.request_id,
+        headers=error.headers,
+        task_id=error.task_id,
+    )
+
+
+def submit_flow(
+    request: HttpRequest, env: FlowEnv, *, base_url: str, deadline: float | None = None
+) -> Flow:
+    """Submit once (resent only if it provably never left, or on 429); the `Acknowledged`.
+
+    With a ``deadline``, gives up when it comes, raising the last failure.
+    """
+    try:
+        response = yield from send_with_retries(request, env, submit=True, deadline=deadline)
+    except DeadlineReached as reached:
+        raise reached.error from None
     return interpret_submit(_json(response, task_id=None, what="submission's"), base_url=base_url)
 
 
 def poll_flow(
     polling_url: str, task_id: str, env: FlowEnv, *, deadline: float | None = None
 ) -> Generator[Action, Answer, Polled]:
-    """One poll (GET, retried on 5xx/timeouts/broken links); the parsed answer."""
-    # A poll never outlives the wait's deadline (a small floor lets it answer at all).
-    cap = None if deadline is None else max(deadline - env.clock(), 0.05)
-    request = HttpRequest("GET", polling_url, idempotent=True, timeout=cap)
+    """One poll (GET, retried on 5xx/timeouts/broken links); the parsed answer.
+
+    With a ``deadline`` it never outlives it (`DeadlineReached` when retries run out of time).
+    """
+    request = HttpRequest("GET", polling_url, idempotent=True)
     response = yield from send_with_retries(request, env, task_id=task_id, deadline=deadline)
     polled = interpret_poll(_json(response, task_id=task_id, what="poll's"), expected_id=task_id)
     if polled.id != task_id:
@@ -160,6 +286,7 @@ def wait_flow(
     webhook: bool = False,
     webhook_grace: float = 5.0,
     submitted_at: float | None = None,
+    deadline: float | None = None,
 ) -> Flow:
     """Wait for the task to finish: the `Finished`, or its typed error at once.
 
@@ -167,22 +294,26 @@ def wait_flow(
     all when it arrives), then polls as the fallback, waiting on the delivery between polls
     until ``webhook_grace`` s past the predicted finish (so a working delivery costs at most
     one poll, and a lost one at most ``webhook_grace`` s of delay).
-    Raises `WaitTimeoutError` once ``timeout`` s have passed. ``submitted_at`` (clock time of
-    the submission, when known) anchors the progress rate estimate.
+    Raises `WaitTimeoutError` (with the last status seen) once ``timeout`` s have passed, or
+    at ``deadline`` (clock time) if that comes first; no request outlives it.
+    ``submitted_at`` (clock time of the submission, when known) anchors the progress rate.
     """
     start = env.clock()
-    deadline = start + timeout
+    end = start + timeout if deadline is None else min(start + timeout, deadline)
     planner = PollPlanner(schedule, rng=env.rng)
     if submitted_at is not None:
         planner.started_at(submitted_at)
+    last_status: str | None = None
 
     def timed_out() -> WaitTimeoutError:
         waited = env.clock() - start
+        seen = f"last status: {last_status}" if last_status else "no poll was answered"
         return WaitTimeoutError(
-            f"Task {task_id} was not ready after {waited:.1f} s (timeout {timeout:g} s). It may "
-            f"still finish: resume with client.job({task_id!r}).wait().",
+            f"Task {task_id} was not ready after {waited:.1f} s (timeout {end - start:g} s; "
+            f"{seen}). It may still finish: resume with client.job({task_id!r}).wait().",
             task_id=task_id,
             waited=waited,
+            last_status=last_status,
         )
 
     def delivered(payload: Answer) -> Finished | None:
@@ -191,25 +322,28 @@ def wait_flow(
         return None
 
     if webhook:
-        finished = delivered((yield AwaitDelivery(task_id, max(min(webhook_grace, timeout), 0.0))))
+        grace = max(min(webhook_grace, end - env.clock()), 0.0)
+        finished = delivered((yield AwaitDelivery(task_id, grace)))
         if finished is not None:
             return finished
     elif submitted_at is not None:
         # A poll a moment after submitting learns nothing and measures no progress rate:
         # the first one comes `initial` s after the submission.
-        first_in = min(submitted_at + schedule.initial - env.clock(), deadline - env.clock())
+        first_in = min(submitted_at + schedule.initial - env.clock(), end - env.clock())
         if first_in > 0:
             yield Sleep(first_in)
     while True:
-        if env.clock() >= deadline:
+        if env.clock() >= end:
             raise timed_out()
         try:
-            polled = yield from poll_flow(polling_url, task_id, env, deadline=deadline)
+            polled = yield from poll_flow(polling_url, task_id, env, deadline=end)
         except DeadlineReached as reached:
-            raise timed_out() from reached.__cause__
-        planner.observe(env.clock(), polled.progress)
+            raise timed_out() from reached.error
+        last_status = polled.status
+        progress = _finite_progress(polled.progress)
+        planner.observe(env.clock(), progress)
         yield Report(
-            task_id, polled.status, _fraction(planner, polled.progress), polled.result, polled.raw
+            task_id, polled.status, _fraction(planner, progress), polled.result, polled.raw
         )
         if polled.finished is not None:
             return polled.finished
@@ -217,7 +351,7 @@ def wait_flow(
         if error is not None:
             raise error
         now = env.clock()
-        remaining = deadline - now
+        remaining = end - now
         if remaining <= 0:
             raise timed_out()
         if webhook:
@@ -229,65 +363,128 @@ def wait_flow(
             yield Sleep(min(planner.next_delay(now), remaining))
 
 
+def _finite_progress(value: float | None) -> float | None:
+    """A poll's progress when it is a usable number: not NaN, not infinite, not negative."""
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
 def _fraction(planner: PollPlanner, progress: float | None) -> float | None:
     return normalize_progress(progress, percent=planner.reports_percent)
 
 
 def download_flow(
-    url: str, env: FlowEnv, *, task_id: str, download_dir: str | None
+    url: str,
+    env: FlowEnv,
+    *,
+    task_id: str,
+    download_dir: str | None,
+    timeout: float,
+    max_bytes: int,
+    deadline: float | None = None,
 ) -> Generator[Action, Answer, HttpResponse]:
-    """GET the sample (no ``x-key``), resent on 5xx/timeouts; 403/404/410 → `DownloadError`."""
+    """GET the sample (no ``x-key``): the 200 answer, its body checked to be an image.
+
+    The whole download, resends included, ends within ``timeout`` s (or at ``deadline``,
+    clock time, if sooner); resent on 5xx, timeouts and broken links while time is left.
+    Every failure is a `DownloadError` with the task id, and leaves nothing on disk.
+    """
+    start = env.clock()
+    end = start + timeout if deadline is None else min(start + timeout, deadline)
     request = HttpRequest(
-        "GET", url, idempotent=True, authenticated=False, download_dir=download_dir
-    )
+        "GET", url, idempotent=True, authenticated=False, download_dir=download_dir,
+        download=True, max_bytes=max_bytes,
+    )  # fmt: skip
     attempt = 0
     while True:
-        answer = yield Send(request)
+        answer = yield Send(_bounded(request, env, end))
         if isinstance(answer, HttpResponse) and answer.status == 200:
             return answer
-        if isinstance(answer, HttpFailure):
-            decision = decide(
-                env.retry, idempotent=True, attempt=attempt, rng=env.rng, failure=answer.kind
-            )
-        elif isinstance(answer, HttpResponse):
-            decision = decide(
-                env.retry,
-                idempotent=True,
-                attempt=attempt,
-                rng=env.rng,
-                status=answer.status,
-                headers=answer.headers,
-            )
-        else:
-            raise TypeError(f"a driver answered Send with {answer!r}")
-        if decision.retry:
+        decision = _decision(env, request, attempt, answer)
+        delay = _fitted_delay(decision, env, end) if decision.retry else None
+        if delay is not None:
             attempt += 1
-            yield Sleep(decision.delay)
+            if delay > 0:
+                yield Sleep(delay)
             continue
-        raise _download_error(answer, task_id)
-
-
-def _download_error(answer: HttpResponse | HttpFailure, task_id: str) -> DownloadError:
-    if isinstance(answer, HttpFailure):
-        return DownloadError(
-            f"The image download broke ({answer.detail}). Retry soon: the sample URL expires "
-            "about 10 minutes after the task is ready.",
-            task_id=task_id,
+        bound = (
+            f"download_timeout ({timeout:g} s)"
+            if deadline is None or start + timeout <= deadline
+            else "the deadline"
         )
-    if answer.status in (403, 404, 410):
+        raise _download_error(answer, task_id, out_of_time=decision.retry, bound=bound)
+
+
+_EXPIRY = "the sample URL expires about 10 minutes after the task is ready"
+
+
+def _download_error(
+    answer: Answer, task_id: str, *, out_of_time: bool, bound: str
+) -> DownloadError:
+    """What went wrong with the download, said truthfully, and what to do about it."""
+    again = (
+        f"Nothing was saved. Fetch it again soon with client.job({task_id!r}).wait().save(...): "
+        f"{_EXPIRY}."
+    )
+    if isinstance(answer, RefusedBody) and answer.status == 200:
+        content_type = answer.headers.get("content-type") or "no content type"
+        if answer.reason == "too_large":
+            size = (
+                f"the server announced {answer.size} bytes"
+                if answer.announced
+                else "more than that arrived"
+            )
+            return DownloadError(
+                f"The image is larger than max_download_bytes ({answer.limit} bytes; {size}): "
+                "the download was stopped and nothing was saved. Raise max_download_bytes if "
+                "the image is genuine.",
+                task_id=task_id,
+                status_code=answer.status,
+            )
         return DownloadError(
-            f"HTTP {answer.status}: the sample URL has expired or is invalid. Sample URLs "
-            "expire about 10 minutes after the task is ready: download promptly (generate "
-            "again if it is gone).",
+            f"The sample URL answered {content_type!r}, not a PNG, JPEG or WebP image, so "
+            "nothing was saved. The delivery host may be failing: try again in a moment "
+            f"(client.job({task_id!r}).wait().save(...)), or generate the image again.",
             task_id=task_id,
             status_code=answer.status,
         )
-    return DownloadError(
-        f"HTTP {answer.status} while downloading the image. Retry soon: the sample URL "
-        "expires about 10 minutes after the task is ready.",
-        task_id=task_id,
-        status_code=answer.status,
-    )
-
-
-__all__ += ["send_with_retries"]
+    if isinstance(answer, HttpFailure):
+        if answer.kind is FailureKind.PROTOCOL:
+            return DownloadError(
+                f"The delivery host's answer broke HTTP ({answer.detail}), so nothing was "
+                "saved. Retrying will not help: generate the image again, and report this if "
+                "it persists.",
+                task_id=task_id,
+            )
+        if out_of_time:
+            return DownloadError(
+                f"The image download did not finish within {bound}: {answer.detail}. " + again,
+                task_id=task_id,
+            )
+        return DownloadError(
+            f"The image download broke ({answer.detail}), still failing after retries. " + again,
+            task_id=task_id,
+        )
+    assert isinstance(answer, HttpResponse | RefusedBody)  # an error page too large to read
+    status = answer.status
+    if status in (401, 403):
+        message = (
+            f"HTTP {status} from the delivery host: it refused the signed sample URL, which "
+            f"has expired ({_EXPIRY}: download promptly) or was altered. Retrying will not "
+            "help: generate the image again."
+        )
+    elif status in (404, 410):
+        message = (
+            f"HTTP {status} from the delivery host: the sample is gone ({_EXPIRY}: download "
+            "promptly). Generate the image again."
+        )
+    elif status >= 500 or status == 429:
+        ran_out = f"no time left within {bound}" if out_of_time else "still failing after retries"
+        message = f"HTTP {status} from the delivery host, {ran_out}. " + again
+    else:
+        message = (
+            f"HTTP {status} from the delivery host while downloading the image; nothing was "
+            "saved. Generate the image again, and report this if it persists."
+        )
+    return DownloadError(message, task_id=task_id, status_code=status)

@@ -19,6 +19,7 @@ class FailureKind(enum.Enum):
     CONNECT = "connect"  # the connection was never made: the request provably never left
     TIMEOUT = "timeout"  # sent (maybe), but no answer in time
     NETWORK = "network"  # the link broke after the request may have left
+    PROTOCOL = "protocol"  # the answer broke HTTP (e.g. a redirect loop): resending cannot help
 
 
 @attrs.frozen
@@ -26,8 +27,9 @@ class RetryPolicy:
     """Retry budget and backoff. ``max_retries`` counts resends after the first attempt.
 
     The delay before resend n (from 0) is ``backoff_initial * backoff_factor ** n`` capped
-    at ``backoff_max``, with full jitter; a ``Retry-After`` header wins when present (capped
-    at ``retry_after_max``).
+    at ``backoff_max``, with full jitter; a ``Retry-After`` header wins when present. A
+    ``Retry-After`` longer than ``retry_after_max`` is not waited for: the error is raised at
+    once (it carries the server's ``retry_after``).
     """
 
     max_retries: int = attrs.field(default=4, validator=attrs.validators.ge(0))
@@ -44,10 +46,14 @@ class RetryPolicy:
 
 @attrs.frozen
 class RetryDecision:
-    """Resend after ``delay`` seconds, or give up (``retry`` false)."""
+    """Resend after ``delay`` seconds, or give up (``retry`` false).
+
+    ``retry_after``: the delay is the server's ``Retry-After`` (never resend sooner).
+    """
 
     retry: bool
     delay: float = 0.0
+    retry_after: float | None = None
 
 
 GIVE_UP = RetryDecision(retry=False)
@@ -99,6 +105,8 @@ def decide(
     if attempt >= policy.max_retries:
         return GIVE_UP
     if failure is not None:
+        if failure is FailureKind.PROTOCOL:
+            return GIVE_UP
         if failure is FailureKind.CONNECT or idempotent:
             return RetryDecision(True, policy.backoff(attempt, rng))
         return GIVE_UP
@@ -106,12 +114,18 @@ def decide(
         return GIVE_UP
     if status == 429:
         after = parse_retry_after(_header(headers or {}, "retry-after"))
-        if after is not None:
-            return RetryDecision(True, min(after, policy.retry_after_max))
-        return RetryDecision(True, policy.backoff(attempt, rng))
+        return _after_or_backoff(policy, after, attempt, rng)
     if idempotent and status >= 500:
         after = parse_retry_after(_header(headers or {}, "retry-after"))
-        if after is not None:
-            return RetryDecision(True, min(after, policy.retry_after_max))
-        return RetryDecision(True, policy.backoff(attempt, rng))
+        return _after_or_backoff(policy, after, attempt, rng)
     return GIVE_UP
+
+
+def _after_or_backoff(
+    policy: RetryPolicy, after: float | None, attempt: int, rng: random.Random
+) -> RetryDecision:
+    if after is None:
+        return RetryDecision(True, policy.backoff(attempt, rng))
+    if after > policy.retry_after_max:
+        return GIVE_UP  # longer than we wait: fail now (the error carries the Retry-After)
+    return RetryDecision(True, after, retry_after=after)

@@ -7,6 +7,7 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.credits_response import CreditsResponse
 from ...models.error_response import ErrorResponse
+from ...models.http_validation_error import HTTPValidationError
 from ...types import Response
 
 
@@ -22,7 +23,7 @@ def _get_kwargs() -> dict[str, Any]:
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> CreditsResponse | ErrorResponse | None:
+) -> CreditsResponse | ErrorResponse | HTTPValidationError | None:
     if response.status_code == 200:
         response_200 = CreditsResponse.from_dict(response.json())
 
@@ -37,6 +38,11 @@ def _parse_response(
         response_403 = ErrorResponse.from_dict(response.json())
 
         return response_403
+
+    if response.status_code == 422:
+        response_422 = HTTPValidationError.from_dict(response.json())
+
+        return response_422
 
     if response.status_code == 429:
         response_429 = ErrorResponse.from_dict(response.json())
@@ -66,7 +72,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[CreditsResponse | ErrorResponse]:
+) -> Response[CreditsResponse | ErrorResponse | HTTPValidationError]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -77,8 +83,8 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
-) -> Response[CreditsResponse | ErrorResponse]:
+    client: AuthenticatedClient,
+) -> Response[CreditsResponse | ErrorResponse | HTTPValidationError]:
     """Get the account's credit balance
 
      The credits left on the account of the key (1 credit = 0.01 USD). Free.
@@ -88,7 +94,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreditsResponse | ErrorResponse]
+        Response[CreditsResponse | ErrorResponse | HTTPValidationError]
     """
 
     kwargs = _get_kwargs()
@@ -102,8 +108,8 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
-) -> CreditsResponse | ErrorResponse | None:
+    client: AuthenticatedClient,
+) -> CreditsResponse | ErrorResponse | HTTPValidationError | None:
     """Get the account's credit balance
 
      The credits left on the account of the key (1 credit = 0.01 USD). Free.
@@ -113,7 +119,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreditsResponse | ErrorResponse
+        CreditsResponse | ErrorResponse | HTTPValidationError
     """
 
     return sync_detailed(
@@ -123,8 +129,8 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
-) -> Response[CreditsResponse | ErrorResponse]:
+    client: AuthenticatedClient,
+) -> Response[CreditsResponse | ErrorResponse | HTTPValidationError]:
     """Get the account's credit balance
 
      The credits left on the account of the key (1 credit = 0.01 USD). Free.
@@ -134,7 +140,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreditsResponse | ErrorResponse]
+        Response[CreditsResponse | ErrorResponse | HTTPValidationError]
     """
 
     kwargs = _get_kwargs()
@@ -146,8 +152,8 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
-) -> CreditsResponse | ErrorResponse | None:
+    client: AuthenticatedClient,
+) -> CreditsResponse | ErrorResponse | HTTPValidationError | None:
     """Get the account's credit balance
 
      The credits left on the account of the key (1 credit = 0.01 USD). Free.
@@ -157,7 +163,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreditsResponse | ErrorResponse
+        CreditsResponse | ErrorResponse | HTTPValidationError
     """
 
     return (

@@ -117,7 +117,7 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: Flux2FlexInputs,
 ) -> Response[
     AsyncResponse | AsyncWebhookResponse | ErrorResponse | HTTPValidationError
@@ -151,7 +151,7 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: Flux2FlexInputs,
 ) -> AsyncResponse | AsyncWebhookResponse | ErrorResponse | HTTPValidationError | None:
     """Generate or edit an image with FLUX.2 [FLEX]
@@ -178,7 +178,7 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: Flux2FlexInputs,
 ) -> Response[
     AsyncResponse | AsyncWebhookResponse | ErrorResponse | HTTPValidationError
@@ -210,7 +210,7 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: Flux2FlexInputs,
 ) -> AsyncResponse | AsyncWebhookResponse | ErrorResponse | HTTPValidationError | None:
     """Generate or edit an image with FLUX.2 [FLEX]

@@ -1,0 +1,113 @@
+"""What the spec adds to the vendor's document is marked `x-flux-flex`, completely and well.
+
+Our spec minus what it marks must be the vendor's document as FACTS.md describes it ("The
+vendor's published document, 2026"): only 200 and 422 answers, no security on get_result,
+no links, no webhooks. Anything of ours left unmarked would survive the strip and break one
+of these; a mark on something the vendor publishes would hide vendor drift from
+`make upstream-check` and shows up in test_upstream_check's in-step tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from contract_tests.spec.vendor_docs import upstream_check
+from contract_tests.spec_tools import ROOT, load_spec
+
+MARK = "x-flux-flex"
+OPERATIONS = [("/v1/flux-2-flex", "post"), ("/v1/get_result", "get"), ("/v1/credits", "get")]
+
+
+def vendor_shape() -> dict[str, Any]:
+    return upstream_check.without_ours(load_spec())  # type: ignore[no-any-return]
+
+
+def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    yield path, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, f"{path}/{index}")
+
+
+@pytest.mark.parametrize(("route", "method"), OPERATIONS)
+def test_without_our_marks_each_operation_answers_only_200_and_422(route: str, method: str) -> None:
+    assert set(vendor_shape()["paths"][route][method]["responses"]) == {"200", "422"}
+
+
+def test_without_our_marks_get_result_has_no_security_and_the_others_need_the_key() -> None:
+    paths = vendor_shape()["paths"]
+    assert "security" not in paths["/v1/get_result"]["get"]
+    assert "security" not in vendor_shape()  # nor a document-wide default
+    for route, method in [("/v1/flux-2-flex", "post"), ("/v1/credits", "get")]:
+        assert paths[route][method]["security"] == [{"APIKeyHeader": []}]
+
+
+def test_without_our_marks_there_are_no_links_webhooks_ids_tags_or_marks() -> None:
+    doc = vendor_shape()
+    assert "webhooks" not in doc
+    assert "tags" not in doc
+    for path, node in walk(doc):
+        if isinstance(node, dict):
+            assert not {"links", MARK} & set(node), path
+    for route, method in OPERATIONS:
+        assert not {"operationId", "tags"} & set(doc["paths"][route][method])
+
+
+def test_without_our_marks_only_the_vendors_schemas_are_left() -> None:
+    assert set(vendor_shape()["components"]["schemas"]) == {
+        "Flux2FlexInputs",
+        "OutputFormat",
+        "AsyncResponse",
+        "AsyncWebhookResponse",
+        "StatusResponse",
+        "ResultResponse",
+        "ResultWithCostResponse",
+        "CreditsResponse",
+        "ValidationError",
+        "HTTPValidationError",
+    }
+    width = vendor_shape()["components"]["schemas"]["Flux2FlexInputs"]["properties"]["width"]
+    assert width["anyOf"] == [{"type": "integer", "minimum": 64}, {"type": "null"}]  # the page's
+
+
+def test_every_mark_is_well_formed() -> None:
+    # A typo (`ours-key`, a key the node does not have) would silently mark nothing.
+    marks = [(path, node) for path, node in walk(load_spec()) if isinstance(node, dict)]
+    marks = [(path, node) for path, node in marks if MARK in node]
+    assert len(marks) >= 15
+    for path, node in marks:
+        mark = node[MARK]
+        assert mark in ({"ours": True},) or set(mark) == {"ours-keys"}, path
+        for key in mark.get("ours-keys", []):
+            assert key in node, f"{path}: marks {key!r}, which it does not have"
+
+
+def test_without_ours_drops_marked_nodes_refs_to_them_and_listed_keys() -> None:
+    # Guards the strip itself on a small document (the tests above lean on it).
+    doc = {
+        "paths": {"/a": {"get": {"x-flux-flex": {"ours-keys": ["tags"]}, "tags": ["t"]}}},
+        "components": {"responses": {"Mine": {"x-flux-flex": {"ours": True}}}},
+        "list": [{"x-flux-flex": {"ours": True}}, {"$ref": "#/components/responses/Mine"}, 1],
+        "kept": {"$ref": "#/components/responses/Gone"},
+    }
+    assert upstream_check.without_ours(doc) == {
+        "paths": {"/a": {"get": {}}},
+        "components": {"responses": {}},
+        "list": [1],
+        "kept": {"$ref": "#/components/responses/Gone"},
+    }
+
+
+def test_the_readme_names_the_vendor_revision_the_spec_follows() -> None:
+    revision = load_spec()["info"]["x-vendor-revision"]
+    assert re.fullmatch(r"\d{4}-\d{2}", revision)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Following the vendor's API", 1)[1].split("\n## ", 1)[0]
+    assert f"revision {revision}" in section

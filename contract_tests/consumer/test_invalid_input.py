@@ -35,6 +35,10 @@ def test_the_edges_come_from_the_spec() -> None:
     # Guards CASES: each bound the spec states yields a value just past it.
     names = {name for name, _ in CASES}
     assert {"width", "height", "guidance", "steps", "safety_tolerance", "webhook_url"} <= names
+    assert {"user", "output_format"} <= names  # the vendor's 2026-09 fields
+    assert ("user", "") in CASES  # one character too short
+    assert any(name == "user" and len(str(value)) == 257 for name, value in CASES)
+    assert ("output_format", "webp") not in CASES
     assert ("steps", 51) in CASES
     assert ("safety_tolerance", 6) in CASES
     assert ("width", 63) in CASES

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 from urllib.parse import quote, urljoin
 
+import attrs
 import httpx
 import pytest
 import respx
-from flux_flex import RetryPolicy
+from flux_flex import FINAL_STATUSES, RetryPolicy, TaskSnapshot, is_final
 from flux_flex.errors import (
     APIError,
     AuthenticationError,
@@ -20,6 +22,7 @@ from flux_flex.errors import (
     RateLimitError,
     RequestValidationError,
     ServerError,
+    TaskError,
     TaskFailedError,
     TaskNotFoundError,
 )
@@ -62,8 +65,11 @@ TASK_ERROR_FOR_STATUS: dict[str, type[FluxFlexError]] = {
 
 
 def test_every_spec_status_has_an_expected_outcome() -> None:
-    # Guards the tables above: a status added to the spec must be given a meaning here.
-    assert set(statuses()) == {*TASK_ERROR_FOR_STATUS, "Pending", "Ready"}
+    # Guards the tables above: the final statuses are the spec's, each with its outcome;
+    # every other status the spec names (and any it may add) means "still running".
+    assert {*TASK_ERROR_FOR_STATUS, "Ready"} == FINAL_STATUSES
+    assert set(statuses()) >= FINAL_STATUSES
+    assert set(statuses()) - FINAL_STATUSES == {"Pending", "Reasoning", "Generating"}
     ops = ("generate_flux_2_flex", "get_result")
     assert {code for op in ops for code in error_statuses(op)} == set(ERROR_FOR_STATUS)
 
@@ -165,7 +171,7 @@ def test_every_status_of_a_poll_is_reported(status: str) -> None:
         check()
 
 
-@pytest.mark.parametrize("status", sorted(set(statuses()) - {"Pending"}))
+@pytest.mark.parametrize("status", sorted(FINAL_STATUSES))
 def test_every_final_status_ends_the_wait_at_once(status: str) -> None:
     with respx.mock() as router, httpx.Client() as http, wrapper(http) as client:
         route = router.get(RESULT_URL)
@@ -234,64 +240,187 @@ def test_answers_outside_the_spec_raise_typed_errors_only() -> None:
         check()
 
 
-def test_unknown_status_is_a_protocol_error_at_once() -> None:
-    # Any status the spec does not list: a ProtocolError carrying the payload, at the first
-    # poll, never a wait until the deadline.
-    known = set(statuses())
+_RUNNING = st.one_of(
+    st.sampled_from(sorted(set(statuses()) - FINAL_STATUSES)),
+    st.text(max_size=20).filter(lambda s: not is_final(s)),
+)
+
+
+def test_no_status_that_is_not_final_ever_ends_a_wait() -> None:
+    # Any status string outside the five final ones (the spec's running ones, or one the
+    # vendor adds later) is "still running": the wait goes on, on_progress sees the status
+    # exactly as sent, and the image comes when Ready does.
     with respx.mock() as router, httpx.Client() as http, wrapper(http) as client:
         route = router.get(RESULT_URL)
 
-        @settings(CONTRACT_SETTINGS, max_examples=40)
-        @given(st.text(max_size=20).filter(lambda s: s not in known))
-        def check(status: str) -> None:
-            count("response: wrapper, unknown status")
+        @settings(CONTRACT_SETTINGS, max_examples=60)
+        @given(st.lists(_RUNNING, min_size=1, max_size=4), result_responses("Ready"))
+        def check(running: list[str], done: dict[str, Any]) -> None:
+            count("response: wrapper, statuses that are not final")
             route.reset()
-            answer = {"id": "task-1", "status": status}
-            route.respond(200, json=answer)
-            with pytest.raises(ProtocolError) as caught:
-                client.job("task-1").wait(timeout=5)
-            assert route.call_count == 1
-            assert caught.value.raw == answer
-            assert caught.value.task_id == "task-1"
+            answers = [{"id": "task-1", "status": s, "some_new_key": {"x": s}} for s in running]
+            route.side_effect = [
+                httpx.Response(200, json=a) for a in [*answers, {**done, "id": "task-1"}]
+            ]
+            seen: list[TaskSnapshot] = []
+            result = client.job("task-1").wait(timeout=5, on_progress=seen.append)
+            assert result.url == done["result"]["sample"]
+            assert [snapshot.status for snapshot in seen] == [*running, "Ready"]
+            assert [snapshot.is_pending for snapshot in seen] == [True] * len(running) + [False]
+            assert route.call_count == len(running) + 1
 
         check()
 
 
-SECRET = "whsec-contract-secret-42"
+SECRET_ALPHABET = st.characters(codec="utf-8", exclude_categories=("Cs",))
 
 
 @st.composite
-def _answers_echoing_secrets(draw: st.DrawFn) -> tuple[int, dict[str, Any]]:
-    """An error answer (any status the spec lists) whose text repeats the key and secret."""
-    status = draw(st.sampled_from(error_statuses("generate_flux_2_flex")))
-    leak = draw(st.sampled_from([API_KEY, SECRET, f"{API_KEY}/{SECRET}"]))
-    said = draw(st.text(max_size=10)) + leak + draw(st.text(max_size=10))
-    if status == 422:
-        field = draw(st.sampled_from(["webhook_secret", "webhook_url", "prompt"]))
-        return status, {"detail": [{"loc": ["body", field], "msg": said, "type": said}]}
-    shape = draw(st.sampled_from(["detail", "error"]))
-    return status, {"detail": said} if shape == "detail" else {"error": said, "message": said}
+def _secrets(draw: st.DrawFn) -> str:
+    """A webhook secret: a marker no message of ours contains, then anything (quotes,
+    slashes, non-ASCII…)."""
+    return "whsec_" + draw(st.text(SECRET_ALPHABET, min_size=2, max_size=24))
 
 
-def test_no_error_message_repeats_the_key_or_the_webhook_secret() -> None:
+def _planted(secret: str) -> st.SearchStrategy[str]:
+    """Text carrying the key or ``secret`` as is, JSON-escaped or URL-encoded."""
+    forms = [
+        form
+        for value in (API_KEY, secret)
+        for form in (value, json.dumps(value)[1:-1], quote(value, safe=""))
+    ]
+    return st.builds(
+        lambda before, form, after: before + form + after,
+        st.text(max_size=8),
+        st.sampled_from(forms),
+        st.text(max_size=8),
+    )
+
+
+def _planted_json(secret: str) -> st.SearchStrategy[Any]:
+    text = st.one_of(_planted(secret), st.text(max_size=8))
+    return st.recursive(
+        st.one_of(text, st.integers(), st.none()),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+        max_leaves=8,
+    )
+
+
+@st.composite
+def _error_answers(draw: st.DrawFn) -> tuple[str, int, Any, str]:
+    """(operation, HTTP status, answer, webhook secret): an error answer of a shape the spec
+    lists, with the key or the secret planted anywhere in it, keys included."""
+    secret = draw(_secrets())
+    operation = draw(st.sampled_from(["generate_flux_2_flex", "get_result"]))
+    status = draw(st.sampled_from(error_statuses(operation)))
+    body: Any = draw(
+        fastapi_422s() if status == 422 else responses(error_body_schema(operation, status))
+    )
+    planted = draw(_planted_json(secret))
+    where = draw(st.sampled_from(["extra", "detail", "text", "nested-422"]))
+    if where == "text":
+        body = draw(_planted(secret))
+    elif where == "nested-422" and status == 422 and body.get("detail"):
+        body["detail"][0]["msg"] = draw(_planted(secret))
+        body["detail"][0]["loc"] = ["body", draw(_planted(secret))]
+    elif where == "detail":
+        body["detail"] = planted
+    else:
+        body[draw(_planted(secret))] = planted
+    return operation, status, body, secret
+
+
+@st.composite
+def _failed_tasks(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
+    """A poll answer with a final failure status whose payload carries the secrets."""
+    secret = draw(_secrets())
+    status = draw(st.sampled_from(sorted(TASK_ERROR_FOR_STATUS)))
+    answer = draw(result_responses(status))
+    answer.update(
+        id="task-1",
+        error=draw(_planted(secret)),
+        message=draw(_planted(secret)),
+        details={draw(_planted(secret)): draw(_planted_json(secret))},
+    )
+    answer[draw(_planted(secret))] = draw(_planted_json(secret))
+    return answer, secret
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside ``value``: keys, values, tuples, attrs instances, bytes."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bytes):
+        return [value.decode("utf-8", "replace")]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    if attrs.has(type(value)):
+        return _strings(attrs.asdict(value, recurse=False))
+    return []
+
+
+def _assert_nothing_shows(error: BaseException, *secrets: str) -> None:
+    texts = [str(error), repr(error), *_strings(error.args), *_strings(vars(error))]
+    for secret in secrets:
+        for form in {secret, json.dumps(secret)[1:-1], quote(secret, safe="")}:
+            shown = [t for t in texts if form in t]
+            assert not shown, f"{form!r} shows in {shown[0]!r}"
+
+
+def test_no_secret_planted_in_an_error_answer_ever_shows() -> None:
     with (
-        respx.mock() as router,
+        respx.mock(assert_all_called=False) as router,
         httpx.Client() as http,
         wrapper(http, retry=NO_RETRIES) as client,
     ):
-        route = router.post(SUBMIT_URL)
+        submit = router.post(SUBMIT_URL)
+        poll = router.get(RESULT_URL)
 
-        @settings(CONTRACT_SETTINGS, max_examples=60)
-        @given(_answers_echoing_secrets())
-        def check(case: tuple[int, dict[str, Any]]) -> None:
-            count("response: wrapper, error answers echoing secrets")
-            status, answer = case
+        @settings(CONTRACT_SETTINGS, max_examples=150)
+        @given(_error_answers())
+        def check(case: tuple[str, int, Any, str]) -> None:
+            count("response: wrapper, secrets planted in error answers")
+            operation, status, answer, secret = case
+            submit.reset()
+            poll.reset()
+            route = submit if operation == "generate_flux_2_flex" else poll
+            if isinstance(answer, str):
+                route.respond(status, text=answer)
+            else:
+                route.respond(status, json=answer)
+            call = (
+                (
+                    lambda: client.submit(
+                        "p", webhook_url="https://h.example/hook", webhook_secret=secret
+                    )
+                )
+                if operation == "generate_flux_2_flex"
+                else (lambda: client.job("task-1", webhook_secret=secret).wait(timeout=5))
+            )
+            with pytest.raises(FluxFlexError) as caught:
+                call()
+            assert route.call_count == 1
+            _assert_nothing_shows(caught.value, API_KEY, secret)
+
+        check()
+
+
+def test_no_secret_in_a_failed_tasks_answer_ever_shows() -> None:
+    with respx.mock() as router, httpx.Client() as http, wrapper(http) as client:
+        route = router.get(RESULT_URL)
+
+        @settings(CONTRACT_SETTINGS, max_examples=100)
+        @given(_failed_tasks())
+        def check(case: tuple[dict[str, Any], str]) -> None:
+            count("response: wrapper, secrets planted in failed tasks")
+            answer, secret = case
             route.reset()
-            route.respond(status, json=answer)
-            with pytest.raises(APIError) as caught:
-                client.submit("p", webhook_url="https://h.example/hook", webhook_secret=SECRET)
-            text = f"{caught.value} {caught.value!r} {caught.value.args}"
-            assert API_KEY not in text
-            assert SECRET not in text
+            route.respond(200, json=answer)
+            with pytest.raises(TaskError) as caught:
+                client.job("task-1", webhook_secret=secret).wait(timeout=5)
+            assert caught.value.task_id == "task-1"
+            _assert_nothing_shows(caught.value, API_KEY, secret)
 
         check()

@@ -15,13 +15,18 @@ SPEC_PATH = Path(__file__).resolve().parents[2] / "spec" / "flux2-flex.openapi.y
 SUBMIT = "/v1/flux-2-flex"
 RESULT = "/v1/get_result"
 PROVIDER_KEY = "provider-contract-key"
+# Generated sizes reach 10**30 pixels a side (billed as 5e9 credits, the pricing's cap):
+# the accounts of these fakes cover them, so valid requests are never refused with 402.
+RICH = 1e12
 
 
 @pytest.fixture(scope="module")
 def provider_fake() -> Iterator[FakeBFL]:
     """A fake for a whole module. Webhooks are not delivered: schemathesis invents
     loopback webhook URLs, and a random 127.0.0.1 port may be a colleague's test server."""
-    with FakeBFL(task_seconds=0.05, deliver_webhooks=False, api_key=PROVIDER_KEY) as fake:
+    with FakeBFL(
+        task_seconds=0.05, deliver_webhooks=False, api_key=PROVIDER_KEY, balance=RICH
+    ) as fake:
         yield fake
 
 
@@ -43,6 +48,7 @@ def fuzzed_fake() -> Iterator[FakeBFL]:
         markers=FUZZ_MARKERS,
         deliver_webhooks=False,
         api_key=PROVIDER_KEY,
+        balance=RICH,
     ) as fake:
         yield fake
 
@@ -56,13 +62,16 @@ def api(provider_fake: FakeBFL) -> Iterator[httpx.Client]:
         yield client
 
 
+FINAL = frozenset({"Ready", "Error", "Request Moderated", "Content Moderated", "Task not found"})
+
+
 def poll_until_final(client: httpx.Client, polling_url: str, timeout: float = 10.0) -> Any:
-    """Poll ``polling_url`` every 20 ms until the status is not Pending; the last answer."""
+    """Poll ``polling_url`` every 20 ms until the status is a final one; the last answer."""
     deadline = time.monotonic() + timeout
     while True:
         answer = client.get(polling_url)
         assert answer.status_code == 200, answer.text
         state = answer.json()
-        if state["status"] != "Pending" or time.monotonic() > deadline:
+        if state["status"] in FINAL or time.monotonic() > deadline:
             return state
         time.sleep(0.02)

@@ -13,7 +13,7 @@ import schemathesis
 from flux_flex.testing import FakeBFL
 from schemathesis.generation.stateful.state_machine import APIStateMachine
 
-from .conftest import PROVIDER_KEY, SPEC_PATH
+from .conftest import PROVIDER_KEY, RICH, SPEC_PATH
 
 # Python API defaults (checked against schemathesis 4.32): generation modes positive AND
 # negative, and every built-in check enabled (not_a_server_error, status_code_conformance,
@@ -47,7 +47,11 @@ def test_every_generated_request_is_answered_per_spec(
 def saturated_fake() -> Iterator[FakeBFL]:
     """A fake whose one slot is taken for ten minutes: every valid submission gets 429."""
     with FakeBFL(
-        task_seconds=600.0, max_in_flight=1, deliver_webhooks=False, api_key=PROVIDER_KEY
+        task_seconds=600.0,
+        max_in_flight=1,
+        deliver_webhooks=False,
+        api_key=PROVIDER_KEY,
+        balance=RICH,
     ) as fake:
         taken = httpx.post(
             fake.url("/v1/flux-2-flex"), json={"prompt": "slot"}, headers={"x-key": PROVIDER_KEY}

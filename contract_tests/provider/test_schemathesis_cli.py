@@ -25,4 +25,6 @@ def test_schemathesis_cli_default_run_finds_no_issue(fuzzed_fake: FakeBFL, tmp_p
     assert "No issues found" in run.stdout, summary
     answered = fuzzed_fake.requests[before:]
     assert len(answered) > 200, "the CLI hardly reached the fake"
+    for path in ("/v1/flux-2-flex", "/v1/get_result", "/v1/credits"):
+        assert any(r.path == path for r in answered), f"the CLI never called {path}"
     assert all(r.status is not None and r.status < 500 for r in answered)

@@ -67,7 +67,7 @@ async def test_issue_snippet_runs_as_written_async(
         path = await result.save("fox.png")
         assert Image.open(path).format == "PNG"
         result = await client.generate("a red fox", save_to="fox.png")
-        assert result.path == "fox.jpg"
+        assert result.path == "fox.png"  # the extension chose the format
         job = client.job(job.id)
         snapshot = await client.get_result(job.id)
         assert snapshot.status == "Ready"

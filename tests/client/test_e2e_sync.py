@@ -108,7 +108,7 @@ def test_issue_snippet_runs_as_written(
     assert all(0 <= (s.progress or 0) <= 1 for s in callback)
     assert fake.downloads
     assert not any(r.carried_key for r in fake.downloads)
-    assert sorted(os.listdir(tmp_path)) == ["cat.png", "fox.jpg", "fox.png"]  # generate: JPEG
+    assert sorted(os.listdir(tmp_path)) == ["cat.png", "fox.png"]  # save_to's .png asked PNG
 
 
 def test_post_503_is_sent_once(fake: FakeBFL, client: FluxFlex) -> None:

@@ -96,3 +96,44 @@ def test_connection_errors() -> None:
     poll = connection_error(FailureKind.NETWORK, "reset", submit=False, task_id="t9")
     assert not poll.task_may_exist
     assert "t9" in str(poll)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "abc-123", "detail": "internal error"},
+        '{"id": "abc-123", "detail": "internal err',  # cut off: parse_body left it as text
+    ],
+)
+def test_an_error_answer_that_names_the_task_carries_its_id(body: object) -> None:
+    error = error_from_response(502, body, {}, submit=True)
+    assert isinstance(error, ServerError)
+    assert error.task_id == "abc-123"
+    assert error.task_may_exist
+    assert "abc-123" in str(error)
+
+
+def test_a_refused_connection_names_the_url_without_its_query() -> None:
+    url = "https://user:pw@api.example.test:8443/v1/get_result?id=t1&sig=SIGNATURE"
+    error = connection_error(FailureKind.CONNECT, "ConnectError: refused", submit=False, url=url)
+    text = str(error)
+    assert "Could not connect to https://api.example.test:8443/v1/get_result" in text
+    assert "SIGNATURE" not in text
+    assert "pw" not in text
+    timeout = connection_error(FailureKind.TIMEOUT, "ReadTimeout", submit=True, url=url)
+    assert "No answer in time from https://api.example.test:8443" in str(timeout)
+    broke = connection_error(FailureKind.NETWORK, "reset", submit=True, url=url)
+    assert "The connection to https://api.example.test:8443/v1/get_result broke" in str(broke)
+
+
+def test_secrets_are_masked_in_body_headers_fields_and_message() -> None:
+    key = "sk-secret-123456789"
+    body = {"detail": [{"loc": ["body", key], "msg": f"bad {key}", "type": key}]}
+    error = error_from_response(
+        422, body, {"X-Echo": f"k={key}", "x-key": key}, submit=True, secrets=[key]
+    )
+    assert isinstance(error, RequestValidationError)
+    everything = f"{error} {error!r} {error.body} {error.headers} {error.errors} {error.fields}"
+    assert key not in everything
+    assert error.headers["x-echo"] == "k=***"
+    assert "x-key" not in error.headers

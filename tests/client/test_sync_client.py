@@ -238,7 +238,6 @@ def test_get_is_retried_on_5xx_and_broken_links(
         ("Content Moderated", ModerationError),
         ("Error", TaskFailedError),
         ("Task not found", TaskNotFoundError),
-        ("Exploded", ProtocolError),
     ],
 )
 def test_terminal_status_raises_within_one_poll(

@@ -8,6 +8,8 @@ import pytest
 from flux_flex import FluxFlex, RequestValidationError
 from flux_flex._core.schema import check
 from flux_flex._core.validation import body_errors
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 OK_EDGES = [
     ("width", 64),
@@ -22,6 +24,10 @@ OK_EDGES = [
     ("safety_tolerance", 5),
     ("output_format", "png"),
     ("output_format", "jpeg"),
+    ("output_format", "webp"),
+    ("user", "u"),
+    ("user", "u" * 256),
+    ("user", "é" * 256),
     ("webhook_url", "https://h.example/" + "a" * (2083 - 18)),
     ("webhook_url", "http://127.0.0.1:9/x"),
     ("seed", -3),
@@ -38,7 +44,11 @@ BAD_EDGES = [
     ("steps", 51, "maximum"),
     ("safety_tolerance", -1, "minimum"),
     ("safety_tolerance", 6, "maximum"),
-    ("output_format", "webp", "enum"),
+    ("output_format", "gif", "enum"),
+    ("output_format", "WEBP", "enum"),
+    ("user", "", "minLength"),
+    ("user", "u" * 257, "maxLength"),
+    ("user", 7, "type"),
     ("steps", 2.5, "type"),
     ("seed", "42", "type"),
     ("prompt_upsampling", "yes", "type"),
@@ -134,3 +144,69 @@ def test_all_errors_reported_at_once() -> None:
 )
 def test_a_bound_is_worded_as_one_sentence(body: dict[str, object], message: str) -> None:
     assert [e.message for e in body_errors({"prompt": "p", **body})] == [message]
+
+
+# --- additionalProperties: checked, and judged as jsonschema judges it ---------------------
+
+_CLOSED = {
+    "type": "object",
+    "properties": {"seed": {"type": "integer"}, "inner": {"$ref": "#/$defs/inner"}},
+    "additionalProperties": False,
+    "$defs": {
+        "inner": {
+            "type": "object",
+            "properties": {"a": {"type": "string"}},
+            "additionalProperties": {"type": "integer", "minimum": 0},
+        }
+    },
+}
+_OPEN = {"type": "object", "properties": {"seed": {"type": "integer"}}, "additionalProperties": {}}
+
+
+def test_a_member_the_schema_does_not_allow_is_named() -> None:
+    found = check({"seed": 1, "sead": 2}, _CLOSED)
+    assert [(v.path, v.rule) for v in found] == [("sead", "additionalProperties")]
+    assert "did you mean 'seed'" in found[0].message
+
+
+def test_a_schema_valued_additional_properties_checks_each_other_member() -> None:
+    found = check({"inner": {"a": "x", "n": -1, "m": "s", "k": 3}}, _CLOSED)
+    assert sorted((v.path, v.rule) for v in found) == [("inner.m", "type"), ("inner.n", "minimum")]
+    assert check({"anything": [1, {"x": None}]}, _OPEN) == []
+
+
+def test_the_request_schema_has_no_additional_properties_rule() -> None:
+    # Extra keys cannot reach the body through the typed API (TypeError first), and the
+    # spec itself lets unknown members through: the interpreter follows it.
+    from flux_flex.spec import request_body_schema
+
+    assert "additionalProperties" not in request_body_schema()
+    assert body_errors({"prompt": "p", "future_field": 1}) == []
+
+
+_NAMES = st.sampled_from(["seed", "sead", "inner", "a", "n", "x"])
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(_NAMES, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.dictionaries(_NAMES, _VALUES, max_size=4), st.sampled_from([_CLOSED, _OPEN]))
+def test_the_interpreter_agrees_with_jsonschema(value: dict[str, Any], schema: Any) -> None:
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
+    ours = check(value, schema)
+    theirs = list(Draft202012Validator(schema).iter_errors(value))
+    assert (ours == []) == (theirs == [])
+    # The members jsonschema calls unexpected are the ones named by their own path.
+    unexpected = set()
+    for error in theirs:
+        if error.validator == "additionalProperties" and error.validator_value is False:
+            base = ".".join(str(p) for p in error.absolute_path)
+            allowed = set(error.schema.get("properties", {}))
+            for name in set(error.instance) - allowed:
+                unexpected.add(f"{base}.{name}" if base else name)
+    named = {v.path for v in ours if v.rule == "additionalProperties"}
+    assert named == unexpected

@@ -16,6 +16,8 @@ from flux_flex.testing import FakeBFL
 
 SUBMIT = "/v1/flux-2-flex"
 RESULT = "/v1/get_result"
+CREDITS = "/v1/credits"
+FINAL = frozenset({"Ready", "Error", "Request Moderated", "Content Moderated", "Task not found"})
 
 
 def client_for(fake: FakeBFL, timeout: float = 10.0) -> httpx.Client:
@@ -24,12 +26,21 @@ def client_for(fake: FakeBFL, timeout: float = 10.0) -> httpx.Client:
 
 
 def wait_final(client: httpx.Client, task_id: str, timeout: float = 10.0) -> dict[str, Any]:
-    """Poll every 10 ms until the task is not Pending."""
+    """Poll every 10 ms until the task's status is a final one; the last answer."""
+    return poll_statuses(client, task_id, timeout)[-1]
+
+
+def poll_statuses(
+    client: httpx.Client, task_id: str, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """Every answer of polls every 10 ms until a final status (or ``timeout``)."""
     deadline = time.monotonic() + timeout
+    answers: list[dict[str, Any]] = []
     while True:
         state: dict[str, Any] = client.get(RESULT, params={"id": task_id}).json()
-        if state["status"] != "Pending" or time.monotonic() > deadline:
-            return state
+        answers.append(state)
+        if state["status"] in FINAL or time.monotonic() > deadline:
+            return answers
         time.sleep(0.01)
 
 

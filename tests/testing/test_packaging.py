@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import httpx
 import pytest
@@ -51,10 +52,13 @@ def test_missing_extra_error_is_raised_by_the_context_manager(
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_python_m_serves_until_interrupted(stop_signal: signal.Signals) -> None:
+def test_python_m_serves_until_interrupted(stop_signal: signal.Signals, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    config = tmp_path / "fake.json"
+    config.write_text('{"balance": 3.5, "api_key": "from-file", "error_shape": "error"}')
+    command = ["-m", "flux_flex.testing", "--port", "0", "--api-key", "k", "--config", str(config)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "flux_flex.testing", "--port", "0", "--api-key", "k"],
+        [sys.executable, *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -68,6 +72,11 @@ def test_python_m_serves_until_interrupted(stop_signal: signal.Signals) -> None:
         assert "x-key: k" in first
         answer = httpx.get(base_url + "/v1/get_result", params={"id": "x"}, headers={"x-key": "k"})
         assert answer.json()["status"] == "Task not found"
+        # the file's settings apply, and a flag (--api-key) overrides the file
+        credits = httpx.get(base_url + "/v1/credits", headers={"x-key": "k"})
+        assert credits.json() == {"credits": 3.5}
+        refused = httpx.get(base_url + "/v1/credits", headers={"x-key": "from-file"})
+        assert refused.json()["error"] == "invalid_api_key"
         process.send_signal(stop_signal)
         out, err = process.communicate(timeout=20)
     finally:
@@ -81,6 +90,9 @@ def test_python_m_serves_until_interrupted(stop_signal: signal.Signals) -> None:
 
 def test_a_busy_port_is_reported_with_what_to_do(fake: FakeBFL) -> None:
     port = int(fake.base_url.rsplit(":", 1)[1])
-    with pytest.raises(OSError, match=f"127.0.0.1:{port}.*choose another port"), FakeBFL(port=port):
+    with (
+        pytest.raises(OSError, match=f"the fake API on 127.0.0.1:{port}.*Pick another port"),
+        FakeBFL(port=port),
+    ):
         pass
     assert repr(fake).startswith(f"<FakeBFL {fake.base_url} tasks=")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 
 import pytest
@@ -21,25 +22,44 @@ def _submit(fake: FakeBFL, **body: object) -> dict[str, object]:
         return result
 
 
-def test_ready_delivery_is_signed_with_both_headers(catcher: Catcher, fake: FakeBFL) -> None:
+ISO_8601_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
+def test_ready_delivery_is_signed_with_hmac_by_default(catcher: Catcher, fake: FakeBFL) -> None:
     configure(fake, task_seconds=0.05)
     task_id = _submit(fake, webhook_url=catcher.url, webhook_secret="s3cret", seed=5)["id"]
     fake.wait_for_deliveries(1)
     ((headers, body),) = catcher.received
     expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     assert headers["x-bfl-signature"] == f"sha256={expected}"
-    assert headers["x-webhook-secret"] == "s3cret"
+    assert "x-webhook-secret" not in headers  # the echo is not a documented scheme
     payload = json.loads(body)
     assert payload["id"] == task_id
     assert payload["status"] == "Ready"
     assert payload["result"]["seed"] == 5
     assert payload["result"]["sample"].startswith(fake.base_url)
-    assert isinstance(payload["timestamp"], int)
+    assert ISO_8601_UTC.fullmatch(payload["timestamp"]), payload["timestamp"]
     delivery = fake.deliveries[0]
     assert (delivery.task_id, delivery.attempt, delivery.status_code) == (task_id, 1, 200)
-    assert delivery.headers["x-webhook-secret"] == "***"
     # delivered once the task is final, not before
     assert delivery.at >= fake.task(str(task_id)).ready_at
+
+
+@pytest.mark.parametrize(
+    ("scheme", "signed", "echoed"),
+    [("hmac", True, False), ("secret", False, True), ("both", True, True)],
+)
+def test_the_authenticity_scheme_is_selectable(
+    scheme: str, signed: bool, echoed: bool, catcher: Catcher, fake: FakeBFL
+) -> None:
+    configure(fake, task_seconds=0.01, webhook_auth=scheme)
+    _submit(fake, webhook_url=catcher.url, webhook_secret="s3cret")
+    fake.wait_for_deliveries(1)
+    headers, _body = catcher.received[0]
+    assert ("x-bfl-signature" in headers) is signed
+    assert (headers.get("x-webhook-secret") == "s3cret") is echoed
+    if echoed:
+        assert fake.deliveries[0].headers["x-webhook-secret"] == "***"
 
 
 def test_no_secret_no_authenticity_headers(catcher: Catcher, fake: FakeBFL) -> None:
@@ -51,13 +71,32 @@ def test_no_secret_no_authenticity_headers(catcher: Catcher, fake: FakeBFL) -> N
     assert "x-webhook-secret" not in headers
 
 
-def test_failure_payload_carries_error_and_message(catcher: Catcher, fake: FakeBFL) -> None:
+@pytest.mark.parametrize(
+    ("prompt", "status", "code"),
+    [
+        ("[fail]", "Error", "generation_failed"),
+        ("[moderate-content]", "Content Moderated", "content_policy_violation"),
+        ("[moderate-request]", "Request Moderated", "content_policy_violation"),
+    ],
+)
+def test_failure_payload_carries_an_error_code_and_a_message(
+    prompt: str, status: str, code: str, catcher: Catcher, fake: FakeBFL
+) -> None:
     configure(fake, task_seconds=0.01)
-    _submit(fake, prompt="[fail]", webhook_url=catcher.url)
+    _submit(fake, prompt=prompt, webhook_url=catcher.url)
     fake.wait_for_deliveries(1)
     payload = json.loads(catcher.received[0][1])
-    assert payload["status"] == "Error"
-    assert {"error", "message", "timestamp"} <= set(payload)
+    assert (payload["status"], payload["error"]) == (status, code)
+    assert prompt in payload["message"]
+    assert ISO_8601_UTC.fullmatch(payload["timestamp"])
+    assert "result" not in payload
+
+
+def test_a_task_that_never_finishes_is_never_delivered(catcher: Catcher, fake: FakeBFL) -> None:
+    configure(fake, task_seconds=0.0, script=["Pending", "Stuck"])
+    _submit(fake, webhook_url=catcher.url)
+    with pytest.raises(TimeoutError):
+        fake.wait_for_deliveries(1, timeout=0.2)
 
 
 def test_failed_deliveries_are_retried_on_the_scaled_schedule(

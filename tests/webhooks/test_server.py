@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,71 @@ def test_threaded_server_receives_real_deliveries() -> None:
     assert seen == ["s-1"]  # the shutdown drained the callback
     with pytest.raises(RuntimeError, match="not started"):
         _ = server.port
+
+
+def test_keep_alive_connections_are_reused_and_have_tcp_nodelay() -> None:
+    # Without TCP_NODELAY on the accepted socket every answer on a kept-alive connection
+    # waits for the sender's delayed ACK (~40 ms): the receiver's speed problem of issue 14.
+    receiver = WebhookReceiver(SECRET)
+    with ReceiverServer(receiver) as server:
+        clients = [httpx.Client() for _ in range(4)]
+        try:
+            for round_ in range(5):
+                for index, client in enumerate(clients):
+                    body = body_of(ready_payload(f"k-{round_}-{index}"))
+                    answer = client.post(server.url, content=body, headers=signed_headers(body))
+                    assert answer.status_code == 200
+        finally:
+            for client in clients:
+                client.close()
+        stats = server.connections
+    assert (stats.accepted, stats.nodelay) == (4, 4)
+    assert receiver.stats.accepted == 20
+
+
+# Runs in a fresh interpreter where Pillow, jsonschema and Starlette cannot be imported
+# (the `webhooks` extra installs only uvicorn), and reports every attempt to import them.
+_BLOCKER = textwrap.dedent(
+    """
+    import importlib.abc, sys
+
+    ATTEMPTS = []
+
+    class Blocker(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("PIL", "jsonschema", "starlette"):
+                ATTEMPTS.append(name)
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, Blocker())
+    """
+)
+
+
+def test_receiver_server_needs_neither_pillow_jsonschema_nor_starlette() -> None:
+    script = _BLOCKER + textwrap.dedent(
+        f"""
+        import json
+        import httpx
+        from flux_flex.webhooks import ReceiverServer, WebhookReceiver, sign
+
+        receiver = WebhookReceiver({SECRET!r})
+        with ReceiverServer(receiver) as server:
+            body = json.dumps({{"id": "x-1", "status": "Ready",
+                               "result": {{"sample": "https://d/x.png"}}}}).encode()
+            answer = httpx.post(server.url, content=body,
+                                headers={{"X-BFL-Signature": sign(body, {SECRET!r})}})
+            assert answer.status_code == 200, answer.text
+            assert receiver.delivered("x-1") is not None
+        print("attempts:", ATTEMPTS)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "attempts: []"
 
 
 def test_real_oversized_bodies_get_413_announced_or_chunked() -> None:

@@ -12,8 +12,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from flux_flex._core.pricing import Estimate
     from flux_flex._core.retry import RetryPolicy
     from flux_flex._core.schedule import PollSchedule
+    from flux_flex._core.status import FINAL_STATUSES, KNOWN_STATUSES, Status, is_final
     from flux_flex.async_client import AsyncFluxFlex
     from flux_flex.client import FluxFlex
     from flux_flex.completion import CompletionSource
@@ -64,6 +66,8 @@ _EXPORTS: dict[str, str] = {
     "CompletionSource": "flux_flex.completion",
     "ConfigurationError": "flux_flex.errors",
     "DownloadError": "flux_flex.errors",
+    "Estimate": "flux_flex._core.pricing",
+    "FINAL_STATUSES": "flux_flex._core.status",
     "FieldError": "flux_flex.errors",
     "FluxFlex": "flux_flex.client",
     "FluxFlexError": "flux_flex.errors",
@@ -71,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "InsufficientCreditsError": "flux_flex.errors",
     "Job": "flux_flex.models",
     "JobInfo": "flux_flex.models",
+    "KNOWN_STATUSES": "flux_flex._core.status",
     "ModerationError": "flux_flex.errors",
     "PollSchedule": "flux_flex._core.schedule",
     "ProtocolError": "flux_flex.errors",
@@ -80,6 +85,7 @@ _EXPORTS: dict[str, str] = {
     "ResultInfo": "flux_flex.models",
     "RetryPolicy": "flux_flex._core.retry",
     "ServerError": "flux_flex.errors",
+    "Status": "flux_flex._core.status",
     "SubmitParams": "flux_flex.params",
     "TaskError": "flux_flex.errors",
     "TaskFailedError": "flux_flex.errors",
@@ -88,10 +94,16 @@ _EXPORTS: dict[str, str] = {
     "UntrustedHostError": "flux_flex.errors",
     "WaitTimeoutError": "flux_flex.errors",
     "WebhookVerificationError": "flux_flex.errors",
+    "is_final": "flux_flex._core.status",
 }
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        # Read when first asked: importlib.metadata is slow to import.
+        from flux_flex._version import package_version
+
+        return package_version()
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'flux_flex' has no attribute {name!r}")
@@ -101,10 +113,12 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, "__version__"})
 
 
 __all__ = [
+    "FINAL_STATUSES",
+    "KNOWN_STATUSES",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -115,6 +129,7 @@ __all__ = [
     "CompletionSource",
     "ConfigurationError",
     "DownloadError",
+    "Estimate",
     "FieldError",
     "FluxFlex",
     "FluxFlexError",
@@ -131,6 +146,7 @@ __all__ = [
     "ResultInfo",
     "RetryPolicy",
     "ServerError",
+    "Status",
     "SubmitParams",
     "TaskError",
     "TaskFailedError",
@@ -139,4 +155,5 @@ __all__ = [
     "UntrustedHostError",
     "WaitTimeoutError",
     "WebhookVerificationError",
+    "is_final",
 ]

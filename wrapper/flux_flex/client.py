@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from types import TracebackType
@@ -12,6 +13,7 @@ import httpx
 
 from flux_flex import _files
 from flux_flex._core.actions import HttpResponse
+from flux_flex._core.pricing import Estimate
 from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
 from flux_flex._core.status import Acknowledged, Finished, Polled
@@ -20,6 +22,7 @@ from flux_flex._shared import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_DOWNLOAD_BYTES,
     ClientCore,
+    user_agent,
 )
 from flux_flex.completion import CompletionSource
 from flux_flex.models import Job, ProgressCallback, Result, TaskSnapshot
@@ -36,6 +39,8 @@ class FluxFlex:
     ``timeout`` bounds every single HTTP request (seconds or an ``httpx.Timeout``);
     ``max_retries`` / ``retry`` set the retry budget; ``poll_schedule`` spaces the polls.
     Pass ``http_client`` to use your own ``httpx.Client`` (it is not closed by us).
+    ``with_options(...)`` gives a copy with other settings that shares the connections;
+    ``credits()``, ``estimate_cost(...)`` and ``validate(...)`` help before paying.
     """
 
     def __init__(
@@ -69,9 +74,12 @@ class FluxFlex:
         self._http = http_client or httpx.Client(
             timeout=self._core.timeout,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-            headers={"user-agent": "flux-flex"},
+            headers={"user-agent": user_agent()},
         )
-        self._driver = SyncDriver(self._http, self._core.settings.api_key, self._core.timeout)
+        self._driver = self._new_driver(self._core)
+
+    def _new_driver(self, core: ClientCore) -> SyncDriver:
+        return SyncDriver(self._http, core.settings.api_key, core.timeout)
 
     def __repr__(self) -> str:
         return self._core.describe(type(self).__name__)
@@ -128,7 +136,7 @@ class FluxFlex:
             "user": user,
         }
         ack: Acknowledged = self._driver.run(self._core.submit_flow(prompt, params))
-        return self._job(ack)
+        return self._job(ack, webhook_secret)
 
     def wait(
         self,
@@ -148,16 +156,15 @@ class FluxFlex:
         `WaitTimeoutError` (with the task id, to resume with `job`) after ``timeout``.
         """
         if isinstance(job, str):
-            task_id, polling_url, submitted_at = job, None, None
-        else:
-            task_id, polling_url, submitted_at = job.id, job.polling_url, job.submitted_at
+            job = self.job(job)
         flow = self._core.wait_flow(
-            task_id,
-            polling_url,
+            job.id,
+            job.polling_url,
             timeout=timeout,
             webhook=webhook is not None,
             webhook_grace=webhook_grace,
-            submitted_at=submitted_at,
+            submitted_at=job.submitted_at,
+            webhook_secret=job.webhook_secret,
         )
         finished: Finished = self._driver.run(flow, source=webhook, on_progress=on_progress)
         return self._result(finished)
@@ -175,9 +182,13 @@ class FluxFlex:
     ) -> Result:
         """Submit, wait, and (with ``save_to``) download: the one-call way to an image.
 
-        With ``save_to``, the returned result's ``path`` is the file written (its extension
-        follows the image's real format).
+        With ``save_to``, the returned result's ``path`` is the file written. Its extension
+        chooses ``output_format`` when that is not given (``.png``, ``.jpg``/``.jpeg``,
+        ``.webp``); an extension that contradicts ``output_format``, or another one
+        (``.gif``), is refused with `RequestValidationError` before anything is sent. Without
+        an extension, the image's real format's is added.
         """
+        params = self._core.params_for_target(params, save_to)
         if save_to is not None:
             _files.prepare_target(save_to)
         with self._core.deadline(timeout):  # submit, wait and save: one deadline
@@ -192,12 +203,20 @@ class FluxFlex:
                 return result
             return attrs.evolve(result, path=result.save(save_to))
 
-    def job(self, task_id: str, polling_url: str | None = None) -> Job:
-        """A `Job` for a task submitted earlier (e.g. after a `WaitTimeoutError`)."""
+    def job(
+        self, task_id: str, polling_url: str | None = None, *, webhook_secret: str | None = None
+    ) -> Job:
+        """A `Job` for a task submitted earlier (e.g. after a `WaitTimeoutError`).
+
+        Give the ``webhook_secret`` it was submitted with, if any: errors then mask it too.
+        """
         if not isinstance(task_id, str) or not task_id:
             raise ValueError("task_id must be a non-empty string")
         return Job(
-            id=task_id, polling_url=self._core.polling_url(task_id, polling_url), client=self
+            id=task_id,
+            polling_url=self._core.polling_url(task_id, polling_url),
+            webhook_secret=webhook_secret,
+            client=self,
         )
 
     def get_result(self, task_id: str | Job, polling_url: str | None = None) -> TaskSnapshot:
@@ -206,13 +225,15 @@ class FluxFlex:
             polled: Polled = self._driver.run(self._core.poll_flow(task_id, polling_url))
         else:
             url = polling_url or task_id.polling_url
-            polled = self._driver.run(self._core.poll_flow(task_id.id, url))
+            flow = self._core.poll_flow(task_id.id, url, webhook_secret=task_id.webhook_secret)
+            polled = self._driver.run(flow)
         return TaskSnapshot(
             polled.id, polled.status, progress_fraction(polled.progress), polled.result, polled.raw
         )
 
     def download(self, result: Result, path: str | os.PathLike[str]) -> str:
         """Download ``result``'s image to ``path`` (see `Result.save`)."""
+        self._core.target_format(path, None, field="path")
         flow = self._core.download_flow(result.url, result.id, _files.download_dir_for(path))
         response: HttpResponse = self._driver.run(flow)
         assert response.temp_path is not None
@@ -224,12 +245,72 @@ class FluxFlex:
         response: HttpResponse = self._driver.run(flow)
         return response.content
 
+    def credits(self) -> float:
+        """The account's balance in credits (``GET /v1/credits``; 1 credit is 0.01 USD)."""
+        balance: float = self._driver.run(self._core.credits_flow())
+        return balance
+
+    def estimate_cost(self, prompt: str, **params: Unpack[SubmitParams]) -> Estimate:
+        """What a task with these parameters should cost, from the published pricing; nothing
+        is sent.
+
+        The request is checked as `submit` checks it (`RequestValidationError`). Input images
+        are measured by their real size (paths, bytes, base64 and data URIs are decoded);
+        a URL's size is unknown and assumed (see ``Estimate.assumptions``), as is the output
+        size when width/height are left to the model. The ``cost`` the API answers (on the
+        `Job`, and settled on the `Result`) is the authority; this is only a guide.
+        """
+        return self._core.estimate(prompt, params)
+
+    def validate(
+        self,
+        prompt: str,
+        *,
+        save_to: str | os.PathLike[str] | None = None,
+        **params: Unpack[SubmitParams],
+    ) -> None:
+        """Check a request exactly as `generate` would (body, images, ``save_to``'s
+        extension), sending nothing: one `RequestValidationError` listing every refused
+        field, an unknown keyword included (``sead`` → "did you mean 'seed'?")."""
+        self._core.validate(prompt, params, save_to)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        poll_schedule: PollSchedule | None = None,
+        trusted_hosts: Sequence[str] | None = None,
+        download_timeout: float | None = None,
+        max_download_bytes: int | None = None,
+    ) -> FluxFlex:
+        """A copy of this client with the options given replaced (the others kept), sharing
+        its connection pool: closing the copy leaves the pool open, closing this client
+        closes it for both.
+
+        ``client.with_options(timeout=5, max_retries=0).get_result(task_id)``
+        """
+        clone = copy.copy(self)
+        clone._core = self._core.with_options(
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            poll_schedule=poll_schedule,
+            trusted_hosts=trusted_hosts,
+            download_timeout=download_timeout,
+            max_download_bytes=max_download_bytes,
+        )
+        clone._owns_http = False
+        clone._driver = clone._new_driver(clone._core)
+        return clone
+
     def close(self) -> None:
         """Close the HTTP connections (not those of a client you passed in)."""
         if self._owns_http:
             self._http.close()
 
-    def _job(self, ack: Acknowledged) -> Job:
+    def _job(self, ack: Acknowledged, webhook_secret: str | None = None) -> Job:
         return Job(
             id=ack.id,
             polling_url=ack.polling_url,
@@ -239,6 +320,7 @@ class FluxFlex:
             webhook_url=ack.webhook_url,
             raw=ack.raw,
             submitted_at=self._core.env.clock(),
+            webhook_secret=webhook_secret,
             client=self,
         )
 
@@ -249,6 +331,7 @@ class FluxFlex:
             seed=finished.seed,
             prompt=finished.prompt,
             raw=finished.raw,
+            cost=finished.cost,
             client=self,
         )
 

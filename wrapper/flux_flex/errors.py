@@ -1,7 +1,10 @@
 """The one error hierarchy of flux-flex.
 
 Every message says what happened and what to do next, carries the task id when there is
-one, and never contains the API key or the webhook secret.
+one (also when only part of an answer named it), and never contains the API key or the
+webhook secret: the clients mask both in every message and attribute (``body``,
+``headers``, ``raw``, ``payload``…) with `flux_flex._core.redact` (the rule is written
+there: whole secrets in any encoding, and runs of 8 or more of their characters).
 
     FluxFlexError
     ├── ConfigurationError          no API key, bad base URL or region
@@ -185,11 +188,23 @@ class WaitTimeoutError(FluxFlexError, TimeoutError):
 
 
 class ProtocolError(FluxFlexError):
-    """An answer that breaks the spec. ``raw`` holds what was received."""
+    """An answer that breaks the spec. ``raw`` holds what was received (secrets masked).
 
-    def __init__(self, message: str, *, raw: Any = None, task_id: str | None = None) -> None:
+    ``task_may_exist`` is True when the broken answer was the API accepting a submission:
+    a billed task exists (``task_id`` names it when any part of the answer did) or may exist.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: Any = None,
+        task_id: str | None = None,
+        task_may_exist: bool = False,
+    ) -> None:
         super().__init__(message, task_id=task_id)
         self.raw = raw
+        self.task_may_exist = task_may_exist
 
 
 class DownloadError(FluxFlexError):

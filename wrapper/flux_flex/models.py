@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from flux_flex._core.status import is_final
 from flux_flex.completion import CompletionSource
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ ProgressCallback = Callable[["TaskSnapshot"], object]
 
 @attrs.frozen
 class TaskSnapshot:
-    """One poll of a task: ``status`` as the API spelt it, ``progress`` as a 0..1 fraction."""
+    """One poll of a task: ``status`` exactly as the API spelt it (a known `flux_flex.Status`
+    or one added later: any ``str``), ``progress`` as a 0..1 fraction."""
 
     id: str
     status: str
@@ -31,9 +33,16 @@ class TaskSnapshot:
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @property
+    def is_final(self) -> bool:
+        """True when the task has ended (`flux_flex.FINAL_STATUSES`: Ready, Error, a
+        moderation, Task not found)."""
+        return is_final(self.status)
+
+    @property
     def is_pending(self) -> bool:
-        """True while the task is still running (status ``Pending``)."""
-        return self.status == "Pending"
+        """True while the task is still running: any status that is not final (``Pending``,
+        ``Reasoning``, ``Generating``, or one the API added later)."""
+        return not is_final(self.status)
 
 
 @attrs.frozen
@@ -49,6 +58,8 @@ class JobInfo:
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     submitted_at: float | None = attrs.field(default=None, repr=False, eq=False)
     """``time.monotonic()`` when the submission was acknowledged (None for resumed jobs)."""
+    webhook_secret: str | None = attrs.field(default=None, repr=False, eq=False, kw_only=True)
+    """The webhook secret the task was submitted with (never shown): masked in errors."""
 
 
 @attrs.frozen
@@ -62,6 +73,9 @@ class ResultInfo:
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     path: str | None = None
     """Where `generate(save_to=...)` wrote the image; None otherwise."""
+    cost: float | None = None
+    """The task's settled cost in credits, from the Ready answer (None when it has none,
+    e.g. a webhook delivery). `JobInfo.cost` is what the submission announced."""
 
 
 @attrs.frozen
@@ -123,8 +137,10 @@ class Result(ResultInfo):
 
         Streams to a temporary file beside the target and renames it, so a failed
         download leaves nothing behind. The extension follows the image's real format
-        (``fox.png`` becomes ``fox.jpg`` for a JPEG); a directory gets ``<task id>.<ext>``.
-        Raises `DownloadError` (the URL expires about 10 minutes after the task is ready).
+        (``fox.png`` becomes ``fox.jpg`` for a JPEG); a directory gets ``<task id>.<ext>``;
+        an extension that is no image format the API makes (``.gif``) is refused with
+        `RequestValidationError` before downloading. Raises `DownloadError` (the URL
+        expires about 10 minutes after the task is ready).
         """
         return self.client.download(self, path)
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from flux_flex_api.models.http_validation_error import HTTPValidationError
 
+from flux_flex._core.redact import mask_secrets, safe_url
 from flux_flex._core.retry import FailureKind, parse_retry_after
+from flux_flex._core.status import salvage_task_id
 from flux_flex.errors import (
     APIConnectionError,
     APIError,
@@ -24,7 +26,6 @@ from flux_flex.errors import (
 __all__ = ["connection_error", "error_from_response", "field_errors_from_422", "parse_body"]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id", "cf-ray")
-_SECRET_MASK = "***"
 
 
 def parse_body(content: bytes) -> Any:
@@ -33,14 +34,6 @@ def parse_body(content: bytes) -> Any:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError):
         return content.decode("utf-8", errors="replace")
-
-
-def scrub(text: str, secrets: Sequence[str | None]) -> str:
-    """``text`` with every secret replaced by ``***`` (servers may echo what they got)."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, _SECRET_MASK)
-    return text
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
@@ -87,9 +80,16 @@ def error_from_response(
     task_id: str | None = None,
     secrets: Sequence[str | None] = (),
 ) -> APIError:
-    """The typed error for an HTTP error answer. ``submit``: it answered a (billed) POST."""
-    h = _lower(headers)
-    said = scrub(_server_says(body), secrets)
+    """The typed error for an HTTP error answer. ``submit``: it answered a (billed) POST.
+
+    ``secrets`` are masked in the message, ``body`` and ``headers``; the task id is
+    ``task_id``, else the ``id`` the answer itself carried (even in a cut-off body).
+    """
+    body = mask_secrets(body, secrets)
+    h = mask_secrets(_lower(headers), secrets)
+    if task_id is None:
+        task_id = _task_id_in(body)
+    said = _server_says(body)
     said_part = f" The server said: {said.rstrip('.')}." if said else ""
     common: dict[str, Any] = {
         "status_code": status,
@@ -123,8 +123,7 @@ def error_from_response(
         errors = field_errors_from_422(body)
         listed = "; ".join(e.message for e in errors) or said or "no details"
         return RequestValidationError(
-            f"HTTP 422: the API refused the request: {scrub(listed, secrets)}. Fix these "
-            "fields and submit again.",
+            f"HTTP 422: the API refused the request: {listed}. Fix these fields and submit again.",
             errors=errors,
             **common,
         )
@@ -149,10 +148,28 @@ def error_from_response(
     )
 
 
+def _task_id_in(body: Any) -> str | None:
+    if isinstance(body, Mapping):
+        named = body.get("id")
+        return named if isinstance(named, str) and named else None
+    if isinstance(body, str):
+        return salvage_task_id(body)
+    return None
+
+
 def connection_error(
-    failure: FailureKind, detail: str, *, submit: bool, task_id: str | None = None
+    failure: FailureKind,
+    detail: str,
+    *,
+    submit: bool,
+    task_id: str | None = None,
+    url: str | None = None,
+    secrets: Sequence[str | None] = (),
 ) -> APIConnectionError:
-    """The typed error for a request that got no HTTP answer."""
+    """The typed error for a request that got no HTTP answer. ``url``, the one tried, is
+    named without its query string (which may carry signatures) or user info."""
+    where = f" {safe_url(url)}" if url is not None else ""
+    detail = mask_secrets(detail, secrets)
     if submit and failure is not FailureKind.CONNECT:
         advice = (
             " The request may have reached the API, so a billed task may exist: it was not "
@@ -163,10 +180,10 @@ def connection_error(
         advice = " Check the network and the base URL, then try again."
         may_exist = False
     if failure is FailureKind.TIMEOUT:
-        return APITimeoutError(
-            f"No answer in time ({detail}).{advice}", task_may_exist=may_exist, task_id=task_id
-        )
-    what = "Could not connect" if failure is FailureKind.CONNECT else "The connection broke"
-    return APIConnectionError(
-        f"{what} ({detail}).{advice}", task_may_exist=may_exist, task_id=task_id
-    )
+        what = f"No answer in time from{where}" if where else "No answer in time"
+    elif failure is FailureKind.CONNECT:
+        what = f"Could not connect to{where}" if where else "Could not connect"
+    else:
+        what = f"The connection to{where} broke" if where else "The connection broke"
+    cls = APITimeoutError if failure is FailureKind.TIMEOUT else APIConnectionError
+    return cls(f"{what} ({detail}).{advice}", task_may_exist=may_exist, task_id=task_id)

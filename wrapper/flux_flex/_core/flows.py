@@ -28,7 +28,7 @@ from flux_flex._core.status import (
     Finished,
     Polled,
     interpret_poll,
-    interpret_submit,
+    interpret_submit_body,
     interpret_webhook,
     task_error,
 )
@@ -189,7 +189,7 @@ def send_with_retries(
             if delay > 0:
                 yield Sleep(delay)
             continue
-        error = _answer_error(answer, env, submit=submit, task_id=task_id)
+        error = _answer_error(answer, env, submit=submit, task_id=task_id, url=request.url)
         if not decision.retry:
             raise error
         if decision.retry_after is not None and isinstance(error, RateLimitError):
@@ -198,10 +198,10 @@ def send_with_retries(
 
 
 def _answer_error(
-    answer: Answer, env: FlowEnv, *, submit: bool, task_id: str | None
+    answer: Answer, env: FlowEnv, *, submit: bool, task_id: str | None, url: str | None = None
 ) -> FluxFlexError:
     if isinstance(answer, HttpFailure):
-        return connection_error(answer.kind, answer.detail, submit=submit, task_id=task_id)
+        return connection_error(answer.kind, answer.detail, submit=submit, task_id=task_id, url=url)
     if isinstance(answer, RefusedBody):
         return ProtocolError(
             f"The API's answer (HTTP {answer.status}) is larger than {answer.limit} bytes; it "
@@ -254,7 +254,7 @@ def submit_flow(
         response = yield from send_with_retries(request, env, submit=True, deadline=deadline)
     except DeadlineReached as reached:
         raise reached.error from None
-    return interpret_submit(_json(response, task_id=None, what="submission's"), base_url=base_url)
+    return interpret_submit_body(response.content, base_url=base_url, secrets=env.secrets)
 
 
 def poll_flow(
@@ -321,9 +321,19 @@ def wait_flow(
             return interpret_webhook(payload, task_id=task_id)
         return None
 
+    def await_delivery(timeout: float) -> Generator[Action, Answer, Finished | None]:
+        until = env.clock() + timeout
+        payload = yield AwaitDelivery(task_id, timeout)
+        finished = delivered(payload)
+        if finished is None and payload is not None and env.clock() < until:
+            # A delivery whose status is not final ends nothing, and a source hands it out
+            # again at once: wait out the time rather than poll in a tight loop.
+            yield Sleep(until - env.clock())
+        return finished
+
     if webhook:
         grace = max(min(webhook_grace, end - env.clock()), 0.0)
-        finished = delivered((yield AwaitDelivery(task_id, grace)))
+        finished = yield from await_delivery(grace)
         if finished is not None:
             return finished
     elif submitted_at is not None:
@@ -356,7 +366,7 @@ def wait_flow(
             raise timed_out()
         if webhook:
             delay = min(planner.next_delay_with_webhook(now, webhook_grace), remaining)
-            finished = delivered((yield AwaitDelivery(task_id, delay)))
+            finished = yield from await_delivery(delay)
             if finished is not None:
                 return finished
         else:

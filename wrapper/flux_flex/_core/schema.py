@@ -3,7 +3,8 @@
 Hand-written on purpose: the core may depend only on httpx and attrs, so `jsonschema` is not
 available at run time. It covers what `Flux2FlexInputs` uses — ``type`` (``null``
 included), ``anyOf``, ``$ref`` (local), ``enum``, ``minimum``/``maximum``,
-``minLength``/``maxLength``, ``format: uri``, ``required`` and ``properties`` — and
+``minLength``/``maxLength``, ``format: uri``, ``required``, ``properties`` and
+``additionalProperties`` (``false``, or a schema the other members must match) — and
 refuses to guess about anything else (an unknown keyword raises, so a spec change that
 needs more is noticed by the tests rather than silently ignored).
 """
@@ -176,11 +177,30 @@ def check(
             if name not in value:
                 field = f"{path}.{name}" if path else name
                 violations.append(Violation(field, "required", f"{field} is required"))
-        for name, sub in schema.get("properties", {}).items():
+        properties = schema.get("properties", {})
+        for name, sub in properties.items():
             if name in value:
                 field = f"{path}.{name}" if path else name
                 violations.extend(check(value[name], sub, root=root, path=field))
+        extra = schema.get("additionalProperties", True)
+        if extra is not True:
+            for name in value:
+                if name in properties:
+                    continue
+                field = f"{path}.{name}" if path else str(name)
+                if extra is False:
+                    violations.append(_unknown_field(field, str(name), properties))
+                else:  # a schema every other member must match
+                    violations.extend(check(value[name], extra, root=root, path=field))
     return violations
+
+
+def _unknown_field(field: str, name: str, properties: Mapping[str, Any]) -> Violation:
+    import difflib  # only on this rare path: it is not free to import
+
+    close = difflib.get_close_matches(name, list(properties), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return Violation(field, "additionalProperties", f"{field} is not an allowed field{hint}")
 
 
 def _best(branches: list[list[Violation]], where: str, value: Any) -> Violation:

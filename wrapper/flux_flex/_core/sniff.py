@@ -4,10 +4,42 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["EXTENSIONS", "sniff_format", "target_path"]
+__all__ = ["EXTENSIONS", "EXTENSION_FORMATS", "format_for_path", "sniff_format", "target_path"]
 
 EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
-_SAME = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+EXTENSION_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+_SAME = EXTENSION_FORMATS
+
+
+def format_for_path(path: str, output_format: str | None, *, is_dir: bool = False) -> str | None:
+    """The ``output_format`` to ask for when the image will be saved at ``path``.
+
+    ``.png``, ``.jpg``/``.jpeg`` and ``.webp`` (any case) choose the format when
+    ``output_format`` is None, and must agree with it otherwise; a path without an extension,
+    or a directory, leaves ``output_format`` as it is (the real format's extension is added
+    when saving). Raises ValueError, saying why, for a contradicting or unknown extension.
+    """
+    if is_dir:
+        return output_format
+    ext = os.path.splitext(os.path.basename(path))[1]
+    if not ext:
+        return output_format
+    wanted = EXTENSION_FORMATS.get(ext.lower())
+    if wanted is None:
+        known = ", ".join(EXTENSION_FORMATS)
+        raise ValueError(
+            f"the extension {ext!r} is not an image format the API makes: use one of {known} "
+            "(or no extension)"
+        )
+    if output_format is None:
+        return wanted
+    # An output_format the API does not know is the body check's to report, not this one's.
+    if output_format in EXTENSIONS and output_format != wanted:
+        raise ValueError(
+            f"the extension {ext!r} means output_format={wanted!r}, but output_format="
+            f"{output_format!r} was asked for: make them agree (or leave output_format out)"
+        )
+    return output_format
 
 
 def sniff_format(head: bytes) -> str | None:

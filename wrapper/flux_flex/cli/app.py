@@ -535,25 +535,52 @@ def batch(prompts_file: str, out_dir: str, **kwargs: Any) -> int:
     )
 
 
+def _mock_server_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """One click option per setting of the fake, from the table ``python -m
+    flux_flex.testing`` also reads (a stdlib-only module: ``--help`` stays fast)."""
+    from flux_flex.testing._options import OPTIONS
+
+    for option in reversed(OPTIONS):
+        if option.switch is not None:
+            func = click.option(
+                option.flag,
+                option.key,
+                is_flag=True,
+                flag_value=option.switch,
+                default=None,
+                help=option.help,
+            )(func)
+        else:
+            func = click.option(
+                option.flag,
+                option.key,
+                metavar=option.metavar,
+                multiple=option.multiple,
+                default=None,
+                help=option.help,
+            )(func)
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Settings file: JSON, or TOML by its .toml suffix (flags override it).",
+    )(func)
+
+
 @cli.command("mock-server", context_settings=CONTEXT)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
-@click.option(
-    "--task-seconds",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="How long each fake task stays Pending.",
-)
-@click.option("--api-key", metavar="KEY", default=None, help="The key the fake accepts.")
+@_mock_server_options
 @debug_option
 @reports_errors
-def mock_server(
-    host: str, port: int, task_seconds: float | None, api_key: str | None, debug: bool
-) -> int:
-    """Serve the fake API until interrupted (point BFL_BASE_URL at it)."""
+def mock_server(config_file: str | None, debug: bool, **options: Any) -> int:
+    """Serve the fake API until interrupted (point BFL_BASE_URL at it).
+
+    Every setting is a flag or a key of the --config file; the fake's module docs
+    (flux_flex.testing) say what each does.
+    """
     from flux_flex.cli import servers
 
-    return servers.mock_server(host, port, task_seconds=task_seconds, api_key=api_key)
+    return servers.mock_server(options, config_file=config_file)
 
 
 @cli.command("webhook-listen", context_settings=CONTEXT)

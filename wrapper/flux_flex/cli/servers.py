@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,18 +35,23 @@ def _serving(what: str, missing_extra: str) -> Iterator[None]:
         raise CliUsageError(str(exc)) from exc
 
 
-def mock_server(host: str, port: int, *, task_seconds: float | None, api_key: str | None) -> int:
-    """Serve `flux_flex.testing`'s fake API until interrupted."""
-    from flux_flex.testing import serve
+def mock_server(options: Mapping[str, Any], *, config_file: str | None = None) -> int:
+    """Serve `flux_flex.testing`'s fake API until interrupted, configured by ``options``
+    (option key -> raw flag value) over the config file."""
+    from flux_flex.testing._options import settings
 
-    options: dict[str, Any] = {"echo": _echo}
-    if task_seconds is not None:
-        options["task_seconds"] = task_seconds
-    if api_key is not None:
-        options["api_key"] = api_key
+    try:
+        values, faults = settings(options, config_file)
+    except ValueError as exc:
+        raise CliUsageError(str(exc)) from exc
+    host = values.pop("host", "127.0.0.1")
+    port = values.pop("port", 8787)
+    values.setdefault("task_seconds", 2.0)
     missing = MISSING_FAKE_EXTRA.replace("--mock", "mock-server")
     with _serving("mock server", missing):
-        serve(host, port, **options)
+        from flux_flex.testing import serve
+
+        serve(host, port, echo=_echo, faults=faults, **values)
     return ExitCode.OK
 
 
@@ -57,10 +62,7 @@ def webhook_listen(
     secrets = [read_secret_env(name, what="a webhook secret") for name in secret_envs]
     from flux_flex.webhooks import listen
 
-    missing = (
-        "webhook-listen needs the server dependencies (starlette, uvicorn): "
-        "pip install 'flux-flex[fake]'"
-    )
+    missing = "webhook-listen needs uvicorn: pip install 'flux-flex[webhooks]'"
     with _serving("webhook listener", missing):
         listen(host, port, secrets=secrets, save_dir=save_dir, echo=_echo)
     return ExitCode.OK

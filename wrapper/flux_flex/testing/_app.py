@@ -15,8 +15,9 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -26,14 +27,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from flux_flex._core import pricing
+
 from ._config import FakeConfig
-from ._images import MAX_RENDER_PIXELS, image_size_of, render_sample
-from ._pricing import credits, megapixels
+from ._images import MAX_RENDER_PIXELS, MEDIA_TYPES, image_size_of, render_sample
+from ._lifecycle import timeline
 from ._records import FakeTask, Fault, RecordedRequest, Registry, mask_body, mask_headers
 from ._validation import FieldErrorDict, parse_json_body, validate_query, validate_submission
 from ._webhooks import WebhookDispatcher
 
-__all__ = ["DELIVERY_PREFIX", "FakeService", "build_app"]
+__all__ = ["DELIVERY_PREFIX", "ERROR_CODES", "FakeService", "build_app", "error_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -42,9 +45,20 @@ Send = Callable[[Message], Awaitable[None]]
 
 SUBMIT_PATH = "/v1/flux-2-flex"
 RESULT_PATH = "/v1/get_result"
+CREDITS_PATH = "/v1/credits"
 DELIVERY_PREFIX = "/delivery"
 _INPUT_IMAGE_FIELDS = ("input_image", *(f"input_image_{i}" for i in range(2, 9)))
-_ASSUMED_INPUT_MP = 1.0  # an input image given by URL: the fake does not fetch it
+
+# The guide's error codes for the `{"error", "message", "details"}` shape, by HTTP status.
+ERROR_CODES = {
+    400: "bad_request",
+    401: "invalid_api_key",
+    402: "insufficient_credits",
+    403: "invalid_api_key",
+    404: "not_found",
+    405: "method_not_allowed",
+    429: "rate_limit_exceeded",
+}
 
 
 class JSONAnswer(Response):
@@ -56,8 +70,15 @@ class JSONAnswer(Response):
         return json.dumps(content, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
-def _detail(status: int, message: str, headers: dict[str, str] | None = None) -> JSONAnswer:
-    return JSONAnswer({"detail": message}, status_code=status, headers=headers)
+def error_body(
+    shape: str, status: int, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A non-422 error body in the selected shape: FastAPI's ``{"detail": message}`` or the
+    guide's ``{"error": code, "message": message, "details": {...}}``."""
+    if shape == "error":
+        code = ERROR_CODES.get(status, "server_error" if status >= 500 else "error")
+        return {"error": code, "message": message, "details": details or {}}
+    return {"detail": message}
 
 
 def _unprocessable(errors: list[FieldErrorDict]) -> JSONAnswer:
@@ -76,6 +97,37 @@ class FakeService:
         self.transports: dict[tuple[str, int], asyncio.BaseTransport] = {}
         self.webhooks = WebhookDispatcher(config, registry, self.completion_payload)
         self._random = random.Random()
+
+    def error(
+        self,
+        status: int,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> JSONAnswer:
+        """A non-422 error answer in the configured ``error_shape``."""
+        body = error_body(self.config.error_shape, status, message, details)
+        return JSONAnswer(body, status_code=status, headers=headers)
+
+    @property
+    def balance(self) -> float:
+        """Credits left: the configured balance minus what submissions were charged."""
+        return self.registry.left(self.config.balance)
+
+    # -- connections (a flux_flex._serving.ConnectionObserver) ----------------------------
+    def opened(self, transport: asyncio.Transport) -> None:
+        """Count an accepted connection and keep its transport (to drop it on purpose)."""
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.transports[(str(peer[0]), int(peer[1]))] = transport
+        with self.registry.lock:
+            self.registry.connections += 1
+
+    def closed(self, transport: asyncio.Transport) -> None:
+        """Forget a connection that ended."""
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.transports.pop((str(peer[0]), int(peer[1])), None)
 
     # -- URLs ----------------------------------------------------------------------------
     def _api_base(self, request: Request) -> str:
@@ -102,24 +154,17 @@ class FakeService:
     def _auth_error(self, request: Request) -> JSONAnswer | None:
         given = request.headers.get("x-key")
         if not given:
-            return _detail(401, "Not authenticated: send your API key in the x-key header.")
+            return self.error(
+                401,
+                "Not authenticated: send your API key in the x-key header.",
+                {"header": "x-key"},
+            )
         if not secrets.compare_digest(
             given.encode("utf-8", "surrogateescape"),
             self.config.api_key.encode("utf-8", "surrogateescape"),
         ):
-            return _detail(403, "Invalid API key.")
+            return self.error(403, "Invalid API key.", {"header": "x-key"})
         return None
-
-    def _outcome(self, prompt: str, width: int, height: int) -> tuple[str, str | None]:
-        for marker, status in self.config.markers.items():
-            if marker in prompt:
-                return status, f"Prompt marker {marker!r} asks the fake for {status!r}."
-        if width * height > MAX_RENDER_PIXELS:
-            return "Error", (
-                f"The fake renders at most {MAX_RENDER_PIXELS} pixels; "
-                f"{width}x{height} is too large."
-            )
-        return "Ready", None
 
     def _rate_limited(self, now: float) -> JSONAnswer | None:
         in_flight = self.registry.in_flight(now)
@@ -130,7 +175,8 @@ class FakeService:
             wait = f"{self.config.retry_after:g}"
         else:
             soonest = min((t.ready_at for t in in_flight), default=now)  # max_in_flight=0
-            wait = str(max(1, math.ceil(soonest - now)))
+            # A task that never finishes (a script ending in a running status): an hour.
+            wait = str(max(1, math.ceil(min(soonest - now, 3600.0))))
         headers = {
             "Retry-After": wait,
             "X-RateLimit-Limit": str(limit),
@@ -138,11 +184,16 @@ class FakeService:
             "X-RateLimit-Reset": wait,
         }
         message = f"Too many active tasks ({len(in_flight)} of {limit}); retry after {wait} s."
-        return _detail(429, message, headers)
+        details = {"limit": limit, "active": len(in_flight), "retry_after": wait}
+        return self.error(429, message, details, headers)
 
-    def create_task(self, body: dict[str, Any], now: float) -> FakeTask:
-        """Create and remember the task for a valid ``body``."""
-        prompt: str = body["prompt"]
+    def plan_task(self, body: dict[str, Any], now: float) -> FakeTask:
+        """The task a valid ``body`` would create (priced, timed), not yet remembered.
+
+        Pricing is ``flux_flex._core.pricing``'s. Input images given as base64 are counted
+        by their real size (read from their header); one given by URL cannot be fetched
+        offline and counts as ``pricing.UNKNOWN_INPUT_MP``.
+        """
         inputs = [body[k] for k in _INPUT_IMAGE_FIELDS if isinstance(body.get(k), str)]
         sizes = [image_size_of(data) for data in inputs]
         width = body.get("width") or 0
@@ -151,33 +202,38 @@ class FakeService:
             known = next((s for s in sizes if s is not None), None)
             default = known or self.config.default_size
             width, height = width or default[0], height or default[1]
-        outcome, message = self._outcome(prompt, width, height)
-        duration = 0.0 if outcome == "Request Moderated" else self.config.duration_for(body)
+        plan = timeline(self.config, body, now)
+        outcome, message = plan.outcome, None
+        if plan.marker is not None:
+            message = f"Prompt marker {plan.marker!r} asks the fake for {outcome!r}."
+        if outcome == "Ready" and width * height > MAX_RENDER_PIXELS:
+            outcome = "Error"
+            message = (
+                f"The fake renders at most {MAX_RENDER_PIXELS} pixels; "
+                f"{width}x{height} is too large."
+            )
         seed = body.get("seed")
         if not isinstance(seed, int):
             seed = self._random.randrange(2**32)
-        output_mp = megapixels(width, height)
-        input_mps = [megapixels(*s) if s else _ASSUMED_INPUT_MP for s in sizes]
-        ready_at = now + duration
-        task = FakeTask(
+        price = pricing.estimate(width, height, sizes)
+        return FakeTask(
             id=str(uuid.uuid4()),
             body=body,
             created_at=now,
-            ready_at=ready_at,
+            ready_at=plan.ready_at,
             outcome=outcome,
             seed=seed,
             width=width,
             height=height,
             output_format=body.get("output_format") or "jpeg",
-            input_mp=round(sum(input_mps), 2),
-            output_mp=round(output_mp, 2),
-            cost=credits(output_mp, input_mps),
+            input_mp=price.input_mp,
+            output_mp=price.output_mp,
+            cost=price.credits,
             sample_token=secrets.token_urlsafe(16),
-            sample_expires_at=ready_at + self.config.sample_ttl,
+            sample_expires_at=plan.ready_at + self.config.sample_ttl,
             message=message,
+            phases=plan.phases,
         )
-        self.registry.add_task(task)
-        return task
 
     def ready_result(self, task: FakeTask) -> dict[str, Any]:
         """``result`` of a Ready task."""
@@ -189,20 +245,22 @@ class FakeService:
         }
 
     def completion_payload(self, task: FakeTask) -> dict[str, Any]:
-        """The webhook body for a final task (FACTS.md shapes)."""
+        """The webhook body for a final task, as the vendor's guide shows it: an ISO 8601
+        UTC ``timestamp``; on failure an ``error`` code and a ``message``."""
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if task.outcome == "Ready":
             return {
                 "id": task.id,
                 "status": "Ready",
                 "result": self.ready_result(task),
-                "timestamp": int(time.time()),
+                "timestamp": stamp,
             }
         return {
             "id": task.id,
             "status": task.outcome,
-            "error": task.outcome,
-            "message": task.message or task.outcome,
-            "timestamp": int(time.time()),
+            "error": failure_code(task.outcome),
+            "message": task.message or f"The task ended with status {task.outcome!r}.",
+            "timestamp": stamp,
         }
 
     # -- endpoints -------------------------------------------------------------------------
@@ -234,9 +292,18 @@ class FakeService:
         now = time.monotonic()
         if (limited := self._rate_limited(now)) is not None:
             return limited
-        task = self.create_task(body, now)
+        task = self.plan_task(body, now)
+        if not self.registry.charge(task.cost, self.config.balance):
+            balance = self.balance
+            return self.error(
+                402,
+                f"Insufficient credits: this task costs {task.cost:g} credits and the "
+                f"balance is {balance:g}. Add credits and submit again.",
+                {"required": task.cost, "available": balance},
+            )
+        self.registry.add_task(task)
         webhook_url = body.get("webhook_url")
-        if webhook_url and self.config.deliver_webhooks:
+        if webhook_url and self.config.deliver_webhooks and task.final:
             self.webhooks.schedule(task, webhook_url, body.get("webhook_secret"))
         answer: dict[str, Any] = {"id": task.id}
         if webhook_url and self.config.webhook_response_shape == "webhook":
@@ -260,18 +327,39 @@ class FakeService:
                 task.polls += 1
         if task is None:
             return JSONAnswer({"id": task_id, "status": "Task not found", "result": None})
-        now = time.monotonic()
+        return JSONAnswer(self.poll_answer(task, time.monotonic()))
+
+    def poll_answer(self, task: FakeTask, now: float) -> dict[str, Any]:
+        """What a poll of ``task`` answers at ``now`` (see ``progress`` and ``cost_on_poll``)."""
         status = task.status_at(now)
+        final = status == task.outcome and now >= task.ready_at
         answer: dict[str, Any] = {"id": task.id, "status": status, "result": None}
-        if status == "Pending":
-            answer["progress"] = task.progress_at(now)
+        progress: float | None = None
+        if not final:
+            progress = task.progress_at(now)
         elif status == "Ready":
-            answer |= {"result": self.ready_result(task), "progress": 1.0}
+            answer["result"] = self.ready_result(task)
+            progress = 1.0
         elif status in ("Request Moderated", "Content Moderated"):
-            answer |= {"progress": None, "details": {"Moderation Reasons": [task.message]}}
+            answer["details"] = {"Moderation Reasons": [task.message or status]}
         else:
-            answer |= {"progress": None, "details": {"error": task.message}}
-        return JSONAnswer(answer)
+            answer["details"] = {"error": task.message or status}
+        mode = self.config.progress
+        if mode == "fraction":
+            answer["progress"] = progress
+        elif mode == "null":
+            answer["progress"] = None
+        cost_on_poll = self.config.cost_on_poll
+        if cost_on_poll == "always" or (cost_on_poll == "ready" and final and status == "Ready"):
+            answer["cost"] = task.cost
+        return answer
+
+    async def credits(self, request: Request) -> Response:
+        """GET /v1/credits: the account's balance."""
+        self._api_base(request)
+        if (denied := self._auth_error(request)) is not None:
+            return denied
+        return JSONAnswer({"credits": self.balance})
 
     async def sample(self, request: Request) -> Response:
         """GET /delivery/{token}/sample.{ext}: the image, no key needed, until it expires."""
@@ -300,13 +388,16 @@ class FakeService:
             task.height,
             task.output_format,
         )
-        media = "image/png" if task.output_format == "png" else "image/jpeg"
-        return Response(data, media_type=media)
+        return Response(data, media_type=MEDIA_TYPES.get(task.output_format, "image/jpeg"))
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    return JSONAnswer({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+def failure_code(status: str) -> str:
+    """The webhook ``error`` code of a failed task (the guide's codes where it has one)."""
+    if status in ("Content Moderated", "Request Moderated"):
+        return "content_policy_violation"
+    if status == "Error":
+        return "generation_failed"
+    return "_".join(status.lower().split())
 
 
 def build_app(service: FakeService) -> RecordingFaultLayer:
@@ -321,13 +412,18 @@ def build_app(service: FakeService) -> RecordingFaultLayer:
         finally:
             await service.webhooks.close()
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return service.error(exc.status_code, str(exc.detail), headers=exc.headers)
+
     routes = [
         Route(SUBMIT_PATH, service.submit, methods=["POST"]),
         Route(RESULT_PATH, service.get_result, methods=["GET"]),
+        Route(CREDITS_PATH, service.credits, methods=["GET"]),
         Route(DELIVERY_PREFIX + "/{token}/sample.{ext}", service.sample, methods=["GET"]),
     ]
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
     )
     return RecordingFaultLayer(app, service)
 
@@ -390,7 +486,7 @@ class RecordingFaultLayer:
         elif fault.kind == "status":
             if fault.create_task:
                 await _capture(self.app, scope, receive)
-            await _send_fault_answer(send, fault)
+            await _send_fault_answer(send, fault, self.service.config.error_shape)
         elif fault.kind == "drop":
             if fault.create_task:
                 await _capture(self.app, scope, receive)
@@ -476,7 +572,7 @@ async def _send_raw(
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _send_fault_answer(send: Send, fault: Fault) -> None:
+async def _send_fault_answer(send: Send, fault: Fault, shape: str) -> None:
     if isinstance(fault.body, bytes):
         body, media = fault.body, b"application/octet-stream"
     elif isinstance(fault.body, str):
@@ -484,7 +580,7 @@ async def _send_fault_answer(send: Send, fault: Fault) -> None:
     else:
         content = fault.body
         if content is None:
-            content = {"detail": f"Injected fault: {fault.status}."}
+            content = error_body(shape, fault.status, f"Injected fault: {fault.status}.")
         body, media = json.dumps(content).encode("ascii"), b"application/json"
     headers = [
         (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (fault.headers or {}).items()

@@ -6,10 +6,12 @@ import hashlib
 import io
 from functools import lru_cache
 
-__all__ = ["MAX_RENDER_PIXELS", "image_size_of", "render_sample"]
+__all__ = ["MAX_RENDER_PIXELS", "MEDIA_TYPES", "image_size_of", "render_sample"]
 
 # The fake renders up to 16 MP (4096²); bigger tasks end in `Error` instead of eating memory.
 MAX_RENDER_PIXELS = 4096 * 4096
+MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+"""``output_format`` -> the sample's Content-Type."""
 
 
 def _palette(prompt: str, seed: int) -> bytes:
@@ -18,7 +20,8 @@ def _palette(prompt: str, seed: int) -> bytes:
 
 @lru_cache(maxsize=64)
 def render_sample(prompt: str, seed: int, width: int, height: int, output_format: str) -> bytes:
-    """A ``width`` × ``height`` PNG or JPEG, the same bytes for the same prompt and seed.
+    """A ``width`` × ``height`` PNG, WebP or JPEG (any other format), the same bytes for the
+    same prompt and seed.
 
     Two linear gradients and a solid channel, tinted and banded from a hash of prompt and
     seed: built from Pillow primitives, so even a 4 MP image takes milliseconds.
@@ -43,15 +46,23 @@ def render_sample(prompt: str, seed: int, width: int, height: int, output_format
     buffer = io.BytesIO()
     if output_format == "png":
         image.save(buffer, format="PNG", compress_level=1)
+    elif output_format == "webp":
+        image.save(buffer, format="WEBP", quality=80, method=0)  # method 0: fastest encoder
     else:
         image.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
 
 
 def image_size_of(data: str) -> tuple[int, int] | None:
-    """Width and height of a base64 (or ``data:`` URL) image; None for URLs or garbage."""
+    """Width and height of a base64 (or ``data:`` URL) image; None for URLs or garbage.
+
+    Read from the image's header by ``flux_flex._core.imagesize`` (PNG, JPEG, WebP, GIF),
+    the same reader the client's cost estimates use.
+    """
     import base64
     import binascii
+
+    from flux_flex._core.imagesize import image_size
 
     if data.startswith(("http://", "https://")):
         return None
@@ -61,10 +72,4 @@ def image_size_of(data: str) -> tuple[int, int] | None:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         return None
-    try:
-        from PIL import Image
-
-        with Image.open(io.BytesIO(raw)) as image:
-            return image.size
-    except Exception:  # Pillow raises many types for non-images; any of them means "not one"
-        return None
+    return image_size(raw)

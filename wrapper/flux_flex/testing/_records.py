@@ -7,6 +7,7 @@ thread, tests read from theirs, so every shared collection sits behind one lock.
 from __future__ import annotations
 
 import fnmatch
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,9 +32,6 @@ MASK = "***"
 SECRET_HEADERS = frozenset({"x-key", "x-webhook-secret", "authorization", "cookie"})
 SECRET_BODY_FIELDS = frozenset({"webhook_secret"})
 
-PENDING = "Pending"
-READY = "Ready"
-
 
 @dataclass
 class FakeTask:
@@ -43,21 +41,25 @@ class FakeTask:
     body: dict[str, Any]
     created_at: float
     ready_at: float
+    """When the task reaches ``outcome`` (``math.inf`` when the outcome is not final)."""
     outcome: str
-    """Final status at ``ready_at``: Ready, Request Moderated, Content Moderated or Error."""
+    """Where the task ends: Ready, Error, a moderation status, or a scripted status."""
     seed: int
     width: int
     height: int
     output_format: str
     input_mp: float
     output_mp: float
-    cost: int
+    cost: float
+    """Credits charged at submission (and the settled ``cost`` its Ready poll answers)."""
     sample_token: str
     sample_expires_at: float
     message: str | None = None
     """Why the task failed (for ``Error`` and moderation outcomes)."""
     polls: int = 0
     downloads: int = 0
+    phases: tuple[tuple[str, float], ...] = ()
+    """The running statuses before ``outcome``, in order: (status, monotonic time it ends)."""
 
     @property
     def duration(self) -> float:
@@ -74,19 +76,39 @@ class FakeTask:
         """The progress a poll would answer now (0..1)."""
         return self.progress_at(time.monotonic())
 
+    @property
+    def statuses(self) -> list[str]:
+        """Every status the task passes through, in order, its outcome last."""
+        return [status for status, _ in self.phases] + [self.outcome]
+
     def status_at(self, now: float) -> str:
-        """``Pending`` until ``ready_at``, then the outcome."""
-        return PENDING if now < self.ready_at else self.outcome
+        """The running status whose time ``now`` falls in, then the outcome.
+
+        ``ready_at`` is the authority: a test may set it to now to finish a task at once.
+        """
+        if now >= self.ready_at:
+            return self.outcome
+        for status, ends_at in self.phases:
+            if now < ends_at:
+                return status
+        return self.outcome
 
     def progress_at(self, now: float) -> float:
-        """Elapsed fraction of the duration, 0..1 (1.0 once final)."""
-        if now >= self.ready_at or self.duration <= 0:
+        """Elapsed fraction of the running time, 0..1 (1.0 once past it)."""
+        end = self.phases[-1][1] if self.phases else self.ready_at
+        span = end - self.created_at
+        if now >= min(end, self.ready_at) or span <= 0 or math.isinf(span):
             return 1.0
-        return max(0.0, min(1.0, (now - self.created_at) / self.duration))
+        return max(0.0, min(1.0, (now - self.created_at) / span))
 
     def in_flight_at(self, now: float) -> bool:
         """Whether the task counts against the in-flight limit at ``now``."""
         return now < self.ready_at
+
+    @property
+    def final(self) -> bool:
+        """Whether the task ever reaches a final status."""
+        return not math.isinf(self.ready_at)
 
 
 @dataclass
@@ -188,6 +210,8 @@ class Registry:
     faults: list[Fault] = field(default_factory=list)
     connections: int = 0
     rate_limited: int = 0
+    spent: float = 0.0
+    """Credits charged since the start (or the last reset)."""
     undeliverable: list[str] = field(default_factory=list)
     delivered: threading.Condition = field(init=False)
 
@@ -200,6 +224,19 @@ class Registry:
             self.by_token[task.sample_token] = task.id
             if task.in_flight_at(task.created_at):
                 self.pending.append(task)
+
+    def left(self, balance: float) -> float:
+        """Credits left of ``balance`` after what was spent (2 decimals, as answered)."""
+        with self.lock:
+            return round(balance - self.spent, 2)
+
+    def charge(self, cost: float, balance: float) -> bool:
+        """Spend ``cost`` if what is left of ``balance`` covers it."""
+        with self.lock:
+            if cost > self.left(balance) + 1e-9:
+                return False
+            self.spent += cost
+            return True
 
     def in_flight(self, now: float) -> list[FakeTask]:
         """Tasks still Pending at ``now``."""
@@ -244,3 +281,4 @@ class Registry:
             self.undeliverable.clear()
             self.connections = 0
             self.rate_limited = 0
+            self.spent = 0.0

@@ -5,20 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import signal
-import socket
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._config import DEFAULT_MARKERS, FakeConfig, TaskSeconds
+from flux_flex._serving import BackgroundServer, wait_until_interrupted
+
+from ._config import (
+    DEFAULT_BALANCE,
+    DEFAULT_LIFECYCLE,
+    DEFAULT_MARKERS,
+    CostOnPoll,
+    ErrorShape,
+    FakeConfig,
+    Phase,
+    ProgressMode,
+    Script,
+    ScriptSetting,
+    TaskSeconds,
+    WebhookAuth,
+)
+from ._lifecycle import check_phases
 from ._records import Delivery, FakeTask, Fault, RecordedRequest, Registry
 
 if TYPE_CHECKING:
-    import uvicorn
-
     from ._app import FakeService
 
 __all__ = ["DELIVERY_PATH", "FakeBFL", "serve"]
@@ -42,55 +52,6 @@ def _require_fake_extra() -> None:
         ) from exc
 
 
-def _protocol_class(service: FakeService) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol, counting connections and keeping transports for faults."""
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class CountingH11Protocol(H11Protocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if self.client is not None:
-                service.transports[self.client] = transport
-            with service.registry.lock:
-                service.registry.connections += 1
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self.client is not None:
-                service.transports.pop(self.client, None)
-            super().connection_lost(exc)
-
-    return CountingH11Protocol
-
-
-def _uvicorn_server(service: FakeService) -> uvicorn.Server:
-    import uvicorn
-
-    from ._app import build_app
-
-    config = uvicorn.Config(
-        build_app(service),
-        http=_protocol_class(service),
-        lifespan="on",
-        log_config=None,  # leave the host application's (and pytest's) logging alone
-        log_level="warning",
-        access_log=False,
-        proxy_headers=False,  # scope["client"] must stay the socket's peer (fault injection)
-        timeout_graceful_shutdown=2,
-    )
-
-    class PromptServer(uvicorn.Server):
-        """uvicorn's server, woken by ``service.closing`` instead of a 0.1 s poll."""
-
-        async def main_loop(self) -> None:
-            counter = 0
-            while not await self.on_tick(counter):
-                counter = (counter + 10) % 864000  # on_tick refreshes the Date header every 10
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(service.closing.wait(), 1.0)
-
-    return PromptServer(config)
-
-
 class FakeBFL:
     """The fake FLUX.2 [FLEX] API on a free port of 127.0.0.1, in a background thread.
 
@@ -101,39 +62,73 @@ class FakeBFL:
     read on every request), except ``polling_base_url``/``delivery_base_url``'s ``{port}``.
 
     Args:
-        task_seconds: how long a task stays ``Pending``: seconds, or a function of the
-            request body returning seconds (to spread durations).
+        task_seconds: how long a task runs before its final status: seconds, or a function
+            of the request body returning seconds (to spread durations). Shared equally by
+            the running statuses that have no seconds of their own.
+        lifecycle: the running statuses, in order, each a name or ``(name, seconds)``;
+            default ``("Pending", "Reasoning", "Generating")`` (``DEFAULT_LIFECYCLE``).
+        reasoning_needs_upsampling: when True (default), a task submitted with
+            ``prompt_upsampling: false`` skips ``Reasoning``. Our assumption: the vendor
+            documents the statuses, not their order or what they depend on.
+        script: statuses to serve instead of the lifecycle, the last one where the task
+            ends (any string: an unknown status is served as is; a non-final last status
+            means the task never finishes). A sequence for every task, or a function of the
+            request body returning one (or None for the lifecycle). Items may be
+            ``(status, seconds)``.
+        progress: ``"fraction"`` (default: 0..1 while running, 1.0 when Ready, null after a
+            failure), ``"null"`` (always null) or ``"omit"`` (no ``progress`` key).
+        cost_on_poll: ``"ready"`` (default: a Ready poll carries the settled ``cost``),
+            ``"always"`` (every poll of a known task carries it) or ``"never"``.
+        balance: the account's credits; submissions are charged their cost when accepted
+            (a task that then fails is not refunded: the vendor documents no refunds) and
+            one that costs more than what is left gets 402 (no task). ``GET /v1/credits``
+            answers what is left.
+        error_shape: ``"detail"`` (FastAPI's ``{"detail": "..."}``, default) or ``"error"``
+            (``{"error": code, "message": ..., "details": {...}}``) for every error but 422,
+            which keeps FastAPI's shape.
         api_key: the only ``x-key`` accepted (401 when missing, 403 when wrong).
-        max_in_flight: Pending tasks allowed at once; one more gets 429 with Retry-After.
+        max_in_flight: running tasks allowed at once; one more gets 429 with Retry-After.
         sample_ttl: seconds a sample URL works after the task is Ready (then 403).
         deliver_webhooks: False records webhook submissions but never POSTs.
+        webhook_auth: how a delivery proves itself when a ``webhook_secret`` was given:
+            ``"hmac"`` (default: ``X-BFL-Signature: sha256=<hex>``), ``"secret"`` (the
+            secret echoed in ``X-Webhook-Secret``) or ``"both"``.
         webhook_retry_scale: multiplies the vendor's retry delays (1, 5, 30 s).
         webhook_timeout: seconds to wait for a receiver's answer.
         duplicate_webhooks: extra copies of a delivery sent after a 2xx (lost acks).
         webhook_response_shape: ``"async"`` answers a webhook submission with AsyncResponse
             (with polling_url), ``"webhook"`` with AsyncWebhookResponse (no polling_url).
-        markers: prompt substring -> final status (default ``DEFAULT_MARKERS``).
+        markers: prompt substring -> final status, or a whole script (default
+            ``DEFAULT_MARKERS``).
         polling_base_url: base of ``polling_url`` (a "regional host"); ``{port}`` is replaced
             by the fake's port, e.g. ``"http://localhost:{port}"``.
         delivery_base_url: base of sample URLs, with the same ``{port}`` substitution.
         retry_after: fixed Retry-After seconds for 429s (default: until a slot frees, >= 1).
         default_size: width and height when the request leaves them 0/absent.
-        port: port to bind (0: a free one).
+        host, port: where to listen (port 0: a free one).
     """
 
     def __init__(
         self,
         *,
         task_seconds: TaskSeconds = 0.2,
+        lifecycle: Sequence[Phase] = DEFAULT_LIFECYCLE,
+        reasoning_needs_upsampling: bool = True,
+        script: ScriptSetting = None,
+        progress: ProgressMode = "fraction",
+        cost_on_poll: CostOnPoll = "ready",
+        balance: float = DEFAULT_BALANCE,
+        error_shape: ErrorShape = "detail",
         api_key: str = "test-key",
         max_in_flight: int = 24,
         sample_ttl: float = 600.0,
         deliver_webhooks: bool = True,
+        webhook_auth: WebhookAuth = "hmac",
         webhook_retry_scale: float = 1.0,
         webhook_timeout: float = 30.0,
         duplicate_webhooks: int = 0,
         webhook_response_shape: Literal["async", "webhook"] = "async",
-        markers: Mapping[str, str] | None = None,
+        markers: Mapping[str, str | Script] | None = None,
         polling_base_url: str | None = None,
         delivery_base_url: str | None = None,
         retry_after: float | None = None,
@@ -143,15 +138,28 @@ class FakeBFL:
     ) -> None:
         self.config = FakeConfig(
             task_seconds=task_seconds,
+            lifecycle=check_phases(lifecycle, "lifecycle"),
+            reasoning_needs_upsampling=reasoning_needs_upsampling,
+            script=script if script is None or callable(script) else _script(script, "script"),
+            progress=_choice(progress, "progress", ("fraction", "null", "omit")),
+            cost_on_poll=_choice(cost_on_poll, "cost_on_poll", ("ready", "always", "never")),
+            balance=float(balance),
+            error_shape=_choice(error_shape, "error_shape", ("detail", "error")),
             api_key=api_key,
             max_in_flight=max_in_flight,
             sample_ttl=sample_ttl,
             deliver_webhooks=deliver_webhooks,
+            webhook_auth=_choice(webhook_auth, "webhook_auth", ("hmac", "secret", "both")),
             webhook_retry_scale=webhook_retry_scale,
             webhook_timeout=webhook_timeout,
             duplicate_webhooks=duplicate_webhooks,
-            webhook_response_shape=webhook_response_shape,
-            markers=dict(DEFAULT_MARKERS if markers is None else markers),
+            webhook_response_shape=_choice(
+                webhook_response_shape, "webhook_response_shape", ("async", "webhook")
+            ),
+            markers={
+                text: outcome if isinstance(outcome, str) else _script(outcome, f"marker {text!r}")
+                for text, outcome in (DEFAULT_MARKERS if markers is None else markers).items()
+            },
             polling_base_url=polling_base_url,
             delivery_base_url=delivery_base_url,
             retry_after=retry_after,
@@ -160,64 +168,41 @@ class FakeBFL:
         self._host = host
         self._port = port
         self._registry = Registry()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
         self._service: FakeService | None = None
         self._base_url: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeBFL:
-        """Bind, start the server thread, and return once it accepts connections."""
-        _require_fake_extra()
-        from ._app import FakeService
+        """Bind, start the server thread, and return once it accepts connections.
 
-        if self._thread is not None:
+        A port that cannot be bound raises ``OSError`` (saying which and what to do).
+        """
+        _require_fake_extra()
+        from ._app import FakeService, build_app
+
+        if self._server is not None:
             raise RuntimeError("This FakeBFL is already running.")
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when
-        # the listener says TCP, and without it every answer waits ~40 ms for a delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self._host, self._port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                exc.errno,
-                f"FakeBFL cannot listen on {self._host}:{self._port} ({exc.strerror}); "
-                "choose another port (0 picks a free one).",
-            ) from exc
-        port = sock.getsockname()[1]
+        service = self._service = FakeService(self.config, self._registry)
+        server = BackgroundServer(
+            build_app(service),
+            host=self._host,
+            port=self._port,
+            what="the fake API",
+            lifespan="on",
+            graceful_seconds=2.0,
+            observer=service,
+        ).bind()
         # A wildcard bind is still reached through loopback in the URLs the fake hands out.
         shown_host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
-        self._base_url = f"http://{shown_host}:{port}"
+        self._base_url = f"http://{shown_host}:{server.port}"
         for name in ("polling_base_url", "delivery_base_url"):
             value = getattr(self.config, name)
             if value is not None:
-                setattr(self.config, name, value.replace("{port}", str(port)))
-        self._service = FakeService(self.config, self._registry)
-        self._service.base_url = self._base_url
-        self._server = _uvicorn_server(self._service)
-        server = self._server
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                server.run(sockets=[sock])
-            except BaseException as exc:  # surfaced to the starting thread below
-                failure.append(exc)
-
-        self._thread = threading.Thread(target=run, name=f"FakeBFL:{port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if failure or not self._thread.is_alive() or time.monotonic() > deadline:
-                self._thread.join(timeout=1)
-                sock.close()
-                self._thread = None
-                raise RuntimeError(f"FakeBFL could not start on {self._base_url}") from (
-                    failure[0] if failure else None
-                )
-            time.sleep(0.005)
+                setattr(self.config, name, value.replace("{port}", str(server.port)))
+        service.base_url = self._base_url
+        server.start()
+        self._server = server
         return self
 
     def asgi_app(self) -> Any:
@@ -235,22 +220,25 @@ class FakeBFL:
             self._service = FakeService(self.config, self._registry)
         return build_app(self._service)
 
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is serving."""
+        return self._server is not None and self._server.running
+
     def stop(self) -> None:
         """Stop the server (pending webhook deliveries are cancelled) and join its thread."""
-        if self._server is None or self._thread is None:
+        server, self._server = self._server, None
+        if server is None:
             return
-        assert self._service is not None
-        self._server.should_exit = True
-        loop = self._service.loop
+        service = self._service
+        loop = server.loop
         with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(self._service.closing.set)
-        self._thread.join(timeout=15)
-        self._thread = None
-        self._server = None
+            if service is not None and loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(service.closing.set)  # ends injected stalls early
+        server.stop()
 
     def __repr__(self) -> str:
-        where = self._base_url if self._thread is not None else "stopped"
+        where = self._base_url if self._server is not None else "stopped"
         return f"<FakeBFL {where} tasks={len(self._registry.tasks)}>"
 
     def __enter__(self) -> FakeBFL:
@@ -326,6 +314,17 @@ class FakeBFL:
             return self._registry.connections
 
     @property
+    def balance(self) -> float:
+        """Credits left: ``config.balance`` minus what submissions were charged."""
+        return self._registry.left(self.config.balance)
+
+    @property
+    def spent(self) -> float:
+        """Credits charged since the start (or the last ``reset()``)."""
+        with self._registry.lock:
+            return round(self._registry.spent, 2)
+
+    @property
     def rate_limited(self) -> int:
         """429 answers sent so far (rate limit and injected)."""
         with self._registry.lock:
@@ -347,13 +346,14 @@ class FakeBFL:
             return self._registry.tasks[task_id]
 
     def reset(self) -> None:
-        """Forget requests, tasks, deliveries, faults and counters; cancel pending webhooks.
+        """Forget requests, tasks, deliveries, faults, counters and credits spent; cancel
+        pending webhooks.
 
         The server keeps running (and ``config`` keeps its values): a fake shared by many
         tests can be reset between them instead of being restarted.
         """
-        service, loop = self._service, self._service.loop if self._service else None
-        if service is not None and loop is not None and self._thread is not None:
+        service, loop = self._service, self._server.loop if self._server else None
+        if service is not None and loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed: nothing to cancel
                 future = asyncio.run_coroutine_threadsafe(service.webhooks.cancel_pending(), loop)
                 future.result(timeout=10)
@@ -417,6 +417,16 @@ class FakeBFL:
         self._registry.add_fault(fault)
 
 
+def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> Any:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; not {value!r}")
+    return value
+
+
+def _script(value: Any, what: str) -> Script:
+    return check_phases(value, what, script=True)
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8787,
@@ -424,35 +434,55 @@ def serve(
     task_seconds: TaskSeconds = 2.0,
     api_key: str = "test-key",
     echo: Callable[[str], Any] = print,
+    faults: Sequence[Mapping[str, Any]] = (),
     **options: Any,
 ) -> None:
-    """Serve the fake API on ``host:port`` until interrupted (Ctrl-C), printing URL and key.
+    """Serve the fake API on ``host:port`` until interrupted (Ctrl-C, SIGTERM), printing URL,
+    key and the behaviour that matters to a client.
 
-    ``options`` are further ``FakeBFL`` keyword arguments (``max_in_flight``...).
+    ``options`` are further ``FakeBFL`` keyword arguments (``max_in_flight``...); ``faults``
+    are armed at start (see ``flux_flex.testing._options.parse_fault`` for their keys).
     """
+    from ._options import apply_faults
+
     fake = FakeBFL(task_seconds=task_seconds, api_key=api_key, host=host, port=port, **options)
+    apply_faults(fake, faults)
     fake.start()
-    echo(f"Fake FLUX.2 [FLEX] API at {fake.base_url}  (x-key: {fake.api_key})")
-    echo(f"  export BFL_BASE_URL={fake.base_url} BFL_API_KEY={fake.api_key}")
-    markers = ", ".join(f"{m} -> {status}" for m, status in fake.config.markers.items())
-    echo(
-        f"  tasks take {task_seconds if not callable(task_seconds) else 'varying'} s; "
-        f"prompt markers: {markers}"
-    )
-    echo("Press Ctrl-C to stop.")
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill`/docker stop: same as ^C
+    for line in _banner(fake, len(faults)):
+        echo(line)
     try:
-        while fake._thread is not None and fake._thread.is_alive():
-            fake._thread.join(timeout=0.5)
-    except KeyboardInterrupt:
-        echo("Stopping the fake API.")
+        if wait_until_interrupted(fake):
+            echo("Stopping the fake API.")
     finally:
         fake.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _banner(fake: FakeBFL, faults: int) -> list[str]:
+    config = fake.config
+    seconds = "varying" if callable(config.task_seconds) else f"{config.task_seconds:g}"
+
+    def shown(phases: Any) -> str:
+        return " -> ".join(p if isinstance(p, str) else f"{p[0]} ({p[1]:g} s)" for p in phases)
+
+    if config.script is None:
+        flow = shown([*config.lifecycle, "Ready"])
+        if config.reasoning_needs_upsampling and "Reasoning" in flow:
+            flow += " (Reasoning only with prompt upsampling)"
+    else:
+        flow = "per task" if callable(config.script) else shown(config.script)
+    markers = ", ".join(
+        f"{m} -> {v if isinstance(v, str) else shown(v)}" for m, v in config.markers.items()
+    )
+    lines = [
+        f"Fake FLUX.2 [FLEX] API at {fake.base_url}  (x-key: {fake.api_key})",
+        f"  export BFL_BASE_URL={fake.base_url} BFL_API_KEY={fake.api_key}",
+        f"  tasks take {seconds} s: {flow}",
+        f"  prompt markers: {markers}",
+        f"  balance {config.balance:g} credits; {config.max_in_flight} tasks in flight; "
+        f"progress {config.progress}; errors as {config.error_shape}; "
+        f"webhooks signed {config.webhook_auth}",
+    ]
+    if faults:
+        lines.append(f"  {faults} fault(s) armed for the next matching requests")
+    lines.append("Press Ctrl-C to stop.")
+    return lines

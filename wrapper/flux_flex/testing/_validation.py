@@ -69,10 +69,20 @@ _JSON_TYPES = {
 
 
 def _leaf(error: SchemaError) -> SchemaError:
-    """For an ``anyOf`` failure, the branch error that says most about the value."""
+    """For an ``anyOf`` failure, the branch error that says most about the value.
+
+    A branch whose ``type`` the value does not have was not the one meant: its other
+    complaints (e.g. ``maximum: 0`` of the ``0`` branch for ``64.5``) are noise. Among the
+    branches of the right type, the first one's error wins (the vendor's branch comes
+    first); when no branch has the right type, the first branch's type error does, which is
+    what pydantic reports ("Input should be a valid integer").
+    """
     while error.context:
-        typed = [e for e in error.context if e.validator != "type"]
-        error = best_match(typed or error.context)
+        mistyped = {e.relative_schema_path[0] for e in error.context if e.validator == "type"}
+        fitting = [e for e in error.context if e.relative_schema_path[0] not in mistyped]
+        pool = fitting or [e for e in error.context if e.validator == "type"] or error.context
+        first = min(e.relative_schema_path[0] for e in pool)
+        error = best_match([e for e in pool if e.relative_schema_path[0] == first])
     return error
 
 
@@ -93,6 +103,13 @@ def _describe(leaf: SchemaError) -> tuple[str, str, dict[str, Any] | None]:
     keyword, limit = str(leaf.validator), leaf.validator_value
     if keyword == "type":
         first = str(limit[0] if isinstance(limit, list) else limit)
+        value = leaf.instance
+        if first == "integer" and isinstance(value, float) and not isinstance(value, bool):
+            return (
+                "int_from_float",
+                "Input should be a valid integer, got a number with a fractional part",
+                None,
+            )
         return (
             _JSON_TYPES.get(first, "type_error"),
             f"Input should be {_TYPE_WORDS.get(first, first)}",
@@ -107,7 +124,8 @@ def _describe(leaf: SchemaError) -> tuple[str, str, dict[str, Any] | None]:
     if keyword == "maximum":
         return "less_than_equal", f"Input should be less than or equal to {limit}", {"le": limit}
     if keyword == "enum":
-        expected = " or ".join(repr(v) for v in limit)
+        names = [repr(v) for v in limit]
+        expected = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
         return "enum", f"Input should be {expected}", {"expected": expected}
     if keyword == "format":
         return "url_parsing", "Input should be a valid URL", {"error": f"not an absolute {limit}"}

@@ -1,5 +1,10 @@
 """Deliver completion webhooks the way the vendor does: signed, retried, sometimes twice.
 
+Authenticity (when the submission had a ``webhook_secret``) follows ``webhook_auth``:
+``"hmac"`` (default, the integration guide's scheme) sends ``X-BFL-Signature:
+sha256=<hex HMAC-SHA256 of the body>``; ``"secret"`` echoes the secret in
+``X-Webhook-Secret`` (a scheme no vendor source confirms); ``"both"`` sends both.
+
 Runs inside the fake's event loop (no threads): each delivery is an asyncio task that sleeps
 until the task is final, POSTs, and retries after 1, 5, 30 s (scaled) until a 2xx.
 Deliveries go to loopback addresses only; anything else is recorded as undeliverable.
@@ -99,8 +104,11 @@ class WebhookDispatcher:
         body = json.dumps(payload, separators=(",", ":")).encode("ascii")
         headers: dict[bytes, bytes] = {b"content-type": b"application/json"}
         if secret is not None:
-            headers[b"x-bfl-signature"] = sign(body, secret).encode("ascii")
-            headers[b"x-webhook-secret"] = secret.encode("utf-8", "surrogatepass")
+            scheme = self._config.webhook_auth
+            if scheme in ("hmac", "both"):
+                headers[b"x-bfl-signature"] = sign(body, secret).encode("ascii")
+            if scheme in ("secret", "both"):
+                headers[b"x-webhook-secret"] = secret.encode("utf-8", "surrogatepass")
         scale = self._config.webhook_retry_scale
         delays = [0.0, *(d * scale for d in self._config.webhook_retry_delays)]
         for attempt, delay in enumerate(delays, start=1):

@@ -1,94 +1,43 @@
 """Serving a ``WebhookReceiver`` with uvicorn: in the background (``ReceiverServer``) or
 blocking (``listen``, behind ``flux-flex webhook-listen``).
 
-uvicorn is in the ``fake`` extra, not the core: it is imported only when a server starts.
+Needs only the core and uvicorn (the ``webhooks`` extra): no Starlette, Pillow or
+jsonschema on this path. uvicorn is imported only when a server starts. The socket, thread
+and shutdown handling is ``flux_flex._serving``'s, shared with the offline fake.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import os
 import re
-import socket
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any
 
+from flux_flex._serving import BackgroundServer, ConnectionStats, wait_until_interrupted
 from flux_flex.webhooks.event import WebhookEvent
 from flux_flex.webhooks.receiver import DEFAULT_MAX_BODY_BYTES, WebhookReceiver
 
 __all__ = ["ReceiverServer", "listen"]
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_WHAT = "webhooks"
 
 
-def _uvicorn() -> ModuleType:
+def _require_uvicorn() -> None:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
-            "Serving a webhook receiver needs uvicorn, which is in the 'fake' extra: "
-            "pip install 'flux-flex[fake]' (or mount WebhookReceiver in your own ASGI server)."
+            "Serving a webhook receiver needs uvicorn: pip install 'flux-flex[webhooks]' "
+            "(also part of 'flux-flex[fake]'), or mount WebhookReceiver in your own ASGI "
+            "server."
         ) from exc
-    return uvicorn
-
-
-def _config(app: Any, log_level: str, **options: Any) -> Any:
-    uvicorn = _uvicorn()
-    return uvicorn.Config(
-        app,
-        log_level=log_level,
-        access_log=False,
-        lifespan="auto",  # the receiver speaks lifespan; an app= given instead may not
-        timeout_graceful_shutdown=5,
-        **options,
-    )
-
-
-def _embedded_server(config: Any) -> Any:
-    """A uvicorn server that leaves the host program's signal handlers alone.
-
-    (uvicorn takes over SIGINT/SIGTERM while it serves from the main thread, which is right
-    for ``listen`` but not for a receiver embedded in someone else's program or event loop.)
-    """
-    uvicorn = _uvicorn()
-
-    class EmbeddedServer(uvicorn.Server):  # type: ignore[misc, name-defined]
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return EmbeddedServer(config)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (0: a free port), so the real port is known at once
-    and a taken port fails here with a clear ``OSError`` instead of inside uvicorn."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise OSError(
-            exc.errno,
-            f"Cannot listen for webhooks on {host}:{port}: {exc.strerror or exc}. "
-            "Pick another port (or host), or stop what is using it.",
-        ) from exc
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 class ReceiverServer:
@@ -98,7 +47,7 @@ class ReceiverServer:
     ``async with`` serves as a task in the running event loop. ``port=0`` (the default)
     picks a free port; ``server.url`` is the address to pass as ``webhook_url``. ``app``
     serves another ASGI app instead of the bare receiver (e.g. a Starlette app mounting it,
-    or middleware around it).
+    or middleware around it). The host program's signal handlers are left alone.
     """
 
     def __init__(
@@ -117,71 +66,71 @@ class ReceiverServer:
         self.start_timeout = start_timeout
         self._requested_port = port
         self._log_level = log_level
-        self._socket: socket.socket | None = None
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._thread_error: BaseException | None = None
+        self._server: BackgroundServer | None = None
 
     @property
     def port(self) -> int:
         """The port being served (known once started)."""
-        if self._socket is None:
+        if self._server is None:
             raise RuntimeError("The server is not started: use it as a context manager.")
-        return int(self._socket.getsockname()[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
         """``http://host:port/``: where the receiver answers."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        if self._server is None:
+            raise RuntimeError("The server is not started: use it as a context manager.")
+        return self._server.url + "/"
 
-    def _prepare(self) -> None:
-        if self._socket is not None:
+    @property
+    def connections(self) -> ConnectionStats:
+        """TCP connections accepted so far (``accepted``; ``nodelay``: with TCP_NODELAY)."""
+        if self._server is None:
+            raise RuntimeError("The server is not started: use it as a context manager.")
+        return self._server.connections
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+        return self._server is not None and self._server.running
+
+    def _prepare(self) -> BackgroundServer:
+        if self._server is not None:
             raise RuntimeError("This ReceiverServer is already running.")
-        config = _config(self.app, self._log_level)
-        self._socket = _bind(self.host, self._requested_port)
-        self._server = _embedded_server(config)
-
-    def _close_socket(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        _require_uvicorn()
+        self._server = BackgroundServer(
+            self.app,
+            host=self.host,
+            port=self._requested_port,
+            what=_WHAT,
+            lifespan="auto",  # the receiver speaks lifespan; an app= given instead may not
+            log_level=self._log_level,
+            # lifespan shutdown drains running callbacks, up to the receiver's drain_timeout
+            graceful_seconds=5.0,
+            start_timeout=self.start_timeout,
+        )
+        return self._server
 
     # -- in a background thread ---------------------------------------------------------
 
     def start(self) -> ReceiverServer:
-        """Start serving from a background thread; returns once the server accepts requests."""
-        self._prepare()
-        self._thread = threading.Thread(
-            target=self._run_thread, name="flux-flex-webhooks", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + self.start_timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(
-                    f"The webhook receiver did not start on {self.host}"
-                    + (f": {self._thread_error!r}" if self._thread_error else " in time")
-                )
-            time.sleep(0.005)
-        return self
+        """Start serving from a background thread; returns once the server accepts requests.
 
-    def _run_thread(self) -> None:
+        A port that cannot be bound raises ``OSError`` here.
+        """
+        server = self._prepare()
         try:
-            self._server.run(sockets=[self._socket])
-        except BaseException as exc:  # reported by start()
-            self._thread_error = exc
+            server.start()
+        except BaseException:
+            self._server = None
+            raise
+        return self
 
     def stop(self) -> None:
         """Stop serving (lets running callbacks finish, up to the receiver's drain_timeout)."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=self.receiver.drain_timeout + 10)
-            self._thread = None
-        self._close_socket()
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop(timeout=self.receiver.drain_timeout + 10)
 
     def __enter__(self) -> ReceiverServer:
         return self.start()
@@ -197,26 +146,13 @@ class ReceiverServer:
     # -- in the running event loop ------------------------------------------------------
 
     async def __aenter__(self) -> ReceiverServer:
-        self._prepare()
-        self._task = asyncio.get_running_loop().create_task(
-            self._server.serve(sockets=[self._socket])
-        )
-        deadline = time.monotonic() + self.start_timeout
-        while not self._server.started:
-            if self._task.done() or time.monotonic() > deadline:
-                await self._aclose()
-                raise RuntimeError(f"The webhook receiver did not start on {self.host}")
-            await asyncio.sleep(0.005)
+        server = self._prepare()
+        try:
+            await server.astart()
+        except BaseException:
+            self._server = None
+            raise
         return self
-
-    async def _aclose(self) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            # Already reported by __aenter__, or cancelled while shutting down.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._close_socket()
 
     async def __aexit__(
         self,
@@ -224,7 +160,9 @@ class ReceiverServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._aclose()
+        server, self._server = self._server, None
+        if server is not None:
+            await server.astop()
 
 
 def _save_event(save_dir: Path, event: WebhookEvent) -> Path:
@@ -276,7 +214,7 @@ def listen(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     log_level: str = "warning",
 ) -> None:
-    """Serve a ``WebhookReceiver`` on ``host:port``; returns once interrupted (Ctrl+C).
+    """Serve a ``WebhookReceiver`` on ``host:port``; returns once interrupted (Ctrl+C, SIGTERM).
 
     ``port=0`` picks a free port (the banner echoed first says which). A port that cannot
     be bound raises ``OSError`` before anything is served. Each verified, new delivery is
@@ -288,18 +226,6 @@ def listen(
     receiver = WebhookReceiver(
         secrets, on_event=make_listener_callback(save_dir, echo), max_body_bytes=max_body_bytes
     )
-    uvicorn = _uvicorn()
-    server = uvicorn.Server(_config(receiver, log_level))
-    sock = _bind(host, port)
-    try:
-        shown = f"[{host}]" if ":" in host else host
-        echo(
-            f"Listening for webhook deliveries on http://{shown}:{sock.getsockname()[1]}/ "
-            "(Ctrl+C to stop)"
-        )
-        # uvicorn re-raises the signal that stopped it once it has shut down cleanly: being
-        # interrupted is how listen() is meant to end, so that is a normal return here.
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run(sockets=[sock])
-    finally:
-        sock.close()
+    with ReceiverServer(receiver, host, port, log_level=log_level) as server:
+        echo(f"Listening for webhook deliveries on {server.url} (Ctrl+C to stop)")
+        wait_until_interrupted(server)

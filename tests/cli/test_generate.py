@@ -262,6 +262,8 @@ def test_webp_and_user_reach_the_api(
     assert by_extension.exit_code == 0, by_extension.stderr
     body = next(r.json for r in reversed(fake.requests) if r.method == "POST")
     assert body["output_format"] == "webp"  # the extension chose it
+    with Image.open(tmp_path / "f.webp") as image:
+        assert image.format == "WEBP"
     args = ["generate", "an owl", "-o", str(tmp_path / "o"), "--format", "webp"]
     by_option = invoke([*args, "--user", "customer-42"], quick_env)
     assert by_option.exit_code == 0, by_option.stderr
@@ -363,6 +365,8 @@ ERROR_TYPES = {
         (["batch", "{tmp}/p.txt", "--out-dir", "{tmp}/o"], 1),  # an item failed
         (["batch", "{tmp}/bad.txt", "--out-dir", "{tmp}/o"], 2),
         (["batch", "{tmp}/p.txt", "--out-dir", "{tmp}/o", "--concurrency", "0"], 2),
+        (["tasks", "{tmp}"], 2),  # no journal there
+        (["credits", "--api-key-env", "NO_SUCH_VAR_X"], 2),
         (["nonsense-command"], 2),
     ],
 )

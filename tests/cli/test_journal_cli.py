@@ -73,7 +73,7 @@ def test_tasks_lists_what_the_journal_holds(api: KillableApi, tmp_path: Path) ->
 def test_credits_prints_the_balance(api: KillableApi) -> None:
     text = invoke(["credits"], env_for(api))
     assert text.exit_code == 0, text.output
-    assert text.stdout.startswith("balance: 1000 credits (10.00 USD)")
+    assert text.stdout.startswith("balance: 1,000 credits (10.00 USD)")
     as_json = json.loads(invoke(["credits", "--json"], env_for(api)).stdout)
     assert as_json["credits"] == 1000.0
     assert api.server.count("GET", "/v1/credits") == 2

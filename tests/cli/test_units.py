@@ -19,6 +19,7 @@ from flux_flex.cli.failures import (
     failure_json,
     resume_command,
 )
+from flux_flex.cli.output import format_cost, number
 from flux_flex.cli.preflight import request_problems, validator, written_field
 from flux_flex.cli.progress import BatchProgress, TaskProgress
 from flux_flex.cli.prompts_file import (
@@ -303,3 +304,12 @@ def test_resume_hint_repeats_connection_options_and_a_foreign_polling_host(
     )
     mock = resume_hint("t1", "fox.png", Connection(mock=True), why="interrupted")
     assert "nothing is left to resume" in mock
+
+
+@pytest.mark.parametrize(
+    ("credits", "shown"),
+    [(5.24, "5.24"), (5.0, "5"), (1_000_000.0, "1,000,000"), (0.004, "0"), (10.5, "10.5")],
+)
+def test_credits_are_written_without_exponents(credits: float, shown: str) -> None:
+    assert number(credits) == shown
+    assert format_cost(credits) == f"{shown} credits ({credits * 0.01:,.2f} USD)"

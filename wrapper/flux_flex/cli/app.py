@@ -523,6 +523,7 @@ def batch(prompts_file: str, out_dir: str, **kwargs: Any) -> int:
         dry_run=kwargs["dry_run"],
         yes=kwargs["yes"],
         as_json=kwargs["as_json"],
+        mock=connection.mock,
         command=command_line(),
     )
     return batch_module.run_batch(

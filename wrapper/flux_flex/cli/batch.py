@@ -21,7 +21,7 @@ import attrs
 from flux_flex.cli import preflight
 from flux_flex.cli.connection import Connection, Endpoint, open_endpoint
 from flux_flex.cli.failures import BalanceTooLow, CliUsageError, ExitCode, Interrupted, describe
-from flux_flex.cli.output import emit_json, format_cost
+from flux_flex.cli.output import emit_json, format_cost, number
 from flux_flex.cli.paths import journal_path, prepare_folder
 from flux_flex.cli.preflight import Action, CostEstimate, Planned
 from flux_flex.cli.progress import FINAL_KINDS, BatchProgress
@@ -58,6 +58,7 @@ class BatchOptions:
     dry_run: bool = False
     yes: bool = False
     as_json: bool = False
+    mock: bool = False
     command: Sequence[str] = ("flux-flex", "batch")
     """The command line being run, for "re-run the same command" hints."""
 
@@ -145,8 +146,8 @@ def _check_balance(endpoint: Endpoint, estimate: CostEstimate, options: BatchOpt
         ) from exc
     if estimate.credits > balance:
         raise BalanceTooLow(
-            f"the {estimate.tasks} task(s) to submit are estimated at {estimate.credits:g} "
-            f"credits but the balance is {balance:g}; nothing was sent. Top up your credits, "
+            f"the {estimate.tasks} task(s) to submit are estimated at {number(estimate.credits)} "
+            f"credits but the balance is {number(balance)}; nothing was sent. Top up your credits, "
             f"or pass --yes to submit anyway: {_rerun(options, '--yes')}"
         )
 
@@ -253,6 +254,15 @@ def _counts(outcomes: Sequence[ItemOutcome]) -> dict[str, int]:
 def _next_steps(outcomes: Sequence[ItemOutcome], options: BatchOptions) -> list[str]:
     counts = _counts(outcomes)
     steps: list[str] = []
+    if options.mock:
+        bad = sum(counts[state] for state in _BAD_STATES)
+        if bad:
+            steps.append(
+                f"{bad} did not produce an image; with --mock there is no journal (the fake "
+                "and its tasks end with the command): running it again skips the images that "
+                "exist and sends the rest anew."
+            )
+        return steps
     if counts["unfinished"]:
         steps.append(
             f"{counts['unfinished']} unfinished (paid, still running or not saved): re-run the "
@@ -338,8 +348,9 @@ def _emit_summary(
             "message": f"{bad} of {len(outcomes)} items did not produce an image. "
             + " ".join(steps),
             "exit_code": int(ExitCode.FAILED),
-            "resume": _rerun(options),
         }
+        if not options.mock:
+            payload["error"]["resume"] = _rerun(options)
     emit_json(payload)
 
 
@@ -402,7 +413,7 @@ def _report_plan(
         rows.append(("balance", f"not checked ({why_no_balance})"))
     else:
         verdict = "covers the batch" if covered else "does NOT cover the batch"
-        rows.append(("balance", f"{balance:g} credits: {verdict}"))
+        rows.append(("balance", f"{number(balance)} credits: {verdict}"))
     from flux_flex.cli.output import print_fields
 
     print_fields(f"dry run: {prompts_file} into {out_dir} (nothing was sent)", rows)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flux_flex.cli.failures import CliUsageError, ExitCode
-from flux_flex.cli.output import emit_json
+from flux_flex.cli.output import emit_json, number
 from flux_flex.cli.paths import JOURNAL_NAME
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def _print(path: Path, rows: Sequence[dict[str, Any]], counts: dict[str, int]) -
             Text(row["id"] or "-"),
             Text(state, style=styles.get(row["state"], "bold red")),
             Text(row["prompt"]),
-            "" if row["cost"] is None else f"{row['cost']:g}",
+            "" if row["cost"] is None else number(row["cost"]),
             Text(str(detail or "")),
         )
     console.print(table)

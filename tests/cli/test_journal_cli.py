@@ -250,3 +250,24 @@ def test_dry_run_counts_what_the_journal_will_resume_and_what_is_uncertain(
     assert actions["a paid fox"] == "resume"
     assert actions[f"an unanswered owl {BAD_GATEWAY_MARKER}"] == "uncertain"
     assert posts(api) == created  # a dry run sends nothing billed
+
+
+def test_generate_past_its_timeout_names_the_task_and_a_rerun_resumes_it(
+    api: KillableApi, tmp_path: Path
+) -> None:
+    api.task_seconds = 60.0
+    target = tmp_path / "slow.png"
+    args = ["generate", "a slow fox", "-o", str(target), "--timeout", "0.3", "--json"]
+    late = invoke(args, env_for(api))
+    assert late.exit_code == 1, late.output
+    error = json.loads(late.stdout)["error"]
+    task_id = api.server.created_tasks[0]
+    assert error["type"] == "WaitTimeoutError"
+    assert error["task_id"] == task_id
+    assert error["resume"] == f"flux-flex wait {task_id} -o {target}"
+    assert f"task {task_id} is paid for. Resume with: flux-flex wait {task_id}" in late.stderr
+    api.finish_all()
+    again = invoke(args, env_for(api))  # the same command: resumed through the journal
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["id"] == task_id
+    assert posts(api) == 1

@@ -54,19 +54,18 @@ def test_impossible_save_to_is_refused_before_submitting(
 
 
 @pytest.mark.anyio
-async def test_generate_many_refuses_an_impossible_save_to_per_item(
+async def test_generate_many_refuses_a_batch_with_an_impossible_save_to(
     mock: respx.MockRouter, tmp_path: Path
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     async with AsyncFluxFlex(api_key=KEY, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY) as client:
-        outcomes = await client.generate_many(
-            [
-                {"prompt": "bad", "save_to": blocker / "x.png"},
-                {"prompt": "good", "save_to": tmp_path / "ok" / "x.png"},
-            ]
-        )
-    assert isinstance(outcomes[0], RequestValidationError)
-    assert not isinstance(outcomes[1], BaseException)
-    assert outcomes[1].path == str(tmp_path / "ok" / "x.png")
-    assert mock.routes[0].call_count == 1  # only the good item was submitted
+        with pytest.raises(RequestValidationError) as caught:
+            await client.generate_many(
+                [
+                    {"prompt": "good", "save_to": tmp_path / "ok" / "x.png"},
+                    {"prompt": "bad", "save_to": blocker / "x.png"},
+                ]
+            )
+    assert caught.value.fields == ["requests[1].save_to"]
+    assert mock.calls.call_count == 0  # the whole batch is checked before anything is sent

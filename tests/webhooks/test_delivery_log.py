@@ -157,3 +157,51 @@ async def test_cancelled_async_waiter_is_forgotten() -> None:
         await waiter
     assert log._async_waiters == {}
     assert log.record(event("a")) is True
+
+
+def running_event(task_id: str, status: str = "Generating") -> WebhookEvent:
+    return WebhookEvent.from_payload({"id": task_id, "status": status})
+
+
+def test_a_running_delivery_does_not_complete_the_task_and_the_final_one_replaces_it() -> None:
+    log = DeliveryLog()
+    assert log.record(running_event("a")) is True
+    assert log.delivered("a") is None  # not a completion
+    assert log.wait_delivered("a", 0.01) is None
+    assert log.record(running_event("a")) is False  # the same status again: a duplicate
+    assert log.record(running_event("a", "Upscaling")) is True  # a new status is news
+    latest = log.event("a")
+    assert latest is not None
+    assert latest.status == "Upscaling"
+    final = event("a")
+    assert log.record(final) is True  # the final delivery is never dropped as a duplicate
+    assert log.delivered("a") == final.to_dict()
+    assert log.record(running_event("a")) is False  # nothing replaces a final event
+
+
+def test_waiters_sleep_through_running_deliveries_and_wake_on_the_final_one() -> None:
+    log = DeliveryLog()
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(log.wait_delivered("a", 30)))
+    waiter.start()
+    log.record(running_event("a"))
+    waiter.join(0.2)
+    assert waiter.is_alive()  # a running delivery wakes nobody
+    log.record(event("a"))
+    waiter.join(5)
+    assert not waiter.is_alive()
+    assert got == [event("a").to_dict()]
+
+
+@pytest.mark.anyio
+async def test_async_waiters_sleep_through_running_deliveries() -> None:
+    log = DeliveryLog()
+    task = asyncio.create_task(log.wait_delivered_async("a", 30))
+    await settle()
+    log.record(running_event("a", "Reasoning"))
+    await settle()
+    assert not task.done()
+    log.record(event("a"))
+    await settle()
+    assert task.done()
+    assert task.result() == event("a").to_dict()

@@ -52,6 +52,16 @@ if TYPE_CHECKING:
     )
     from flux_flex.params import ImageInput, SubmitParams
 
+if TYPE_CHECKING:  # the task journal and batches
+    from flux_flex._batch import AsyncBatchRun, BatchCounts, BatchEvent, BatchRun
+    from flux_flex.errors import (
+        BatchValidationError,
+        JournalError,
+        PreviouslyFailedError,
+        TaskUncertainError,
+    )
+    from flux_flex.journal import Journal, JournalEntry
+
 # Exports are imported on first use (PEP 562): `import flux_flex` stays cheap, which keeps
 # `flux-flex --help` and programs that only touch the errors fast (httpx alone costs ~0.2 s
 # when click and rich are installed, because it loads its own command line).
@@ -95,6 +105,17 @@ _EXPORTS: dict[str, str] = {
     "WaitTimeoutError": "flux_flex.errors",
     "WebhookVerificationError": "flux_flex.errors",
     "is_final": "flux_flex._core.status",
+    # the task journal and batches
+    "AsyncBatchRun": "flux_flex._batch",
+    "BatchCounts": "flux_flex._batch",
+    "BatchEvent": "flux_flex._batch",
+    "BatchRun": "flux_flex._batch",
+    "BatchValidationError": "flux_flex.errors",
+    "Journal": "flux_flex.journal",
+    "JournalEntry": "flux_flex.journal",
+    "JournalError": "flux_flex.errors",
+    "PreviouslyFailedError": "flux_flex.errors",
+    "TaskUncertainError": "flux_flex.errors",
 }
 
 
@@ -156,4 +177,16 @@ __all__ = [
     "WaitTimeoutError",
     "WebhookVerificationError",
     "is_final",
+]
+__all__ += [  # the task journal and batches
+    "AsyncBatchRun",
+    "BatchCounts",
+    "BatchEvent",
+    "BatchRun",
+    "BatchValidationError",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
+    "PreviouslyFailedError",
+    "TaskUncertainError",
 ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Unpack
+from typing import Unpack
 
 import attrs
 import httpx
@@ -18,7 +18,7 @@ from flux_flex._core.pricing import Estimate
 from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
 from flux_flex._core.status import Acknowledged, Finished, Polled
-from flux_flex._drivers import AsyncDriver, logger, progress_fraction
+from flux_flex._drivers import AsyncDriver, progress_fraction
 from flux_flex._shared import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -28,6 +28,10 @@ from flux_flex._shared import (
 from flux_flex.completion import CompletionSource
 from flux_flex.models import AsyncJob, AsyncResult, ProgressCallback, TaskSnapshot
 from flux_flex.params import ImageInput, OutputFormatName, SubmitParams
+
+if typing.TYPE_CHECKING:  # the batch engine (generate_many / generate_as_completed)
+    from flux_flex._batch import AsyncBatchRun, BatchEvent, Request
+    from flux_flex.journal import Journal
 
 __all__ = ["AsyncFluxFlex"]
 
@@ -348,54 +352,89 @@ class AsyncFluxFlex:
 
     async def generate_many(
         self,
-        requests: Iterable[str | Mapping[str, Any]],
+        requests: Iterable[Request],
         *,
         concurrency: int = 24,
         timeout: float = 300.0,
         on_result: Callable[[int, AsyncResult | BaseException], object] | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
+        stream: bool = False,
+        on_event: Callable[[BatchEvent], object] | None = None,
     ) -> list[AsyncResult | BaseException]:
         """Generate many images with at most ``concurrency`` tasks in flight.
 
         Each request is a prompt or a dict of `generate` keyword arguments (``save_to``
         included). Returns one outcome per request, in order: the `AsyncResult`, or the
-        exception that item ended with. One failure never cancels the others; 429s are
+        exception that request ended with. One failure never cancels the others; 429s are
         retried within the retry budget. ``on_result(index, outcome)`` is called as each
-        item finishes (in completion order).
+        request finishes (in completion order); ``on_event`` receives a `BatchEvent` at
+        every step, with live `BatchCounts` (in flight, done, failed, credits spent).
+
+        Every request is checked before any is sent: if one is invalid nothing is sent and
+        `BatchValidationError` names each ``requests[i].field``. ``requests`` may be any
+        iterable; it is read once, up front. ``stream=True`` reads it lazily instead (for an
+        endless generator): each request is checked just before it is sent, and a bad one
+        becomes its outcome. ``concurrency`` workers pull from it, so memory does not grow
+        with the number of requests (beyond the outcomes returned).
+
+        ``journal`` (a `Journal` or a file path) makes the batch safe to run again: a re-run
+        skips what was saved, resumes tasks already created (never submitting them twice),
+        and reports a submission whose answer was lost as `TaskUncertainError` instead of
+        paying again — resubmitted only with ``resubmit_uncertain=True``. Requests that
+        failed are retried only with ``retry_failed=True``. If the call is cancelled, POSTs
+        already sent are awaited and recorded, and the tasks stay resumable.
         """
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
-        items = list(requests)
-        outcomes: list[AsyncResult | BaseException | None] = [None] * len(items)
-        gate = asyncio.Semaphore(concurrency)
+        from flux_flex._batch import generate_many_async
 
-        async def one(index: int, request: str | Mapping[str, Any]) -> None:
-            outcome: AsyncResult | BaseException
-            try:
-                kwargs = {"prompt": request} if isinstance(request, str) else dict(request)
-                if "prompt" not in kwargs:
-                    raise TypeError(f"request {index} has no prompt")
-                save_to = kwargs.pop("save_to", None)
-                if save_to is not None:
-                    _files.prepare_target(save_to)
-                async with gate:
-                    job = await self.submit(**kwargs)
-                    result = await job.wait(timeout=timeout)
-                if save_to is not None:
-                    result = attrs.evolve(result, path=await result.save(save_to))
-                outcome = result
-            except Exception as exc:  # one failure never cancels the others
-                outcome = exc
-            outcomes[index] = outcome
-            if on_result is not None:
-                try:
-                    on_result(index, outcome)
-                except Exception:  # a broken callback must not cancel the other items
-                    logger.exception("on_result callback failed for item %d", index)
+        return await generate_many_async(
+            self,
+            requests,
+            on_result=on_result,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=journal,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+            stream=stream,
+            on_event=on_event,
+        )
 
-        async with asyncio.TaskGroup() as group:
-            for index, request in enumerate(items):
-                group.create_task(one(index, request))
-        return [outcome for outcome in outcomes if outcome is not None]
+    def generate_as_completed(
+        self,
+        requests: Iterable[Request],
+        *,
+        concurrency: int = 24,
+        timeout: float = 300.0,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
+        stream: bool = False,
+        on_event: Callable[[BatchEvent], object] | None = None,
+    ) -> AsyncBatchRun:
+        """Like `generate_many`, but yields ``(index, outcome)`` as each request finishes.
+
+            async with client.generate_as_completed(prompts, journal="tasks.sqlite") as run:
+                async for index, outcome in run:
+                    print(index, outcome, run.counts.in_flight)
+
+        Nothing is sent before the first iteration. Leaving the ``async with`` block stops
+        the run (POSTs already sent are awaited and recorded; created tasks stay resumable).
+        """
+        from flux_flex._batch import AsyncBatchRun
+
+        return AsyncBatchRun(
+            self,
+            requests,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=journal,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+            stream=stream,
+            on_event=on_event,
+        )
 
     async def __aenter__(self) -> AsyncFluxFlex:
         return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import typing
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Unpack
@@ -27,6 +28,12 @@ from flux_flex._shared import (
 from flux_flex.completion import CompletionSource
 from flux_flex.models import Job, ProgressCallback, Result, TaskSnapshot
 from flux_flex.params import ImageInput, OutputFormatName, SubmitParams
+
+if typing.TYPE_CHECKING:  # the batch engine (generate_many / generate_as_completed)
+    from collections.abc import Callable, Iterable
+
+    from flux_flex._batch import BatchEvent, BatchRun, Request
+    from flux_flex.journal import Journal
 
 __all__ = ["FluxFlex"]
 
@@ -345,3 +352,76 @@ class FluxFlex:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    # -- batches (the one engine in flux_flex._batch) --------------------------------------------
+    def generate_many(
+        self,
+        requests: Iterable[Request],
+        *,
+        concurrency: int = 24,
+        timeout: float = 300.0,
+        on_result: Callable[[int, Result | BaseException], object] | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
+        stream: bool = False,
+        on_event: Callable[[BatchEvent], object] | None = None,
+    ) -> list[Result | BaseException]:
+        """Generate many images with at most ``concurrency`` tasks in flight (worker threads).
+
+        The same engine and guarantees as `AsyncFluxFlex.generate_many`: one outcome per
+        request, in order (the `Result`, or the exception it ended with); every request
+        checked before any is sent (`BatchValidationError`); ``journal`` makes a re-run
+        resume instead of paying twice. ``on_result`` is called in the calling thread;
+        ``on_event`` from the worker threads, one call at a time. On Ctrl-C
+        (``KeyboardInterrupt``) POSTs already sent are awaited and recorded before it
+        propagates; created tasks stay resumable.
+        """
+        from flux_flex._batch import generate_many_sync
+
+        return generate_many_sync(
+            self,
+            requests,
+            on_result=on_result,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=journal,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+            stream=stream,
+            on_event=on_event,
+        )
+
+    def generate_as_completed(
+        self,
+        requests: Iterable[Request],
+        *,
+        concurrency: int = 24,
+        timeout: float = 300.0,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
+        stream: bool = False,
+        on_event: Callable[[BatchEvent], object] | None = None,
+    ) -> BatchRun:
+        """Like `generate_many`, but yields ``(index, outcome)`` as each request finishes.
+
+            with client.generate_as_completed(prompts, journal="tasks.sqlite") as run:
+                for index, outcome in run:
+                    print(index, outcome, run.counts.in_flight)
+
+        Nothing is sent before the first iteration. Leaving the ``with`` block stops the run.
+        """
+        from flux_flex._batch import BatchRun
+
+        return BatchRun(
+            self,
+            requests,
+            concurrency=concurrency,
+            timeout=timeout,
+            journal=journal,
+            resubmit_uncertain=resubmit_uncertain,
+            retry_failed=retry_failed,
+            stream=stream,
+            on_event=on_event,
+        )

@@ -238,3 +238,87 @@ class UntrustedHostError(ConfigurationError):
 
 
 __all__ += ["UntrustedHostError"]
+
+
+# -- The task journal and batches (flux_flex.journal, generate_many) ----------------------------
+# Kept in one block, added by the journal's engineer.
+
+__all__ += [
+    "BatchValidationError",
+    "JournalError",
+    "PreviouslyFailedError",
+    "TaskUncertainError",
+]
+
+
+class BatchValidationError(RequestValidationError):
+    """Requests of a batch were refused before anything was sent.
+
+    ``errors`` name each field as ``requests[<index>].<field>``; ``by_index`` maps each bad
+    request's index to its own `FieldError` list (fields as a single request names them).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Sequence[FieldError] = (),
+        by_index: Mapping[int, Sequence[FieldError]] | None = None,
+    ) -> None:
+        super().__init__(message, errors=errors)
+        self.by_index = {index: list(found) for index, found in (by_index or {}).items()}
+
+
+class JournalError(FluxFlexError):
+    """The task journal could not be read or written. ``path`` is the journal's file."""
+
+    def __init__(self, message: str, *, path: str, task_id: str | None = None) -> None:
+        super().__init__(message, task_id=task_id)
+        self.path = path
+
+
+class TaskUncertainError(FluxFlexError):
+    """A submission whose answer never arrived: a billed task may exist for it.
+
+    The journal holds it as ``submitting``; it is never resubmitted on its own (that could
+    pay twice). ``prompt`` and ``fingerprint`` name the request; resubmit it on purpose
+    with ``resubmit_uncertain=True`` (CLI: ``--resubmit-uncertain``).
+    """
+
+    task_may_exist = True
+
+    def __init__(
+        self, message: str, *, prompt: str, fingerprint: str, reason: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.prompt = prompt
+        self.fingerprint = fingerprint
+        self.reason = reason
+        """What was recorded about the lost answer (None: the run stopped mid-POST)."""
+
+
+class PreviouslyFailedError(FluxFlexError):
+    """A request that failed in an earlier run; not retried unless ``retry_failed=True``.
+
+    ``reason`` is the earlier error's message and ``error_type`` its class name.
+    ``retryable`` is True when no task was ever created for it (nothing was billed), False
+    when a billed task ended without an image or is gone (retrying pays again).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prompt: str,
+        fingerprint: str,
+        reason: str,
+        error_type: str | None,
+        retryable: bool,
+        task_id: str | None = None,
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.prompt = prompt
+        self.fingerprint = fingerprint
+        self.reason = reason
+        self.error_type = error_type
+        self.retryable = retryable

@@ -10,7 +10,7 @@
         result = job.wait(webhook=receiver)  # the delivery, or polling if none arrives
 
 ``verify``, ``WebhookEvent`` and ``WebhookReceiver`` need only the core; ``ReceiverServer``
-and ``listen`` need uvicorn (the ``fake`` extra), imported when a server starts.
+and ``listen`` need uvicorn only (the ``webhooks`` extra), imported when a server starts.
 """
 
 from flux_flex.errors import WebhookVerificationError

@@ -33,9 +33,11 @@ def _settle(future: asyncio.Future[WebhookEvent], event: WebhookEvent) -> None:
 class DeliveryLog:
     """The last ``capacity`` events handled, by task id (least recently seen dropped first).
 
-    ``record`` says whether an event is new (its id not remembered), so duplicates can be
-    dropped; waiters in threads (``wait_delivered``) and in any event loop
-    (``wait_delivered_async``) are woken when the id they wait for is recorded.
+    ``record`` says whether an event is new, so duplicates can be dropped: an id not
+    remembered, or a later status of a task whose remembered event is not final (a delivery
+    saying ``Generating`` is replaced by the one saying ``Ready``). Only final events complete
+    a task: ``delivered`` and the waiters in threads (``wait_delivered``) and in any event loop
+    (``wait_delivered_async``) see a task once its final event is recorded.
     """
 
     def __init__(self, capacity: int = 10_000) -> None:
@@ -53,14 +55,22 @@ class DeliveryLog:
             return len(self._events)
 
     def record(self, event: WebhookEvent) -> bool:
-        """Remember ``event``; True if its id is new, False for a duplicate (kept: the first)."""
+        """Remember ``event``; False for a duplicate (the remembered event is kept).
+
+        A duplicate is an event for an id whose remembered event is final, or has the same
+        status; a new status of a running task replaces the remembered event.
+        """
         with self._changed:
-            if event.id in self._events:
+            known = self._events.get(event.id)
+            if known is not None and (known.is_final or known.status == event.status):
                 self._events.move_to_end(event.id)
                 return False
             self._events[event.id] = event
+            self._events.move_to_end(event.id)
             if len(self._events) > self.capacity:
                 self._events.popitem(last=False)
+            if not event.is_final:
+                return True
             waiters = self._async_waiters.pop(event.id, [])
             self._changed.notify_all()
         for loop, future in waiters:
@@ -70,29 +80,33 @@ class DeliveryLog:
         return True
 
     def event(self, task_id: str) -> WebhookEvent | None:
-        """The event handled for ``task_id``, if it is still remembered."""
+        """The latest event handled for ``task_id`` (final or not), if it is still remembered."""
         with self._changed:
             return self._events.get(task_id)
 
+    def _final(self, task_id: str) -> WebhookEvent | None:
+        found = self._events.get(task_id)
+        return found if found is not None and found.is_final else None
+
     def delivered(self, task_id: str) -> Mapping[str, Any] | None:
-        """A copy of the payload delivered for ``task_id``, else None. Never blocks."""
-        found = self.event(task_id)
+        """A copy of the final payload delivered for ``task_id``, else None. Never blocks."""
+        with self._changed:
+            found = self._final(task_id)
         return None if found is None else found.to_dict()
 
     def wait_delivered(self, task_id: str, timeout: float) -> Mapping[str, Any] | None:
-        """Block up to ``timeout`` seconds for the payload of ``task_id``; None if none came."""
+        """Block up to ``timeout`` s for the final payload of ``task_id``; None if none came."""
         deadline = time.monotonic() + _clamp(timeout)
         with self._changed:
-            while task_id not in self._events:
+            while (found := self._final(task_id)) is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
                 self._changed.wait(_clamp(remaining))
-            found = self._events[task_id]
         return found.to_dict()
 
     async def wait_delivered_async(self, task_id: str, timeout: float) -> Mapping[str, Any] | None:
-        """Await up to ``timeout`` seconds for the payload of ``task_id``; None if none came.
+        """Await up to ``timeout`` s for the final payload of ``task_id``; None if none came.
 
         Never blocks the loop: works whether deliveries are recorded in this loop (receiver
         mounted in the same app) or in another thread (e.g. a ``ReceiverServer``).
@@ -101,7 +115,7 @@ class DeliveryLog:
         future: asyncio.Future[WebhookEvent] = loop.create_future()
         entry = (loop, future)
         with self._changed:
-            found = self._events.get(task_id)
+            found = self._final(task_id)
             if found is None:
                 self._async_waiters.setdefault(task_id, []).append(entry)
         if found is not None:

@@ -1,0 +1,327 @@
+"""One request of a batch, without I/O: the steps of its life as a generator, and the
+checks and descriptions of requests that need no I/O.
+
+`item_flow` yields steps — journal and counting steps (`ClaimStep`, `Record`, `Emit`) and
+I/O steps (`Submit`, `Wait`, `Save`) — and receives their answers, like `flows` does with
+HTTP actions; `flux_flex._batch` carries them out, the same engine for the sync and the
+async client. Errors of I/O steps are thrown in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from flux_flex._core import journal as rules
+from flux_flex._core.journal import Claim, Decision, JournalEntry
+from flux_flex._core.status import Acknowledged, Finished
+from flux_flex.errors import (
+    BatchValidationError,
+    FieldError,
+    PreviouslyFailedError,
+    TaskUncertainError,
+)
+
+if TYPE_CHECKING:
+    from flux_flex._shared import Submission
+
+__all__ = [
+    "LOCAL_STEPS",
+    "Abandon",
+    "ClaimStep",
+    "Emit",
+    "End",
+    "EndKind",
+    "EventKind",
+    "Item",
+    "Parsed",
+    "Record",
+    "Request",
+    "Save",
+    "Step",
+    "Submit",
+    "Validate",
+    "Wait",
+    "batch_error",
+    "describe_params",
+    "item_flow",
+    "parse_request",
+]
+
+Request = str | Mapping[str, Any]
+"""A prompt, or a dict of ``generate`` arguments: ``prompt``, submit parameters, ``save_to``."""
+
+EventKind = Literal[
+    "submitting", "submitted", "resumed", "done", "skipped", "failed", "uncertain", "unfinished"
+]
+EndKind = Literal["done", "skipped", "failed", "uncertain", "unfinished"]
+MAX_LISTED_ERRORS = 20
+
+
+@attrs.frozen
+class Item:
+    """A checked request, ready to run: what its flow and the journal need."""
+
+    index: int
+    prompt: str
+    submission: Submission = attrs.field(repr=False)
+    save_to: str | None
+    params: Mapping[str, Any] = attrs.field(repr=False)
+
+
+@attrs.frozen
+class ClaimStep:
+    """Ask the journal what to do (answer: a `Claim`)."""
+
+
+@attrs.frozen
+class Record:
+    """Write ``event`` to the entry ``claim`` took, if still at its attempt (answer: ignored)."""
+
+    event: rules.Event
+    claim: Claim
+
+
+@attrs.frozen
+class Emit:
+    """Count and report progress (answer: None)."""
+
+    kind: EventKind
+    task_id: str | None = None
+    cost: float | None = None
+
+
+@attrs.frozen
+class Submit:
+    """Send the submission (answer: `Acknowledged`, or the error thrown in)."""
+
+
+@attrs.frozen
+class Wait:
+    """Wait for the task (answer: `Finished`, or the error thrown in)."""
+
+    task_id: str
+    polling_url: str | None
+    submitted_at: float | None
+
+
+@attrs.frozen
+class Save:
+    """Download the image to the item's ``save_to`` (answer: the path written)."""
+
+    finished: Finished
+
+
+Step = ClaimStep | Record | Emit | Submit | Wait | Save
+LOCAL_STEPS = (ClaimStep, Record, Emit)
+
+
+@attrs.frozen
+class End:
+    """How a request ended: a result (``finished``) or an error."""
+
+    kind: EndKind
+    finished: Finished | None = None
+    path: str | None = None
+    error: BaseException | None = None
+    extra_credits: float = 0.0
+    """Settled cost minus the submission's, for a task created by this run."""
+
+
+class Abandon(Exception):
+    """The run stopped before the submission's POST left (internal)."""
+
+
+def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, End]:
+    """One request: claim it in the journal, submit or resume, wait, save, record each step.
+
+    Errors of the I/O steps are thrown in; every outcome is returned as an `End`, never
+    raised. `Abandon` thrown into `Submit` is recorded (nothing was sent) and re-raised.
+    """
+    claim: Claim = yield ClaimStep()
+    entry, decision = claim.entry, claim.decision
+    if decision is Decision.SKIP:
+        assert entry is not None
+        assert entry.task_id is not None
+        stored = Finished(
+            entry.task_id, entry.url or "", entry.seed, entry.prompt, {}, cost=entry.cost
+        )
+        return End("skipped", finished=stored, path=entry.path)
+    if decision is Decision.UNCERTAIN:
+        return End("uncertain", error=_uncertain(item, claim))
+    if decision is Decision.FAILED:
+        assert entry is not None
+        return End("failed", error=_failed_before(item, entry, claim.fingerprint))
+
+    submitted_at: float | None = None
+    submit_cost: float | None = None
+    created = decision is Decision.SUBMIT
+    if created:
+        yield Emit("submitting")
+        try:
+            ack: Acknowledged = yield Submit()
+        except Abandon:
+            yield Record(rules.Abandoned(), claim)
+            raise
+        except Exception as exc:
+            event = rules.submit_failure(exc)
+            yield Record(event, claim)
+            if not isinstance(event, rules.Accepted):
+                return End("uncertain" if isinstance(event, rules.Lost) else "failed", error=exc)
+            task_id, polling_url = event.task_id, None  # the error named the task: wait for it
+        else:
+            task_id, polling_url, submit_cost = ack.id, ack.polling_url, ack.cost
+            submitted_at = clock()
+            yield Record(rules.Accepted(task_id, polling_url, submit_cost), claim)
+        yield Emit("submitted", task_id, submit_cost)
+    else:  # RESUME or REDOWNLOAD: the task exists, never submit it again
+        assert entry is not None
+        assert entry.task_id is not None
+        task_id, polling_url, submit_cost = entry.task_id, entry.polling_url, entry.submit_cost
+        yield Emit("resumed", task_id)
+
+    try:
+        finished: Finished = yield Wait(task_id, polling_url, submitted_at)
+        path: str | None = None
+        if item.save_to is not None:
+            path = yield Save(finished)
+    except Exception as exc:
+        ended = rules.wait_failure(exc)
+        if decision is Decision.REDOWNLOAD and isinstance(ended, rules.Ended):
+            assert entry is not None
+            ended = rules.Ended(
+                f"The image saved earlier at {entry.path} is missing or damaged, and it "
+                f"cannot be fetched again: {ended.error}",
+                ended.error_type,
+            )
+        yield Record(ended, claim)
+        return End("failed" if isinstance(ended, rules.Ended) else "unfinished", error=exc)
+    settled = finished.cost  # the settled cost, when the Ready answer gave one
+    cost = settled if settled is not None else submit_cost
+    yield Record(rules.Saved(path, finished.url, finished.seed, cost), claim)
+    extra = settled - (submit_cost or 0.0) if created and settled is not None else 0.0
+    return End("done", finished=finished, path=path, extra_credits=extra)
+
+
+def _short(prompt: str, limit: int = 60) -> str:
+    return prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
+
+
+def _uncertain(item: Item, claim: Claim) -> TaskUncertainError:
+    reason = claim.entry.error if claim.entry is not None else None
+    why = f" ({reason})" if reason else " (the run stopped while sending it)"
+    message = (
+        f"Request {item.index} ({_short(item.prompt)!r}) was sent earlier but its answer never "
+        f"arrived{why}: a task may have been created and billed, and its id is unknown. It is "
+        "not sent again on its own, so it is not paid twice. To submit it anyway (paying again "
+        "if that first task exists), pass resubmit_uncertain=True (CLI: --resubmit-uncertain)."
+    )
+    if claim.owner_live:
+        message += " Another run that is still going may be sending it right now."
+    return TaskUncertainError(
+        message, prompt=item.prompt, fingerprint=claim.fingerprint, reason=reason
+    )
+
+
+def _failed_before(item: Item, entry: JournalEntry, fingerprint: str) -> PreviouslyFailedError:
+    retryable = bool(entry.retryable)
+    cost_note = (
+        "no task was created for it, so a retry is its first billed task"
+        if retryable
+        else "a task was created and billed; a retry pays for a new one"
+    )
+    reason = entry.error or "no reason was recorded"
+    return PreviouslyFailedError(
+        f"Request {item.index} ({_short(item.prompt)!r}) failed in an earlier run and is not "
+        f"retried on its own ({cost_note}); pass retry_failed=True (CLI: --retry-failed) to "
+        f"try again. It failed with: {reason}",
+        prompt=item.prompt,
+        fingerprint=fingerprint,
+        reason=reason,
+        error_type=entry.error_type,
+        retryable=retryable,
+        task_id=entry.task_id,
+    )
+
+
+# -- requests: checking and preparing -----------------------------------------------------------
+
+
+@attrs.frozen
+class Parsed:
+    prompt: Any
+    params: dict[str, Any]
+    save_to: str | os.PathLike[str] | None
+
+
+Validate = Callable[[Any, Mapping[str, Any], "str | os.PathLike[str] | None"], object]
+"""Checks one request (prompt, parameters, save_to) as ``generate`` would; raises
+`RequestValidationError` listing every problem, unknown parameters included."""
+
+
+def parse_request(request: Any) -> tuple[Parsed | None, list[FieldError]]:
+    if isinstance(request, str):
+        return Parsed(request, {}, None), []
+    if not isinstance(request, Mapping):
+        kind = type(request).__name__
+        message = f"a request is a prompt or a dict of generate arguments, not {kind}"
+        return None, [FieldError("", "type", message)]
+    params = dict(request)
+    errors: list[FieldError] = []
+    if "prompt" not in params:
+        errors.append(FieldError("prompt", "required", "prompt is required"))
+    prompt = params.pop("prompt", None)
+    save_to = params.pop("save_to", None)
+    return Parsed(prompt, params, save_to), errors  # unknown keys: the client's validate
+
+
+def batch_error(by_index: Mapping[int, Sequence[FieldError]]) -> BatchValidationError:
+    named: list[FieldError] = []
+    for index, found in sorted(by_index.items()):
+        for error in found:
+            where = f"requests[{index}]" + (f".{error.field}" if error.field else "")
+            if error.field and error.message.startswith(error.field):
+                message = f"requests[{index}].{error.message}"  # "requests[2].width must be…"
+            else:
+                message = f"{where}: {error.message}"
+            named.append(FieldError(where, error.rule, message))
+    listed = "; ".join(error.message for error in named[:MAX_LISTED_ERRORS])
+    if len(named) > MAX_LISTED_ERRORS:
+        listed += f"; and {len(named) - MAX_LISTED_ERRORS} more"
+    count = len(by_index)
+    what = "1 request is" if count == 1 else f"{count} requests are"
+    return BatchValidationError(
+        f"{what} invalid, nothing was sent: {listed}. Fix them and run the batch again.",
+        errors=named,
+        by_index=by_index,
+    )
+
+
+def describe_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters as the journal keeps them: images named, never embedded; no secret."""
+    described: dict[str, Any] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if key == "webhook_secret":
+            described[key] = "***"
+        elif key == "input_images":
+            images = [value] if isinstance(value, str | bytes | os.PathLike) else list(value)
+            described[key] = [_describe_image(image) for image in images]
+        else:
+            described[key] = value
+    return described
+
+
+def _describe_image(image: Any) -> str:
+    if isinstance(image, bytes | bytearray | memoryview):
+        return f"<{len(image)} bytes>"
+    if isinstance(image, os.PathLike):
+        return str(os.fspath(image))
+    text = str(image)
+    if len(text) <= 1024 or text[:8].lower().startswith(("http://", "https://")):
+        return text
+    return f"<base64 or data URI, {len(text)} characters>"

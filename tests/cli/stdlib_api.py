@@ -3,8 +3,9 @@
 `KillableApi` is `tests.hostile`'s well-behaved API (not our fake, which agrees with the
 client by construction) plus what killing a real CLI needs: tasks counted per prompt,
 a 502 answered *after* creating the task for prompts carrying `BAD_GATEWAY_MARKER`, and
-gates that hold the n-th request of a kind (submit, poll, sample) until the test has killed
-the client::
+gates that hold the n-th request of a kind until the test has killed the client: ``submit``
+(before the task is created), ``poll``, ``sample`` (before any byte of the answer) and
+``sample-body`` (after the headers and half the image: the client is writing its ``.part``)::
 
     with KillableApi(task_seconds=0.05) as api:
         gate = api.hold("poll", 3)          # the 3rd poll from now blocks ...
@@ -21,7 +22,7 @@ from collections import Counter
 from types import TracebackType
 from typing import Any
 
-from tests.hostile import POLL, SAMPLES, SUBMIT, Exchange, Handler, HostileServer
+from tests.hostile import POLL, SAMPLES, SUBMIT, Exchange, Handler, HostileServer, raw_response
 
 __all__ = ["BAD_GATEWAY_MARKER", "Gate", "KillableApi"]
 
@@ -71,7 +72,7 @@ class KillableApi:
         self._gates: list[Gate] = []
         self.server.route("POST", SUBMIT, self._gated("submit", self._submit))
         self.server.route("GET", POLL, self._gated("poll", self.api.poll))
-        self.server.route("GET", SAMPLES + "*", self._gated("sample", self.api.download))
+        self.server.route("GET", SAMPLES + "*", self._gated("sample", self._sample))
 
     def __enter__(self) -> KillableApi:
         self.server.start()
@@ -123,21 +124,36 @@ class KillableApi:
         """Tasks created (billed) so far."""
         return len(self.server.created_tasks)
 
+    def _gate_for(self, kind: str) -> Gate | None:
+        """Count a request of ``kind``; the gate it reaches, if any."""
+        with self._lock:
+            for candidate in self._gates:
+                if candidate.kind == kind and not candidate.reached.is_set():
+                    candidate.seen += 1
+                    if candidate.seen == candidate.nth:
+                        return candidate
+        return None
+
     def _gated(self, kind: str, inner: Handler) -> Handler:
         def handler(exchange: Exchange) -> None:
-            gate = None
-            with self._lock:
-                for candidate in self._gates:
-                    if candidate.kind == kind and not candidate.reached.is_set():
-                        candidate.seen += 1
-                        if candidate.seen == candidate.nth:
-                            gate = candidate
-                            break
+            gate = self._gate_for(kind)
             if gate is not None and not gate.hold():
                 return  # dropped: the connection closes, nothing was done
             inner(exchange)
 
         return handler
+
+    def _sample(self, exchange: Exchange) -> None:
+        gate = self._gate_for("sample-body")
+        if gate is None:
+            self.api.download(exchange)
+            return
+        answer = raw_response(200, self.api.sample, content_type="image/png")
+        cut = len(answer) - len(self.api.sample) // 2  # headers and half the image
+        exchange.write(answer[:cut])
+        if gate.hold():
+            exchange.write(answer[cut:])
+            exchange.keep_alive = True
 
     def _submit(self, exchange: Exchange) -> None:
         try:

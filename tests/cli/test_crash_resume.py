@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flux_flex import _files
+from flux_flex._shared import DEFAULT_DOWNLOAD_TIMEOUT
 from PIL import Image
 
 from .conftest import FLUX_FLEX
@@ -71,15 +73,23 @@ def journal_states(out: Path) -> dict[str, list[str]]:
     return states
 
 
-def assert_saved_once(out: Path, prompts: Sequence[str]) -> None:
-    """One valid image per prompt, nothing else (no temporary file left)."""
-    leftovers = [p.name for p in out.iterdir() if p.name.endswith(".part")]
-    assert leftovers == []
+def assert_saved_once(out: Path, prompts: Sequence[str]) -> int:
+    """One valid image per prompt, and no temporary file left for good: a ``.part`` of a
+    killed download may stay until its writer's deadline (the name says when), then the
+    next save into the folder sweeps it. Returns how many were waiting for that."""
+    waiting = [p for p in out.iterdir() if p.name.endswith(".part")]
+    for part in waiting:  # each one a killed writer's, its deadline not yet passed
+        assert _files._expiry(part.name) is not None
+        assert _files._expiry(part.name) > time.time()  # type: ignore[operator]
+    later = time.time() + DEFAULT_DOWNLOAD_TIMEOUT + _files.STALE_MARGIN + 1
+    _files.sweep_stale(str(out), older_than=0, now=later)  # what a save then does
+    assert [p.name for p in out.iterdir() if p.name.endswith(".part")] == []
     images = sorted(p for p in out.iterdir() if p.suffix in (".png", ".jpg", ".webp"))
     assert len(images) == len(prompts), [p.name for p in images]
     for image in images:
         with Image.open(image) as opened:
             opened.verify()
+    return len(waiting)
 
 
 def write_prompts(path: Path, prompts: Sequence[str]) -> None:
@@ -88,15 +98,17 @@ def write_prompts(path: Path, prompts: Sequence[str]) -> None:
 
 # --- kill -9 at 20+ points ----------------------------------------------------------------------
 
-KINDS = ("submit", "poll", "sample")
 
-
-def kill_chain(api: KillableApi, workdir: Path, prompts: Sequence[str]) -> Counter[str]:
+def kill_chain(
+    api: KillableApi, workdir: Path, prompts: Sequence[str], kinds: Sequence[str]
+) -> Counter[str]:
     """Run the batch of ``prompts`` again and again, killing it (SIGKILL) at the next
-    submit, poll or sample in turn, until a run gets through; check it never paid twice.
+    request of each of ``kinds`` in turn, until a run gets through; check it never paid
+    twice.
 
     One request at a time (--concurrency 1), so at each kill exactly one request is
-    outstanding: 3 kill points per prompt, and the final run. Returns the kills by kind.
+    outstanding: 3 kill points per prompt, and the final run. Returns the kills by kind
+    (and ``part-left``: the temporary files killed downloads left for the sweep).
     """
     workdir.mkdir()
     prompts_file = workdir / "prompts.txt"
@@ -106,11 +118,13 @@ def kill_chain(api: KillableApi, workdir: Path, prompts: Sequence[str]) -> Count
     resubmit = False
     summary: dict[str, Any] = {}
     for run in range(3 * len(prompts) + 2):
-        kind = KINDS[run % len(KINDS)]
+        kind = kinds[run % len(kinds)]
         gate = api.hold(kind, 1)
         extra = ("--resubmit-uncertain",) if resubmit else ()
         process = start_batch(api, prompts_file, out, *extra, concurrency=1)
         if gate.reached.wait(timeout=20) and process.poll() is None:
+            if kind == "sample-body":
+                time.sleep(0.3)  # let the client write the half it was sent to its .part
             process.kill()  # SIGKILL: no handler runs, no cleanup
             process.wait(timeout=10)
             gate.drop()
@@ -128,14 +142,19 @@ def kill_chain(api: KillableApi, workdir: Path, prompts: Sequence[str]) -> Count
         assert resubmit or not uncertain, uncertain
     assert api.total_created == len(prompts)
     assert set(api.created) == set(prompts)
-    assert_saved_once(out, prompts)
+    hits["part-left"] = assert_saved_once(out, prompts)
     assert summary["failed"] == 0
     return hits
 
 
 def test_sigkill_at_21_points_then_rerun_never_pays_twice(tmp_path: Path) -> None:
     """Two independent chains at once (each its own server and folder): 4 and 3 prompts,
-    12 and 9 kill points."""
+    12 and 9 kill points; the first kills its downloads halfway through the image, the
+    second before the answer's first byte."""
+    plan = (
+        ("fox", 4, ("submit", "poll", "sample-body")),
+        ("owl", 3, ("submit", "poll", "sample")),
+    )
     with (
         KillableApi(task_seconds=0.05) as first,
         KillableApi(task_seconds=0.05) as second,
@@ -143,12 +162,21 @@ def test_sigkill_at_21_points_then_rerun_never_pays_twice(tmp_path: Path) -> Non
     ):
         chains = [
             pool.submit(
-                kill_chain, api, tmp_path / name, [f"a killed {name} {n}" for n in range(count)]
+                kill_chain,
+                api,
+                tmp_path / name,
+                [f"a killed {name} {n}" for n in range(count)],
+                kinds,
             )
-            for api, name, count in ((first, "fox", 4), (second, "owl", 3))
+            for api, (name, count, kinds) in zip((first, second), plan, strict=True)
         ]
-        hits = sum((chain.result(timeout=180) for chain in chains), Counter())
-    assert hits == {"submit": 7, "poll": 7, "sample": 7}  # spread over submit, wait and save
+        hits: Counter[str] = Counter()
+        for chain in chains:
+            hits.update(chain.result(timeout=180))
+    parts = hits.pop("part-left")
+    # Spread over submit, wait and save: 21 kills.
+    assert hits == {"submit": 7, "poll": 7, "sample-body": 4, "sample": 3}
+    assert parts >= 1  # the halfway kills did leave a .part each, for the sweep
 
 
 # --- SIGINT ---------------------------------------------------------------------------------------

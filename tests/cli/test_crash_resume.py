@@ -27,7 +27,7 @@ from flux_flex._shared import DEFAULT_DOWNLOAD_TIMEOUT
 from PIL import Image
 
 from .conftest import FLUX_FLEX
-from .stdlib_api import BAD_GATEWAY_MARKER, KillableApi
+from .stdlib_api import BAD_GATEWAY_MARKER, Gate, KillableApi
 
 JOURNAL = ".flux-flex-journal.sqlite"
 
@@ -92,6 +92,15 @@ def assert_saved_once(out: Path, prompts: Sequence[str]) -> int:
     return len(waiting)
 
 
+def reached_before_exit(gate: Gate, process: subprocess.Popen[str], timeout: float = 30) -> bool:
+    """Wait until the gate holds a request of ``process`` (True) or the process ended."""
+    deadline = time.monotonic() + timeout
+    while not gate.reached.wait(0.02):
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+    return process.poll() is None
+
+
 def write_prompts(path: Path, prompts: Sequence[str]) -> None:
     path.write_text("".join(f"{prompt}\n" for prompt in prompts))
 
@@ -122,7 +131,7 @@ def kill_chain(
         gate = api.hold(kind, 1)
         extra = ("--resubmit-uncertain",) if resubmit else ()
         process = start_batch(api, prompts_file, out, *extra, concurrency=1)
-        if gate.reached.wait(timeout=20) and process.poll() is None:
+        if reached_before_exit(gate, process):
             if kind == "sample-body":
                 time.sleep(0.3)  # let the client write the half it was sent to its .part
             process.kill()  # SIGKILL: no handler runs, no cleanup

@@ -1,14 +1,16 @@
 """Benchmark 2: polls spent and delay after Ready, our schedule against fixed-interval baselines.
 
 Tasks take real-API durations spread evenly over a range (2-20 s by default), shuffled, all
-multiplied by ``scale``. The same tasks are waited five ways, one after the other, each with
-``concurrency`` worker threads (one `FluxFlex` per thread):
+multiplied by ``scale``. The same tasks are waited in several ways, one after the other, each with
+``concurrency`` worker threads sharing one `FluxFlex` (fresh for each way):
 
 - ``schedule``: ``job.wait()`` on `PollSchedule()` scaled by ``scale``;
 - ``fixed_0.5s`` / ``fixed_1s``: the vendor's fixed intervals (its samples poll every 0.5 s,
   its SDK every 1 s), written as a sleep-then-poll loop over ``client.get_result`` so only
   the schedule differs;
 - ``schedule_no_progress``: our schedule told to ignore progress (an API that reports none);
+- ``fixed_1s_alike`` / ``schedule_no_progress_alike``: the same two on a batch of alike tasks
+  (the middle of the range, +/- 10 %), where the client's history predicts the finish;
 - ``webhook``: ``job.wait(webhook=receiver)`` with a `WebhookReceiver` the fake delivers to,
   the client's webhook grace scaled like every other time.
 
@@ -21,7 +23,6 @@ webhook delay is reported as measured, since delivery latency involves no scaled
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,12 @@ def durations(count: int, low: float, high: float, seed: int = 8) -> list[float]
         spread = [low + (high - low) * i / (count - 1) for i in range(count)]
     random.Random(seed).shuffle(spread)
     return spread
+
+
+def alike_durations(count: int, middle: float, spread: float = 0.1, seed: int = 8) -> list[float]:
+    """``count`` real-API durations within ``middle`` +/- ``spread`` (a share), seeded."""
+    rng = random.Random(seed)
+    return [middle * rng.uniform(1 - spread, 1 + spread) for _ in range(count)]
 
 
 def fixed_interval_waiter(interval: float) -> Waiter:
@@ -115,30 +122,18 @@ def _run_strategy(
     concurrency: int,
     make_client: Callable[[], FluxFlex],
 ) -> tuple[list[tuple[str, float]], dict[str, Any], float]:
-    """Wait every task with ``waiter``; the (id, returned) pairs, the fake's record, wall time."""
-    local = threading.local()
-    clients: list[FluxFlex] = []
-    lock = threading.Lock()
+    """Wait every task with ``waiter``; the (id, returned) pairs, the fake's record, wall time.
 
-    def client() -> FluxFlex:
-        mine: FluxFlex | None = getattr(local, "client", None)
-        if mine is None:
-            mine = local.client = make_client()
-            with lock:
-                clients.append(mine)
-        return mine
-
-    def one(seconds: float) -> tuple[str, float]:
-        return waiter(client(), seconds)
-
+    One client serves all the worker threads, as in an application: its connection pool
+    and its history of earlier waits (`TaskTimings`) are shared, fresh for each strategy.
+    """
     mark = fake.mark()
     started = time.perf_counter()
-    try:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-wait") as pool:
-            outcomes = list(pool.map(one, task_seconds))
-    finally:
-        for c in clients:
-            c.close()
+    with (
+        make_client() as client,
+        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-wait") as pool,
+    ):
+        outcomes = list(pool.map(lambda seconds: waiter(client, seconds), task_seconds))
     wall = time.perf_counter() - started
     record = fake.snapshot(mark, [task_id for task_id, _ in outcomes])
     return outcomes, record, wall
@@ -206,6 +201,10 @@ def run(
 
     real = durations(tasks, min_seconds, max_seconds)
     scaled = [seconds * scale for seconds in real]
+    # A batch of alike tasks (the middle of the range, +/- 10 %): what the client's history
+    # of earlier waits can predict when the API reports no progress.
+    alike_real = alike_durations(tasks, (min_seconds + max_seconds) / 2)
+    alike_scaled = [seconds * scale for seconds in alike_real]
 
     def client_factory(schedule: PollSchedule) -> Callable[[], FluxFlex]:
         return lambda: FluxFlex(
@@ -214,17 +213,30 @@ def run(
 
     default = client_factory(PollSchedule())
     strategies: dict[str, Any] = {}
-    for name, waiter, make_client in (
-        ("schedule", schedule_waiter, default),
-        ("fixed_0.5s", fixed_interval_waiter(0.5 * scale), default),
-        ("fixed_1s", fixed_interval_waiter(1.0 * scale), default),
-        # For the record: an API that reports no progress leaves only the backoff.
-        ("schedule_no_progress", schedule_waiter, client_factory(PollSchedule(use_progress=False))),
+    blind = client_factory(PollSchedule(use_progress=False))
+    for name, waiter, make_client, task_set in (
+        ("schedule", schedule_waiter, default, (real, scaled)),
+        ("fixed_0.5s", fixed_interval_waiter(0.5 * scale), default, (real, scaled)),
+        ("fixed_1s", fixed_interval_waiter(1.0 * scale), default, (real, scaled)),
+        # An API that reports no progress (FACTS: progress may be null): statuses and the
+        # client's history of earlier waits are all the schedule has.
+        ("schedule_no_progress", schedule_waiter, blind, (real, scaled)),
+        ("fixed_1s_alike", fixed_interval_waiter(1.0 * scale), default, (alike_real, alike_scaled)),
+        ("schedule_no_progress_alike", schedule_waiter, blind, (alike_real, alike_scaled)),
     ):
+        task_real, task_scaled = task_set
         try:
-            outcomes, record, wall = _run_strategy(fake, waiter, scaled, concurrency, make_client)
+            outcomes, record, wall = _run_strategy(
+                fake, waiter, task_scaled, concurrency, make_client
+            )
             strategies[name] = _summarize(
-                outcomes, record, scale, wall, real, scale=scale, trace=name.startswith("schedule")
+                outcomes,
+                record,
+                scale,
+                wall,
+                task_real,
+                scale=scale,
+                trace=name.startswith("schedule"),
             )
         except Exception as exc:  # one broken strategy must not hide the others' figures
             strategies[name] = {"error": f"{type(exc).__name__}: {exc}"}

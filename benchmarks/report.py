@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,12 @@ def _error_table(title: str, error: str) -> Table:
 
 
 def overhead_table(r: dict[str, Any]) -> Table:
-    """Section 1: CPU per submit + poll + parse."""
-    title = "1. Overhead: CPU per submit + one poll + parse"
+    """Section 1: CPU per task (submit + 5 polls + parse)."""
+    title = "1. Overhead: CPU per task (submit + 5 polls + parse)"
     if "error" in r:
         return _error_table(title, r["error"])
     table = Table(title=title, title_justify="left")
-    for column in ("", "CPU µs/op", "wall ms/op"):
+    for column in ("", "CPU µs/task", "wall ms/task"):
         table.add_column(column, justify="right" if column else "left")
     table.add_row("FluxFlex", _fmt(r["client_cpu_us_per_op"], 1), _fmt(r["client_wall_ms_per_op"]))
     table.add_row("raw httpx", _fmt(r["raw_cpu_us_per_op"], 1), _fmt(r["raw_wall_ms_per_op"]))
@@ -124,13 +125,15 @@ def coldstart_table(r: dict[str, Any]) -> Table:
     if "error" in r:
         return _error_table(title, r["error"])
     table = Table(title=f"{title}, {r['runs']} runs", title_justify="left")
-    for column in ("command", "median s", "min s", "x python", "+ s"):
+    for column in ("command", "median s", "min s", "x python", "+ s", "CPU s"):
         table.add_column(column, justify="left" if column == "command" else "right")
     labels = {
         "python_pass": "python -c pass",
         "import_httpx": 'python -c "import httpx"',
         "import_flux_flex": 'python -c "import flux_flex"',
         "import_client": 'python -c "from flux_flex import FluxFlex"',
+        "httpx_client": "... import httpx; httpx.Client()",
+        "client_ready": "... from flux_flex import FluxFlex; FluxFlex()",
         "cli_help": "flux-flex --help",
     }
     for name, label in labels.items():
@@ -140,32 +143,94 @@ def coldstart_table(r: dict[str, Any]) -> Table:
             _fmt(r["min_s"].get(name)),
             _fmt(r["ratio_to_python"].get(name), 2),
             _fmt(r["added_s"].get(name)),
+            _fmt(r.get("cpu_median_s", {}).get(name)),
         )
     heavy = ", ".join(f"{name} {ms:.0f}" for name, ms in r["heaviest_imports_ms"].items())
     table.caption = (
-        f"from flux_flex import FluxFlex / import httpx = {r['import_client_over_httpx']:.2f}x; "
+        f"from flux_flex import FluxFlex / import httpx = {r['import_client_over_httpx']:.2f}x, "
+        f"+{r.get('import_client_over_httpx_s', float('nan')) * 1000:.0f} ms wall, "
+        f"+{r.get('import_client_over_httpx_cpu_s', float('nan')) * 1000:.0f} ms CPU "
+        f"(built clients: +{r.get('client_ready_over_httpx_client_cpu_s', float('nan')) * 1000:.0f}"
+        " ms CPU); "
         f"what it imports, heaviest first (ms, one -X importtime run): {heavy}"
     )
     return table
 
 
+def simulate_table(r: dict[str, Any]) -> Table:
+    """Section 7: the schedule on a virtual clock, per simulated lifecycle."""
+    title = "7. Schedule simulation (virtual clock, exact): against a fixed 1 s poller"
+    if "error" in r:
+        return _error_table(title, r["error"])
+    table = Table(
+        title=f"{title}\n   {r['tasks']} tasks per scenario, {r['concurrency']} at a time, "
+        "one client's history",
+        title_justify="left",
+    )
+    for column in ("scenario", "polls/task", "x 1 s", "delay p50", "x 1 s", "p90", "max"):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for name, sc in r["scenarios"].items():
+        ours = sc["schedule"]
+        table.add_row(
+            f"{name}: {sc['description']}",
+            _fmt(ours["polls_per_task_mean"], 2),
+            _fmt(sc["polls_ratio"], 2),
+            _fmt(ours["delay_p50_s"]),
+            _fmt(sc["delay_p50_ratio"], 2),
+            _fmt(ours["delay_p90_s"]),
+            _fmt(ours["delay_max_s"]),
+        )
+    return table
+
+
+def plugged_table(title: str) -> Callable[[dict[str, Any]], Table]:
+    """A table maker for a contributed benchmark: its numbers as figure/value rows."""
+
+    def make(r: dict[str, Any]) -> Table:
+        if "error" in r:
+            return _error_table(title, r["error"])
+        table = Table(title=title, title_justify="left")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for key, value in _flatten(r):
+            if key not in ("seconds", "load_average_after"):
+                table.add_row(key, _fmt(value))
+        return table
+
+    return make
+
+
+def _flatten(node: Any, name: str = "") -> list[tuple[str, Any]]:
+    """(dotted name, value) of every leaf; long lists shown by their length."""
+    if isinstance(node, dict):
+        rows: list[tuple[str, Any]] = []
+        for key, value in node.items():
+            rows += _flatten(value, f"{name}.{key}" if name else str(key))
+        return rows
+    if isinstance(node, list) and len(node) > 6:
+        return [(name, f"[{len(node)} values]")]
+    return [(name, node)]
+
+
 def targets_table(checks: list[Check]) -> Table:
-    """PASS/MISS per target, with the margin (negative: missed by)."""
-    table = Table(title="Targets", title_justify="left")
-    for column in ("benchmark", "target", "value", "limit", "", "margin"):
+    """PASS/MISS per target, with the margin (negative: missed by); issue 14's rows first."""
+    table = Table(
+        title="Targets (* = issue 14's table, written to the README)", title_justify="left"
+    )
+    for column in ("benchmark", "target", "baseline", "value", "limit", "", "margin"):
         table.add_column(
             column, justify="right" if column in ("value", "limit", "margin") else "left"
         )
-    for c in checks:
-        unit = c.unit
+    for c in sorted(checks, key=lambda c: not c.headline):
         verdict = "[green]PASS[/green]" if c.passed else "[red]MISS[/red]"
         table.add_row(
-            c.benchmark,
+            ("* " if c.headline else "  ") + c.benchmark,
             c.target + (f" ({c.note})" if c.note else ""),
-            "-" if c.value is None else f"{c.value:g}{unit}",
-            f"{'<=' if c.at_most else '>='} {c.limit:g}{unit}",
+            c.baseline,
+            c.shown_value,
+            c.shown_limit,
             verdict,
-            "-" if c.margin is None else f"{c.margin:+.3g}{unit}",
+            "-" if c.margin is None else f"{c.margin:+.3g}{c.unit}",
         )
     return table
 
@@ -173,21 +238,31 @@ def targets_table(checks: list[Check]) -> Table:
 # The headline figures, by path into the results document, for ``--compare``.
 HEADLINES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("overhead: CPU ratio", ("overhead", "cpu_ratio_median")),
-    ("overhead: client CPU µs/op", ("overhead", "client_cpu_us_per_op")),
-    ("overhead: raw CPU µs/op", ("overhead", "raw_cpu_us_per_op")),
+    ("overhead: client CPU µs/task", ("overhead", "client_cpu_us_per_op")),
+    ("overhead: raw CPU µs/task", ("overhead", "raw_cpu_us_per_op")),
     ("polling: schedule polls/task", ("polling", "strategies", "schedule", "polls_per_task_mean")),
-    ("polling: schedule delay s", ("polling", "strategies", "schedule", "delay_mean_s")),
+    ("polling: schedule delay p50 s", ("polling", "strategies", "schedule", "delay_p50_s")),
+    (
+        "polling: no progress polls/task",
+        ("polling", "strategies", "schedule_no_progress", "polls_per_task_mean"),
+    ),
+    (
+        "polling: no progress delay p50 s",
+        ("polling", "strategies", "schedule_no_progress", "delay_p50_s"),
+    ),
     (
         "polling: 1 s baseline polls/task",
         ("polling", "strategies", "fixed_1s", "polls_per_task_mean"),
     ),
-    ("polling: 1 s baseline delay s", ("polling", "strategies", "fixed_1s", "delay_mean_s")),
+    ("polling: 1 s baseline delay p50 s", ("polling", "strategies", "fixed_1s", "delay_p50_s")),
     ("polling: webhook polls/task", ("polling", "strategies", "webhook", "polls_per_task_mean")),
     ("polling: webhook delay s", ("polling", "strategies", "webhook", "delay_mean_s")),
     ("batch: wall / ideal", ("batch", "ratio_to_ideal")),
+    ("batch: polls per task", ("batch", "polls_per_task")),
     ("batch: TCP connections", ("batch", "tcp_connections_opened")),
     ("cold start: import flux_flex s", ("coldstart", "median_s", "import_flux_flex")),
     ("cold start: from flux_flex import FluxFlex s", ("coldstart", "median_s", "import_client")),
+    ("cold start: FluxFlex over httpx s", ("coldstart", "import_client_over_httpx_s")),
     ("cold start: flux-flex --help s", ("coldstart", "median_s", "cli_help")),
 )
 
@@ -226,6 +301,9 @@ SECTION_TABLES = {
     "polling": polling_table,
     "batch": batch_table,
     "coldstart": coldstart_table,
+    "receiver": plugged_table("5. Webhook receiver against a minimal Starlette HMAC endpoint"),
+    "batch_memory": plugged_table("6. generate_many peak memory, N = 5,000 against N = 100"),
+    "simulate": simulate_table,
 }
 
 

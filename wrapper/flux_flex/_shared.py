@@ -36,7 +36,7 @@ from flux_flex._core.hosts import KeyDestinations
 from flux_flex._core.imagesize import image_size
 from flux_flex._core.redact import mask_error, masked_flow
 from flux_flex._core.retry import RetryPolicy
-from flux_flex._core.schedule import PollSchedule
+from flux_flex._core.schedule import PollSchedule, TaskTimings
 from flux_flex._core.sniff import format_for_path
 from flux_flex._core.status import default_polling_url
 from flux_flex._core.validation import (
@@ -142,6 +142,8 @@ class ClientCore:
             )
         self.retry = policy
         self.schedule = poll_schedule or PollSchedule()
+        # How long this client's tasks took: times the polls of its next waits.
+        self.timings = TaskTimings()
         self.env = FlowEnv(
             retry=policy,
             clock=time.monotonic,
@@ -253,6 +255,7 @@ class ClientCore:
             webhook_grace=DEFAULT_WEBHOOK_GRACE if webhook_grace is None else webhook_grace,
             submitted_at=submitted_at,
             deadline=_call_deadline.get(),
+            timings=self.timings,
         )
         return masked_flow(flow, self.secrets(webhook_secret))
 
@@ -316,7 +319,9 @@ class ClientCore:
             options["max_retries"] = None
         if max_retries is not None:
             options["max_retries"] = max_retries
-        return ClientCore(self.settings.api_key, self.settings.base_url, None, **options)
+        core = ClientCore(self.settings.api_key, self.settings.base_url, None, **options)
+        core.timings = self.timings  # the copy shares the history of waits, as the connections
+        return core
 
     def params_for_target(
         self, params: Mapping[str, Any], save_to: str | os.PathLike[str] | None

@@ -23,7 +23,7 @@ from flux_flex._core.actions import (
 from flux_flex._core.errormap import connection_error, error_from_response, parse_body
 from flux_flex._core.hosts import KeyDestinations, host_of
 from flux_flex._core.retry import FailureKind, RetryDecision, RetryPolicy, decide
-from flux_flex._core.schedule import PollPlanner, PollSchedule, normalize_progress
+from flux_flex._core.schedule import PollPlanner, PollSchedule, TaskTimings, normalize_progress
 from flux_flex._core.status import (
     Finished,
     Polled,
@@ -287,6 +287,7 @@ def wait_flow(
     webhook_grace: float = 5.0,
     submitted_at: float | None = None,
     deadline: float | None = None,
+    timings: TaskTimings | None = None,
 ) -> Flow:
     """Wait for the task to finish: the `Finished`, or its typed error at once.
 
@@ -296,11 +297,13 @@ def wait_flow(
     one poll, and a lost one at most ``webhook_grace`` s of delay).
     Raises `WaitTimeoutError` (with the last status seen) once ``timeout`` s have passed, or
     at ``deadline`` (clock time) if that comes first; no request outlives it.
-    ``submitted_at`` (clock time of the submission, when known) anchors the progress rate.
+    ``submitted_at`` (clock time of the submission, when known) anchors the progress rate;
+    ``timings`` (the client's history of earlier waits, learnt from and added to) times the
+    polls when there is no progress to go by.
     """
     start = env.clock()
     end = start + timeout if deadline is None else min(start + timeout, deadline)
-    planner = PollPlanner(schedule, rng=env.rng)
+    planner = PollPlanner(schedule, rng=env.rng, timings=timings)
     if submitted_at is not None:
         planner.started_at(submitted_at)
     last_status: str | None = None
@@ -338,8 +341,8 @@ def wait_flow(
             return finished
     elif submitted_at is not None:
         # A poll a moment after submitting learns nothing and measures no progress rate:
-        # the first one comes `initial` s after the submission.
-        first_in = min(submitted_at + schedule.initial - env.clock(), end - env.clock())
+        # the first one comes `initial` s after the submission (later if `timings` say so).
+        first_in = min(planner.first_delay(env.clock()), end - env.clock())
         if first_in > 0:
             yield Sleep(first_in)
     while True:
@@ -351,7 +354,7 @@ def wait_flow(
             raise timed_out() from reached.error
         last_status = polled.status
         progress = _finite_progress(polled.progress)
-        planner.observe(env.clock(), progress)
+        planner.observe(env.clock(), progress, polled.status)
         yield Report(
             task_id, polled.status, _fraction(planner, progress), polled.result, polled.raw
         )

@@ -840,15 +840,26 @@ class BatchRun:
         flow = item_flow(item, client._core.env.clock)
         answer: Any = None
         error: BaseException | None = None
-        posting = False  # from the POST until its answer is recorded: close() waits for it
+        # From the claim that writes "submitting" until the POST's answer (or the
+        # abandonment) is recorded: close() waits for it, so a stopped run never leaves a
+        # request marked as sent when it was not, nor sends one after close() returned.
+        posting = False
         try:
             while True:
                 step = flow.throw(error) if error is not None else flow.send(answer)
                 answer, error = None, None
+                if isinstance(step, ClaimStep):
+                    if not self._posting_started():
+                        return None  # stopping: nothing was written for this request
+                    posting = True
+                    answer = engine.local(item, step)
+                    if answer.decision is not Decision.SUBMIT:
+                        posting = self._posting_done()
+                    continue
                 if isinstance(step, LOCAL_STEPS):
                     answer = engine.local(item, step)
                     continue
-                if posting:
+                if posting and not isinstance(step, Submit):
                     posting = self._posting_done()
                 if self._stop.is_set():
                     if isinstance(step, Submit):
@@ -857,7 +868,6 @@ class BatchRun:
                     return None
                 try:
                     if isinstance(step, Submit):
-                        posting = self._posting_started()
                         answer = self._submit(item.submission)
                     elif isinstance(step, Wait):
                         flow_ = client._core.wait_flow(
@@ -903,7 +913,10 @@ class BatchRun:
             flow.close()
 
     def _posting_started(self) -> bool:
+        """Count a request about to be claimed; False (nothing counted) once stopping."""
         with self._posting_changed:
+            if self._stop.is_set():
+                return False
             self._posting += 1
         return True
 
@@ -919,7 +932,8 @@ class BatchRun:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
+        with self._posting_changed:  # under the lock: no claim starts after this
+            self._stop.set()
         self._engine.stopping = True
         with self._posting_changed:
             self._posting_changed.wait_for(

@@ -391,3 +391,16 @@ def test_every_json_failure_has_one_shape(
     assert "PaidTaskError" not in seen
     assert "{'" not in seen  # no Python dict reprs
     assert "Traceback" not in seen
+
+
+def test_generate_reports_the_running_statuses_of_its_task(
+    fake: FakeBFL, quick_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    # The wait runs on the batch engine (for the journal); its polls still reach the display.
+    fake.config.script = ["Pending", "Reasoning", ("Generating", 0.6), "Ready"]
+    try:
+        result = invoke(["generate", "a patient heron", "-o", str(tmp_path / "h.png")], quick_env)
+    finally:
+        fake.config.script = None
+    assert result.exit_code == 0, result.stderr
+    assert ": Generating" in result.stderr

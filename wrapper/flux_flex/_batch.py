@@ -72,7 +72,7 @@ from flux_flex.journal import Claim, Journal
 if TYPE_CHECKING:
     from flux_flex.async_client import AsyncFluxFlex
     from flux_flex.client import FluxFlex
-    from flux_flex.models import AsyncResult, Result
+    from flux_flex.models import AsyncResult, Result, TaskSnapshot
 
 __all__ = [
     "AsyncBatchRun",
@@ -261,6 +261,7 @@ class _Engine:
         retry_failed: bool,
         stream: bool,
         on_event: EventCallback | None,
+        on_progress: Callable[[int, TaskSnapshot], object] | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an integer of at least 1, not {concurrency!r}")
@@ -276,6 +277,7 @@ class _Engine:
         self.timeout = float(timeout)
         self.stream = stream
         self.tally = _Tally(on_event)
+        self._on_progress = on_progress
         self._validate = validate
         self._requests: Iterable[Request] | None = requests
         self._iterator: Iterator[Request] | None = None
@@ -291,6 +293,13 @@ class _Engine:
         self._resubmit_uncertain = resubmit_uncertain
         self._retry_failed = retry_failed
         self.stopping = False
+
+    def progress_for(self, index: int) -> Callable[[TaskSnapshot], object] | None:
+        """What the waits of request ``index`` report each poll to (``on_progress``)."""
+        on_progress = self._on_progress
+        if on_progress is None:
+            return None
+        return lambda snapshot: on_progress(index, snapshot)
 
     # -- start and stop ----------------------------------------------------------------------
     def start(self) -> int | None:
@@ -596,7 +605,9 @@ class AsyncBatchRun:
                             webhook_grace=None,
                             submitted_at=step.submitted_at,
                         )
-                        answer = await client._driver.run(flow_)
+                        answer = await client._driver.run(
+                            flow_, on_progress=engine.progress_for(item.index)
+                        )
                     else:
                         assert item.save_to is not None
                         answer = await client.download(client._result(step.finished), item.save_to)
@@ -878,7 +889,9 @@ class BatchRun:
                             webhook_grace=None,
                             submitted_at=step.submitted_at,
                         )
-                        answer = client._driver.run(flow_)
+                        answer = client._driver.run(
+                            flow_, on_progress=engine.progress_for(item.index)
+                        )
                     else:
                         assert item.save_to is not None
                         answer = client.download(client._result(step.finished), item.save_to)

@@ -260,6 +260,7 @@ def _run_one(
         resubmit_uncertain=resubmit_uncertain,
         retry_failed=True,  # running generate again is asking again (a failed task is over)
         on_event=on_event,
+        on_progress=lambda _index, snapshot: progress.update(snapshot),
     ) as run:
         for _index, found in run:  # one request: one outcome
             outcome = found

@@ -59,6 +59,7 @@ from flux_flex._core.batch import (
     item_flow,
     parse_request,
 )
+from flux_flex._core.flows import Flow
 from flux_flex._core.journal import Decision
 from flux_flex._core.status import Acknowledged, Finished
 from flux_flex._shared import ClientCore, Submission
@@ -293,6 +294,18 @@ class _Engine:
         self._resubmit_uncertain = resubmit_uncertain
         self._retry_failed = retry_failed
         self.stopping = False
+
+    def wait_flow(self, step: Wait) -> Flow:
+        """The flow of a `Wait` step: the task polled by its id until it ends (or the
+        batch's ``timeout`` passes)."""
+        return self.core.wait_flow(
+            step.task_id,
+            step.polling_url,
+            timeout=self.timeout,
+            webhook=False,
+            webhook_grace=None,
+            submitted_at=step.submitted_at,
+        )
 
     def progress_for(self, index: int) -> Callable[[TaskSnapshot], object] | None:
         """What the waits of request ``index`` report each poll to (``on_progress``)."""
@@ -597,16 +610,8 @@ class AsyncBatchRun:
                     if isinstance(step, Submit):
                         answer = await self._submit(item.submission)
                     elif isinstance(step, Wait):
-                        flow_ = client._core.wait_flow(
-                            step.task_id,
-                            step.polling_url,
-                            timeout=engine.timeout,
-                            webhook=False,
-                            webhook_grace=None,
-                            submitted_at=step.submitted_at,
-                        )
                         answer = await client._driver.run(
-                            flow_, on_progress=engine.progress_for(item.index)
+                            engine.wait_flow(step), on_progress=engine.progress_for(item.index)
                         )
                     else:
                         assert item.save_to is not None
@@ -881,16 +886,8 @@ class BatchRun:
                     if isinstance(step, Submit):
                         answer = self._submit(item.submission)
                     elif isinstance(step, Wait):
-                        flow_ = client._core.wait_flow(
-                            step.task_id,
-                            step.polling_url,
-                            timeout=engine.timeout,
-                            webhook=False,
-                            webhook_grace=None,
-                            submitted_at=step.submitted_at,
-                        )
                         answer = client._driver.run(
-                            flow_, on_progress=engine.progress_for(item.index)
+                            engine.wait_flow(step), on_progress=engine.progress_for(item.index)
                         )
                     else:
                         assert item.save_to is not None

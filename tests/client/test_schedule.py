@@ -275,10 +275,10 @@ def test_a_task_longer_than_the_history_backs_off_from_the_dense_interval() -> N
     timings = _history(*[(2.0, {}) for _ in range(5)])
     polls = _wait(BLIND, timings, 30.0)
     gaps = [b - a for a, b in itertools.pairwise(polls)]
-    late = [g for t, g in zip(polls, gaps, strict=False) if t > 2.05]
-    assert late[0] == BLIND.dense_interval  # the first poll past the window: one dense step
+    late = [g for t, g in zip(polls, gaps, strict=False) if t >= 2.0]  # 2 s tasks: late
+    assert late[0] == pytest.approx(BLIND.dense_interval)  # past the window: one dense step
     assert late == sorted(late)  # then the spacing grows again ...
-    assert late[-1] == BLIND.max_interval  # ... up to the cap
+    assert late[-1] == pytest.approx(BLIND.max_interval)  # ... up to the cap
     assert polls[-1] - 30.0 <= BLIND.max_interval
 
 
@@ -399,6 +399,31 @@ def test_a_window_is_polled_on_a_grid_at_most_dense_apart() -> None:
     assert all(b - a <= BLIND.dense_interval for a, b in itertools.pairwise(inside))
     assert polls[-1] <= high
     assert polls[-1] - 10.8 <= BLIND.dense_interval
+
+
+def test_a_narrow_window_is_polled_more_finely_than_a_wide_one() -> None:
+    timings = _thirds()
+
+    def gaps(began_generating: tuple[float, float]) -> list[float]:
+        planner = PollPlanner(BLIND, timings=timings)
+        planner.started_at(0.0)
+        planner.observe(began_generating[0], None, "Reasoning")
+        planner.observe(began_generating[1], None, "Generating")
+        low, high = planner.expected_window() or (0.0, 0.0)
+        now, polls = began_generating[1], []
+        while now < high - 1e-9:
+            now += planner.next_delay(now)
+            polls.append(now)
+            planner.observe(now, None, "Generating")
+        assert low < polls[0] <= low + 1.5 * BLIND.dense_interval
+        return [b - a for a, b in itertools.pairwise(polls)]
+
+    narrow = gaps((6.0, 6.2))  # Generating began within 0.2 s: finish within ~0.3 s
+    wide = gaps((4.0, 8.0))  # within 4 s: finish within ~6 s
+    assert len(narrow) >= 1
+    assert max(narrow) < 0.5 * BLIND.dense_interval
+    assert min(wide) > 0.75 * BLIND.dense_interval
+    assert max(wide) <= BLIND.dense_interval
 
 
 def test_history_that_contradicts_what_the_task_shows_gives_way() -> None:

@@ -38,11 +38,13 @@ SPREAD_Q = 0.1
 # How a wait uses it (see `PollPlanner._planned`): the window of expected finishes is
 # widened by WINDOW_SLACK of its far end (clocks and the network blur every bracket a
 # little); a poll that halves it must save CUT_GAIN dense intervals of it (polling a
-# window costs about one poll per two of them); with progress, the first poll comes
+# window costs about one poll per two of them); the rest is polled on a grid that reaches
+# dense_interval for windows GRID_K of them wide; with progress, the first poll comes
 # PROGRESS_LEAD of the time to the window earlier (so the rate it reads can still time
 # the next poll).
 WINDOW_SLACK = 0.02
 CUT_GAIN = 4.0
+GRID_K = 8.0
 PROGRESS_LEAD = 0.1
 # Exponents are capped so that ``backoff ** n`` never overflows a float (after ~1,750
 # polls at 1.5); any cap past the point where the delay reaches ``max_interval`` is the same.
@@ -496,7 +498,7 @@ class PollPlanner:
         While the window of expected finishes is wide, the poll goes where a status still
         to come would begin if the task finished mid-window: its answer (begun or not)
         tells which half holds the finish. Otherwise the window is polled on an even grid,
-        at most ``dense_interval`` apart and at least twice, up to its end.
+        closer the narrower it is (at most ``dense_interval`` apart), up to its end.
         """
         if self.timings is None or self._submitted is None or not self.schedule.learn:
             return False, None
@@ -526,13 +528,17 @@ class PollPlanner:
                 cuts.append(at)
         if cuts:
             return True, self._submitted + min(cuts)
-        # Polls on a grid across the whole window: at most dense_interval apart, at least
-        # two (a narrow window is cheap to poll finely); the next one after the window's
-        # start and half a spacing after the latest poll (the grid moves a little when the
-        # history changes: polls never bunch up for it).
+        # Polls on a grid across the whole window, the next one after the window's start
+        # and half a spacing after the latest poll (the grid moves a little when the history
+        # changes: polls never bunch up for it). A window of `span` polled every `spacing`
+        # costs about span / spacing polls and spacing / 2 of delay: the sum is least with
+        # the spacing growing as the square root of the window, up to dense_interval for
+        # windows GRID_K of them wide (a narrow window is cheap to poll finely).
         span = high - earliest
-        ratio = span / s.dense_interval  # (a huge one would overflow math.ceil)
-        spacing = span / (math.ceil(ratio) + 1) if ratio < 1e6 else s.dense_interval
+        ratio = span / s.dense_interval
+        spacing = s.dense_interval
+        if 0 < ratio < 1e6:  # (a huge ratio would overflow math.ceil)
+            spacing = span / math.ceil(ratio / min(1.0, math.sqrt(ratio / GRID_K)))
         spacing = max(spacing, s.min_interval)
         after = max(low, elapsed + spacing / 2) - earliest
         steps = math.floor(after / spacing) + 1

@@ -205,8 +205,8 @@ def _fit(bounds: Sequence[Bracket], ratio: bool) -> Model | None:
     too few records.
 
     If the model holds exactly, ``theta`` lies in every bracket: above the lower bounds
-    and below the upper ones, so the 90th percentile of the lower bounds and the 10th of
-    the upper bounds pin it, however wide each bracket is. When those two cross (or the
+    and below the upper ones, so the highest lower bound and the lowest upper bound (but
+    for a few outliers) pin it, however wide each bracket is. When those two cross (or the
     records are too few to tell), ``theta`` varies from task to task: then the 10th to
     90th percentile of the brackets' middles, widened by a typical half bracket.
     """
@@ -225,7 +225,7 @@ def _fit(bounds: Sequence[Bracket], ratio: bool) -> Model | None:
 
 
 class History(NamedTuple):
-    """What the records say, computed once per change: each status's best model, the
+    """What the records say, computed once per change: each status's reading, the
     statuses that always begin after each status, and how often each status was seen."""
 
     models: Mapping[str, Reading]
@@ -240,9 +240,10 @@ def _learn(records: Sequence[TimingRecord]) -> History:
     models: dict[str, Reading] = {}
     for status in statuses:
         rows = [(r.began[status], r.finished) for r in records if status in r.began]
-        # Two readings compete, and the one with the smaller spread wins: the time left
-        # after the status began is the same for every task (a fixed-length last phase), or
-        # it grows in proportion to when the status began (phases that stretch with it).
+        # Two readings compete: the time left after the status began is the same for every
+        # task (a fixed-length last phase), or it grows in proportion to when the status
+        # began (phases that stretch with the task). The one with the smaller spread wins,
+        # unless both hold exactly: then the records cannot tell, and both are kept.
         candidates = [_fit([(f[0] - b[1], f[1] - b[0]) for b, f in rows], ratio=False)]
         if all(b[1] > 0 for b, _ in rows):
             ratios = [(f[0] / b[1], f[1] / b[0] if b[0] > 0 else math.inf) for b, f in rows]

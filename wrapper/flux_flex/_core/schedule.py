@@ -12,19 +12,43 @@ from typing import NamedTuple
 
 import attrs
 
-__all__ = ["PollPlanner", "PollSchedule", "TaskTimings", "TimingRecord", "normalize_progress"]
+__all__ = [
+    "Model",
+    "PollPlanner",
+    "PollSchedule",
+    "Reading",
+    "TaskTimings",
+    "TimingRecord",
+    "normalize_progress",
+]
 
 READY = "Ready"
 SUBMITTED = "(submitted)"
 """Pseudo-status of every task at its submission (elapsed 0): the plain duration model."""
 
-# The history needed before a status's timings are trusted, and how the window where a task
-# is expected to finish is polled: at most this many polls across it (fewer if the window is
-# wide: no closer than `dense_interval`), widened by this share of the expected duration
-# (durations drift; a slightly wide window keeps the first poll before most finishes).
+# How the history is read (see `_fit`): a model needs MIN_RECORDS tasks; it is taken as exact
+# (the same for every task) only from EXACT_RECORDS on, when all but EXACT_OUTLIERS of the
+# records agree on one value (within EXACT_TOLERANCE of it, for timing noise); otherwise
+# it spans the SPREAD_Q..1-SPREAD_Q quantiles of what the records say.
 MIN_RECORDS = 3
-WINDOW_POLLS = 4
-WINDOW_SLACK = 0.1
+EXACT_RECORDS = 8
+EXACT_OUTLIERS = 0.05
+EXACT_TOLERANCE = 0.02
+SPREAD_Q = 0.1
+# How a wait uses it (see `PollPlanner._planned`): the window of expected finishes is
+# widened by WINDOW_SLACK of its far end (clocks and the network blur every bracket a
+# little); a poll that halves it must save CUT_GAIN dense intervals of it (polling a
+# window costs about one poll per two of them); the rest is polled on a grid that reaches
+# dense_interval for windows GRID_K of them wide; with progress, the first poll comes
+# PROGRESS_LEAD of the time to the window earlier (so the rate it reads can still time
+# the next poll).
+WINDOW_SLACK = 0.02
+CUT_GAIN = 4.0
+GRID_K = 8.0
+PROGRESS_LEAD = 0.1
+# Exponents are capped so that ``backoff ** n`` never overflows a float (after ~1,750
+# polls at 1.5); any cap past the point where the delay reaches ``max_interval`` is the same.
+MAX_EXPONENT = 64
 
 
 @attrs.frozen
@@ -40,10 +64,14 @@ class PollSchedule:
 
     With ``learn``, a wait without a progress-based prediction uses the client's earlier
     waits (`TaskTimings`): how long tasks took after submission, and after they began each
-    status (``Pending``, ``Reasoning``, ``Generating``...). It skips the polls before the
-    earliest plausible finish (polling at least every ``max_interval`` still), polls the
-    window where the finish is expected at most ``dense_interval`` apart, and backs off
-    again from ``dense_interval`` once past it.
+    status (``Pending``, ``Reasoning``, ``Generating``...), read both as a fixed time left
+    and as a share of the task, whichever the history bears out. It skips the polls before
+    the earliest plausible finish (polling at least every ``max_interval`` still), places
+    a poll where the next status would begin if the task finished mid-window (its answer
+    halves a wide window), polls a narrow window at most ``dense_interval`` apart, and backs
+    off again from ``dense_interval`` once past it.
+
+    ``min_interval`` may not exceed ``max_interval``: every delay lies between the two.
     """
 
     initial: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
@@ -60,6 +88,16 @@ class PollSchedule:
     learn: bool = True
     dense_interval: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
 
+    def __attrs_post_init__(self) -> None:
+        for name in ("initial", "backoff", "max_interval", "min_interval", "dense_interval"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"PollSchedule.{name} must be a finite number of seconds")
+        if self.min_interval > self.max_interval:
+            raise ValueError(
+                f"PollSchedule.min_interval ({self.min_interval:g} s) exceeds max_interval "
+                f"({self.max_interval:g} s): lower min_interval or raise max_interval."
+            )
+
     def scaled(self, factor: float) -> PollSchedule:
         """The same schedule with every time multiplied by ``factor`` (tests, benchmarks)."""
         return attrs.evolve(
@@ -70,6 +108,10 @@ class PollSchedule:
             progress_margin=self.progress_margin * factor,
             dense_interval=self.dense_interval * factor,
         )
+
+    def backed_off(self, first: float, steps: int) -> float:
+        """``first * backoff ** steps``, capped at ``max_interval`` (never overflows)."""
+        return min(first * self.backoff ** min(max(steps, 0), MAX_EXPONENT), self.max_interval)
 
 
 def normalize_progress(value: float | None, *, percent: bool) -> float | None:
@@ -83,12 +125,70 @@ def normalize_progress(value: float | None, *, percent: bool) -> float | None:
     return min(max(fraction, 0.0), 1.0)
 
 
-class TimingRecord(NamedTuple):
-    """One task that became ready, in seconds after its submission: when it finished (best
-    estimate) and when each status it showed began (between the two polls around it)."""
+Bracket = tuple[float, float]
+"""(after, by): a moment known only to lie between two polls, in seconds after submitting."""
 
-    finished: float
-    began: Mapping[str, float]
+
+class TimingRecord(NamedTuple):
+    """One task that became ready, in seconds after its submission: when it finished and
+    when each status it showed began, each as the bracket of the two polls around it (a
+    point when progress pinned the finish)."""
+
+    finished: Bracket
+    began: Mapping[str, Bracket]
+
+
+class Model(NamedTuple):
+    """How the start of one status predicts the finish: ``finish = start + theta``, or with
+    ``ratio`` ``finish = start * theta``; the history puts ``theta`` in ``[low, high]``:
+    for every task when ``exact``, else for most of them."""
+
+    ratio: bool
+    low: float
+    high: float
+    exact: bool = False
+
+    def finish(self, began: Bracket) -> Bracket:
+        """When a task that began the status within ``began`` should finish."""
+        if self.ratio:
+            return began[0] * self.low, began[1] * self.high
+        return began[0] + self.low, began[1] + self.high
+
+    def begins(self, finish: float) -> float:
+        """When the status begins for a task finishing at ``finish`` (``theta``'s middle)."""
+        theta = (self.low + self.high) / 2
+        return finish / theta if self.ratio else finish - theta
+
+    def blur(self, begins: float) -> float:
+        """How wide the finish is known from the status beginning exactly at ``begins``."""
+        return (self.high - self.low) * (begins if self.ratio else 1.0)
+
+
+class Reading(NamedTuple):
+    """What the history says about one status: the models it bears out. Both readings
+    when both hold exactly (the records are too vague to tell them apart: the finish is
+    then anywhere either puts it), else the tighter one."""
+
+    models: tuple[Model, ...]
+
+    @property
+    def exact(self) -> bool:
+        """True when the finish is bounded (every model exact), not only mostly placed."""
+        return all(m.exact for m in self.models)
+
+    def finish(self, began: Bracket) -> Bracket:
+        """When a task that began the status within ``began`` should finish."""
+        windows = [m.finish(began) for m in self.models]
+        return min(w[0] for w in windows), max(w[1] for w in windows)
+
+    def begins(self, finish: float) -> float:
+        """When the status begins for a task finishing at ``finish``."""
+        return sum(m.begins(finish) for m in self.models) / len(self.models)
+
+    def blur(self, begins: float) -> float:
+        """How wide the finish is known from the status beginning exactly at ``begins``."""
+        low, high = self.finish((begins, begins))
+        return high - low
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -96,7 +196,76 @@ def _quantile(values: Sequence[float], q: float) -> float:
     rank = (len(ordered) - 1) * q
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    share = rank - low
+    return ordered[low] if share == 0 else ordered[low] * (1 - share) + ordered[high] * share
+
+
+def _fit(bounds: Sequence[Bracket], ratio: bool) -> Model | None:
+    """The range of ``theta`` from each record's bracket of its own ``theta``; None with
+    too few records.
+
+    If the model holds exactly, ``theta`` lies in every bracket: above the lower bounds
+    and below the upper ones, so the highest lower bound and the lowest upper bound (but
+    for a few outliers) pin it, however wide each bracket is. When those two cross (or the
+    records are too few to tell), ``theta`` varies from task to task: then the 10th to
+    90th percentile of the brackets' middles, widened by a typical half bracket.
+    """
+    usable = [(a, b) for a, b in bounds if a <= b and math.isfinite(b - a)]
+    if len(usable) < MIN_RECORDS:
+        return None
+    lows, highs = [a for a, _ in usable], [b for _, b in usable]
+    above, below = _quantile(lows, 1 - EXACT_OUTLIERS), _quantile(highs, EXACT_OUTLIERS)
+    if len(usable) >= EXACT_RECORDS and above - below <= EXACT_TOLERANCE * abs(below):
+        return Model(ratio, min(above, below), max(above, below), exact=True)
+    middles = [a / 2 + b / 2 for a, b in usable]
+    half = _quantile([b / 2 - a / 2 for a, b in usable], 0.5)
+    return Model(
+        ratio, _quantile(middles, SPREAD_Q) - half, _quantile(middles, 1 - SPREAD_Q) + half
+    )
+
+
+class History(NamedTuple):
+    """What the records say, computed once per change: each status's reading, the
+    statuses that always begin after each status, and how often each status was seen."""
+
+    models: Mapping[str, Reading]
+    after: Mapping[str, frozenset[str]]
+    seen: Mapping[str, int]
+    size: int
+
+
+def _learn(records: Sequence[TimingRecord]) -> History:
+    statuses = {s for r in records for s in r.began}
+    seen = {s: sum(1 for r in records if s in r.began) for s in statuses}
+    models: dict[str, Reading] = {}
+    for status in statuses:
+        rows = [(r.began[status], r.finished) for r in records if status in r.began]
+        # Two readings compete: the time left after the status began is the same for every
+        # task (a fixed-length last phase), or it grows in proportion to when the status
+        # began (phases that stretch with the task). The one with the smaller spread wins,
+        # unless both hold exactly: then the records cannot tell, and both are kept.
+        candidates = [_fit([(f[0] - b[1], f[1] - b[0]) for b, f in rows], ratio=False)]
+        if all(b[1] > 0 for b, _ in rows):
+            ratios = [(f[0] / b[1], f[1] / b[0] if b[0] > 0 else math.inf) for b, f in rows]
+            candidates.append(_fit(ratios, ratio=True))
+        typical = _quantile([(b[0] + b[1]) / 2 for b, _ in rows], 0.5)
+        fitted = [m for m in candidates if m is not None]
+        exact = tuple(m for m in fitted if m.exact)
+        if len(exact) > 1:
+            models[status] = Reading(exact)
+        elif fitted:
+            models[status] = Reading((min(fitted, key=lambda m: m.blur(typical)),))
+    after: dict[str, frozenset[str]] = {}
+    for first in statuses:
+        later = set()
+        for second in statuses - {first}:
+            both = [r for r in records if first in r.began and second in r.began]
+            if len(both) >= MIN_RECORDS and all(
+                r.began[first][1] <= r.began[second][0] for r in both
+            ):
+                later.add(second)
+        after[first] = frozenset(later)
+    return History(models, after, seen, len(records))
 
 
 class TaskTimings:
@@ -109,11 +278,13 @@ class TaskTimings:
     def __init__(self, size: int = 32) -> None:
         self._records: deque[TimingRecord] = deque(maxlen=size)
         self._lock = threading.Lock()
+        self._learnt: History | None = None
 
     def add(self, record: TimingRecord) -> None:
         """Remember one finished task (the oldest record goes once ``size`` are kept)."""
         with self._lock:
             self._records.append(record)
+            self._learnt = None
 
     def records(self) -> tuple[TimingRecord, ...]:
         """The records kept, oldest first."""
@@ -123,31 +294,16 @@ class TaskTimings:
     def __len__(self) -> int:
         return len(self._records)
 
-    def window(
-        self, status: str, began: float, uncertainty: float = 0.0
-    ) -> tuple[float, float] | None:
-        """Elapsed seconds ``(low, high)`` within which a task that began ``status`` at
-        ``began`` (give or take ``uncertainty``) should finish; None with too few records.
+    def history(self) -> History:
+        """The models learnt from the records kept (recomputed after each `add`)."""
+        with self._lock:
+            if self._learnt is None:
+                self._learnt = _learn(tuple(self._records))
+            return self._learnt
 
-        Two readings of the history compete and the tighter one wins: the time left after
-        the status began is the same for every task (a fixed-length last phase), or it grows
-        in proportion to when the status began (phases that stretch with the task).
-        """
-        pairs = [(r.began[status], r.finished) for r in self.records() if status in r.began]
-        if len(pairs) < MIN_RECORDS:
-            return None
-        readings = [([began + f - b for b, f in pairs], uncertainty)]
-        if began > 0 and all(b > 0 for b, _ in pairs):
-            ratios = [f / b for b, f in pairs]
-            readings.append(([began * r for r in ratios], uncertainty * _quantile(ratios, 0.5)))
-        best: tuple[float, float] | None = None
-        for finishes, error in readings:
-            low, high = _quantile(finishes, 0.1) - error, _quantile(finishes, 0.9) + error
-            slack = WINDOW_SLACK * _quantile(finishes, 0.5)
-            low, high = max(low - slack, 0.0), high + slack
-            if best is None or high - low < best[1] - best[0]:
-                best = (low, high)
-        return best
+    def model(self, status: str) -> Reading | None:
+        """How the start of ``status`` predicts the finish; None with too few records."""
+        return self.history().models.get(status)
 
 
 class PollPlanner:
@@ -172,6 +328,7 @@ class PollPlanner:
         "_misses",
         "_percent",
         "_seen",
+        "_status",
         "_submitted",
         "polls",
         "rng",
@@ -196,7 +353,8 @@ class PollPlanner:
         self._misses = 0  # prediction-timed polls that found the task still pending
         self._submitted: float | None = None
         self._seen = 0.0  # elapsed time of the latest poll
-        self._began: dict[str, tuple[float, float]] = {}  # status -> elapsed bracket
+        self._status = SUBMITTED  # the latest status seen
+        self._began: dict[str, Bracket] = {}  # status -> elapsed bracket of its start
         self._late = 0  # polls made after the whole expected window had passed
 
     def __repr__(self) -> str:
@@ -205,6 +363,8 @@ class PollPlanner:
     def started_at(self, when: float) -> None:
         """The task was submitted at ``when``: progress 0 then (sharpens the first estimate),
         and the zero of the elapsed times the history is kept in."""
+        if not math.isfinite(when):
+            return
         if self._first is None:
             self._first = (when, 0.0)
         if self._submitted is None:
@@ -213,16 +373,21 @@ class PollPlanner:
 
     def observe(self, now: float, progress: float | None, status: str | None = None) -> None:
         """Record one poll made at ``now`` that reported ``progress`` (None if absent) and
-        ``status`` (None if unknown)."""
+        ``status`` (None if unknown). Values that are no number (NaN, infinite, negative)
+        are no news."""
         self.polls += 1
-        if self._submitted is not None and status is not None:
-            elapsed = now - self._submitted
+        if not math.isfinite(now):
+            return
+        elapsed = math.inf if self._submitted is None else now - self._submitted
+        if status is not None and math.isfinite(elapsed):
+            elapsed = max(elapsed, self._seen)  # a clock never runs back
             if status not in self._began:
-                self._began[status] = (min(self._seen, elapsed), elapsed)
+                self._began[status] = (self._seen, elapsed)
             if status == READY:
                 self._learn(elapsed)
+            self._status = status
             self._seen = elapsed
-        if progress is None or progress != progress or progress < 0:  # None, NaN, negative
+        if progress is None or not math.isfinite(progress) or progress < 0:
             return
         if progress > 1.0 and not self._percent:
             # Switching scale: earlier observations were percentages too (values <= 1 %).
@@ -232,7 +397,8 @@ class PollPlanner:
             if self._last is not None:
                 self._last = (self._last[0], self._last[1] / 100.0)
         fraction = normalize_progress(progress, percent=self._percent)
-        assert fraction is not None
+        if fraction is None:  # unreachable (finite, checked above); kept total for safety
+            return
         if self._first is None or fraction < self._first[1]:
             self._first = (now, fraction)
         self._last = (now, fraction)
@@ -244,19 +410,10 @@ class PollPlanner:
             return
         # Progress the schedule is told to ignore must not sharpen the history either.
         predicted = self.predicted_ready_at() if self.schedule.use_progress else None
+        finished = (self._seen, ready_seen)
         if predicted is not None and self._seen <= predicted - self._submitted <= ready_seen:
-            finished = predicted - self._submitted  # a rate-based estimate: the sharpest
-        elif self._seen > 0:
-            finished = (self._seen + ready_seen) / 2
-        else:
-            # Ready at the first poll: only a bound. Recorded as the bound, so a history that
-            # overestimates is corrected (the window's slack then moves the first poll down).
-            finished = ready_seen
-        began = {
-            status: (low + high) / 2
-            for status, (low, high) in self._began.items()
-            if status != READY
-        }
+            finished = (predicted - self._submitted,) * 2  # a rate-based estimate: a point
+        began = {status: bracket for status, bracket in self._began.items() if status != READY}
         self.timings.add(TimingRecord(finished=finished, began=began))
 
     @property
@@ -274,44 +431,158 @@ class PollPlanner:
         if t1 <= t0 or p1 <= p0:
             return None
         rate = (p1 - p0) / (t1 - t0)
-        return t1 + (1.0 - p1) / rate
+        return t1 + (1.0 - p1) / rate if rate > 0 else None
+
+    def _finish_bounds(self, history: History) -> tuple[float, float, float] | None:
+        """Elapsed ``(earliest, low, high)`` the history allows for the finish; None without
+        a model. ``earliest`` and ``high`` come from the statuses seen (their start
+        brackets), ``low`` also from the latest poll (the task was not ready then) and the
+        statuses still to come (they had not begun then). ``low > high`` when they disagree.
+
+        Exact models bound the finish; the others only say where most tasks finish, and
+        are left out when they contradict the exact ones or the latest poll.
+        """
+        bounds = {True: [0.0, 0.0, math.inf], False: [0.0, 0.0, math.inf]}
+        known = {True: False, False: False}
+        for status, began in self._began.items():
+            model = history.models.get(status)
+            if model is not None:
+                finish = model.finish(began)
+                b = bounds[model.exact]
+                b[0], b[2] = max(b[0], finish[0]), min(b[2], finish[1])
+                known[model.exact] = True
+        if not (known[True] or known[False]):
+            return None
+        for b in bounds.values():
+            b[1] = max(b[0], self._seen)
+        if self._seen > 0:  # once polled: what has not begun by then bounds the finish
+            for status in self._upcoming(history):
+                model = history.models[status]
+                b = bounds[model.exact]
+                b[1] = max(b[1], model.finish((self._seen, self._seen))[0])
+        hard, soft = bounds[True], bounds[False]
+        both = [max(hard[i], soft[i]) for i in (0, 1)] + [min(hard[2], soft[2])]
+        if both[1] <= both[2] or not known[True]:
+            earliest, low, high = both
+        else:
+            earliest, low, high = hard
+        return earliest, low, high
+
+    def _upcoming(self, history: History) -> list[str]:
+        """Statuses with a model that this task has not shown yet but will: in the history
+        they always begin after the current one and are seen in most tasks."""
+        return [
+            status
+            for status in history.after.get(self._status, ())
+            if status not in self._began
+            and status in history.models
+            and 2 * history.seen.get(status, 0) >= history.size
+        ]
 
     def expected_window(self) -> tuple[float, float] | None:
         """Clock times ``(low, high)`` within which the history says the task should finish,
-        from the status that gives the tightest window; None without enough history."""
+        from every status seen so far; None without enough history (or when the statuses
+        disagree)."""
         if self.timings is None or self._submitted is None or not self.schedule.learn:
             return None
-        best: tuple[float, float] | None = None
-        for status, (low, high) in self._began.items():
-            found = self.timings.window(status, (low + high) / 2, (high - low) / 2)
-            if found is not None and (best is None or found[1] - found[0] < best[1] - best[0]):
-                best = found
-        if best is None:
+        bounds = self._finish_bounds(self.timings.history())
+        if bounds is None or bounds[1] > bounds[2]:
             return None
-        return (self._submitted + best[0], self._submitted + best[1])
+        _, low, high = bounds
+        slack = WINDOW_SLACK * high
+        return (self._submitted + low - slack, self._submitted + high + slack)
+
+    def _planned(self, now: float) -> tuple[bool, float | None]:
+        """Whether the history has a model for this task, and the clock time of the next
+        poll it plans (None once the task outlasted its window: back off).
+
+        While the window of expected finishes is wide, the poll goes where a status still
+        to come would begin if the task finished mid-window: its answer (begun or not)
+        tells which half holds the finish. Otherwise the window is polled on an even grid,
+        closer the narrower it is (at most ``dense_interval`` apart), up to its end.
+        """
+        if self.timings is None or self._submitted is None or not self.schedule.learn:
+            return False, None
+        s = self.schedule
+        history = self.timings.history()
+        bounds = self._finish_bounds(history)
+        if bounds is None:
+            return False, None
+        earliest, low, high = bounds
+        slack = WINDOW_SLACK * high
+        earliest, low, high = earliest - slack, low - slack, high + slack
+        elapsed = now - self._submitted
+        if not (high > elapsed and low <= high and math.isfinite(high - min(earliest, elapsed))):
+            return True, None  # outlasted (or absurd figures): back off
+        self._late = 0
+        start = max(low, elapsed)
+        width = high - start
+        middle = start + width / 2
+        soonest = elapsed + s.min_interval
+        cuts = []
+        for status in self._upcoming(history):
+            model = history.models[status]
+            at = model.begins(middle)
+            # Polling the window costs about one poll per two spacings of it; a poll that
+            # halves it (give or take the model's blur) saves that on half the window.
+            if at >= soonest and width - model.blur(at) > CUT_GAIN * s.dense_interval:
+                cuts.append(at)
+        if cuts:
+            return True, self._submitted + min(cuts)
+        # Polls on a grid across the whole window, the next one after the window's start
+        # and half a spacing after the latest poll (the grid moves a little when the history
+        # changes: polls never bunch up for it). A window of `span` polled every `spacing`
+        # costs about span / spacing polls and spacing / 2 of delay: the sum is least with
+        # the spacing growing as the square root of the window, up to dense_interval for
+        # windows GRID_K of them wide (a narrow window is cheap to poll finely).
+        span = high - earliest
+        ratio = span / s.dense_interval
+        spacing = s.dense_interval
+        if 0 < ratio < 1e6:  # (a huge ratio would overflow math.ceil)
+            spacing = span / math.ceil(ratio / min(1.0, math.sqrt(ratio / GRID_K)))
+        spacing = max(spacing, s.min_interval)
+        after = max(low, elapsed + spacing / 2) - earliest
+        steps = math.floor(after / spacing) + 1
+        return True, self._submitted + min(earliest + steps * spacing, high)
 
     def first_delay(self, now: float) -> float:
         """Seconds from ``now`` to the first poll of a wait that started at the submission:
-        ``initial`` after it, or later when the history puts the earliest finish later
+        ``initial`` after it, or later when the history puts the first useful poll later
         (but never more than ``max_interval`` after the submission)."""
         s = self.schedule
-        if self._submitted is None:
+        if self._submitted is None or not math.isfinite(now):
             return 0.0
         first = self._submitted + s.initial
-        window = self.expected_window()
-        if window is not None:
-            first = max(first, min(window[0], self._submitted + s.max_interval))
-        return max(first - now, 0.0)
+        if s.use_progress:
+            # A task that reports progress is timed by its rate once polled: the first poll
+            # comes a little before the earliest expected finish, where the rate it reads
+            # leaves time to act on (as the only poll before the finish).
+            window = self.expected_window()
+            lead = None if window is None else PROGRESS_LEAD * (window[0] - self._submitted)
+            planned = None if window is None or lead is None else window[0] - lead
+        else:
+            _, planned = self._planned(self._submitted)
+        if planned is not None:
+            first = max(first, min(planned, self._submitted + s.max_interval))
+        return min(max(first - now, 0.0), max(s.initial, s.max_interval))
 
     def _jittered(self, delay: float) -> float:
         s = self.schedule
         return delay * (1.0 + self.rng.uniform(-s.jitter, s.jitter))
 
-    def next_delay(self, now: float) -> float:
-        """Seconds to wait before the next poll."""
+    def _clamped(self, delay: float) -> float:
         s = self.schedule
-        step = max(self.polls - 1, 0)
-        delay = self._jittered(min(s.initial * s.backoff**step, s.max_interval))
+        if delay != delay:  # NaN (from absurd clock times): the cautious end
+            return s.max_interval
+        return min(max(delay, s.min_interval), s.max_interval)
+
+    def next_delay(self, now: float) -> float:
+        """Seconds to wait before the next poll: finite, within ``[min_interval,
+        max_interval]``."""
+        s = self.schedule
+        delay = self._jittered(s.backed_off(s.initial, self.polls - 1))
+        if not math.isfinite(now):
+            return self._clamped(delay)
         ready_at = self.predicted_ready_at() if s.use_progress else None
         if ready_at is not None:
             # Poll just after the predicted finish: no useless polls before it, and no
@@ -321,28 +592,21 @@ class PollPlanner:
             if self._expected is not None and now >= self._expected:
                 self._misses += 1
             predicted = ready_at + s.progress_margin - now
-            floor = max(s.min_interval, s.progress_margin) * 2.0**self._misses
+            # (Doubling from a little above zero even with no minimum interval.)
+            base = max(s.min_interval, s.progress_margin, s.max_interval / 64)
+            floor = base * 2.0 ** min(self._misses, MAX_EXPONENT)
             delay = max(predicted, floor if self._misses else 0.0)
             # A poll timed by the prediction (not cut short by max_interval) that still
             # finds the task pending is a miss.
             self._expected = now + delay if delay <= s.max_interval else None
         else:
-            window = self.expected_window()
-            if window is not None:
-                delay = self._delay_in_window(now, *window)
-        return min(max(delay, s.min_interval), s.max_interval)
-
-    def _delay_in_window(self, now: float, low: float, high: float) -> float:
-        """Before the window: straight to its start. Inside: evenly spaced polls. Past it:
-        the backoff again, from ``dense_interval``."""
-        s = self.schedule
-        if now < low:
-            return low - now
-        if now < high:
-            spacing = min(max((high - low) / WINDOW_POLLS, s.min_interval), s.dense_interval)
-            return self._jittered(spacing)
-        self._late += 1
-        return self._jittered(min(s.dense_interval * s.backoff**self._late, s.max_interval))
+            known, planned = self._planned(now)
+            if planned is not None:
+                delay = planned - now
+            elif known:  # the task outlasted its window: the backoff again, from dense_interval
+                delay = self._jittered(s.backed_off(s.dense_interval, self._late))
+                self._late += 1
+        return self._clamped(delay)
 
     def next_delay_with_webhook(self, now: float, grace: float) -> float:
         """Seconds to wait on the webhook delivery before the next (fallback) poll.
@@ -352,6 +616,8 @@ class PollPlanner:
         at least ``grace`` s apart. A lost delivery then costs at most ``grace`` s of delay.
         """
         ready_at = self.predicted_ready_at() if self.schedule.use_progress else None
-        if ready_at is not None:
-            return max(ready_at + grace - now, self.schedule.min_interval, grace / 2)
-        return max(self.next_delay(now), grace)
+        if ready_at is not None and math.isfinite(now):
+            wait = max(ready_at + grace - now, self.schedule.min_interval, grace / 2)
+        else:
+            wait = max(self.next_delay(now), grace)
+        return wait if math.isfinite(wait) else self._clamped(wait)

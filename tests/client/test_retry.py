@@ -100,3 +100,12 @@ def test_parse_retry_after_seconds_and_http_date() -> None:
     assert parse_retry_after("-4") == 0.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+def test_backoff_stays_at_its_cap_however_many_resends() -> None:
+    # A huge retry budget must not overflow the exponential growth into an error.
+    policy = RetryPolicy(max_retries=10_000, backoff_factor=10.0, backoff_max=8.0)
+    rng = random.Random(0)
+    delays = [policy.backoff(attempt, rng) for attempt in (0, 400, 5_000)]
+    assert all(0 < delay <= 8.0 for delay in delays)
+    assert delays[1] >= 4.0  # full jitter over the cap: at least half of it

@@ -40,7 +40,11 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Jittered delay before resend number ``attempt`` (0 for the first resend)."""
-        cap = min(self.backoff_initial * self.backoff_factor**attempt, self.backoff_max)
+        try:
+            grown = self.backoff_initial * self.backoff_factor**attempt
+        except OverflowError:  # a huge max_retries: the delay has long reached its cap
+            grown = self.backoff_max
+        cap = min(grown, self.backoff_max)
         return cap * (0.5 + rng.random() / 2)
 
 

@@ -7,9 +7,9 @@ issue #1450). httpx has no overall timeout; httpcore lets the network layer be r
 (a module apart, as it subclasses httpcore's classes): inside `exchange_deadline` (or
 between `begin` and `end`), every connect, read, write and TLS handshake gets
 ``min(its timeout, time left)``, and one attempted after the deadline fails at once as a
-timeout (``httpx.ReadTimeout`` & co.). The deadline lives in a context variable, so one wrapper serves the sync and async drivers,
-every request on a pooled connection sees its own deadline, and the wrapper does nothing
-for requests made outside flux-flex.
+timeout (``httpx.ReadTimeout`` & co.). The deadline lives in a context variable, so one
+wrapper serves the sync and async drivers, every request on a pooled connection sees its
+own deadline, and the wrapper does nothing for requests made outside flux-flex.
 
 Limits: name resolution (``getaddrinfo``) is not bounded (the OS resolver gives no handle);
 a transport that is not httpx's own (a mock, a custom one) is left as it is, and the driver

@@ -4,6 +4,13 @@ Parsing is done by the generated models (`flux_flex_api`, whose enums are open: 
 value is data, never an error); this module decides what each status means. Only the five
 `FINAL_STATUSES` end a wait; every other status, known or not, means "still running".
 Errors built here carry the task id whenever the answer named one, and mask ``secrets``.
+
+A poll is the one answer read many times per task, so `interpret_poll` reads the common
+well-formed answer straight from the dict (`_plain_poll`) and hands every other one to the
+generated model; tests hold the two readers to the same result on answers drawn from the
+spec, near misses included, and check that an answer lacking any property the models
+require never takes the plain path. The generated models are
+imported on first use, not with this module: importing flux-flex need not load them.
 """
 
 from __future__ import annotations
@@ -15,12 +22,6 @@ from typing import Any, Literal, get_args
 from urllib.parse import quote, urljoin
 
 import attrs
-from flux_flex_api.models.async_response import AsyncResponse
-from flux_flex_api.models.async_webhook_response import AsyncWebhookResponse
-from flux_flex_api.models.ready_result import ReadyResult
-from flux_flex_api.models.result_response import ResultResponse
-from flux_flex_api.models.result_with_cost_response import ResultWithCostResponse
-from flux_flex_api.types import Unset
 
 from flux_flex._core.redact import mask_secrets
 from flux_flex.errors import (
@@ -122,7 +123,10 @@ def default_polling_url(base_url: str, task_id: str) -> str:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer too large for a float (JSON allows any length)
+        return None
 
 
 def _protocol_error(
@@ -229,6 +233,9 @@ def interpret_submit(
     payload: Any, *, base_url: str, secrets: Sequence[str | None] = ()
 ) -> Acknowledged:
     """The 200 answer to a submission (AsyncResponse or AsyncWebhookResponse)."""
+    from flux_flex_api.models.async_response import AsyncResponse
+    from flux_flex_api.models.async_webhook_response import AsyncWebhookResponse
+
     if not isinstance(payload, Mapping):
         raise _protocol_error(
             "The API accepted the submission, but its answer is not a JSON object. A billed "
@@ -297,6 +304,8 @@ def ready_from(
     secrets: Sequence[str | None] = (),
 ) -> Finished:
     """The `Finished` of a Ready answer; `ProtocolError` when ``result`` has no sample URL."""
+    from flux_flex_api.models.ready_result import ReadyResult
+
     if not isinstance(result, Mapping):
         raise _protocol_error(
             "The task is Ready but its result is not an object with a sample URL.",
@@ -326,6 +335,58 @@ def interpret_poll(
     keys; `ProtocolError` only when the answer breaks the spec's shape (not an object, no
     id, a status that is not a string, a Ready without a sample URL).
     """
+    polled = _plain_poll(payload)
+    if polled is not None:
+        return polled
+    return _poll_from_model(payload, expected_id=expected_id, secrets=secrets)
+
+
+def _plain_poll(payload: Any) -> Polled | None:
+    """The answer the API sends, read without building the generated model; None when it
+    is not plainly that (then `_poll_from_model` decides, errors included).
+
+    Plainly the expected shape: a dict whose ``id`` and ``status`` are strings and, when
+    Ready, whose ``result`` is an object with a non-empty ``sample`` string. Everything else
+    the model would read is taken as `_poll_from_model` takes it: ``progress`` and
+    ``cost`` are numbers or None, ``result`` is any JSON value, other keys stay in ``raw``.
+    """
+    if type(payload) is not dict:
+        return None
+    task_id = payload.get("id")
+    status = payload.get("status")
+    if not isinstance(task_id, str) or not isinstance(status, str):
+        return None
+    result = payload.get("result")
+    cost = _number(payload.get("cost"))
+    finished = None
+    if status == "Ready":
+        if not isinstance(result, Mapping):
+            return None
+        sample = result.get("sample")
+        if not isinstance(sample, str) or not sample:
+            return None
+        seed = result.get("seed")
+        prompt = result.get("prompt")
+        finished = Finished(
+            id=task_id,
+            url=sample,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+            prompt=prompt if isinstance(prompt, str) else None,
+            raw=payload,
+            cost=cost,
+        )
+    progress = _number(payload.get("progress"))
+    return Polled(task_id, status, progress, result, dict(payload), finished, cost)
+
+
+def _poll_from_model(
+    payload: Any, *, expected_id: str | None, secrets: Sequence[str | None]
+) -> Polled:
+    """`interpret_poll` through the generated models: any answer, the errors it deserves."""
+    from flux_flex_api.models.result_response import ResultResponse
+    from flux_flex_api.models.result_with_cost_response import ResultWithCostResponse
+    from flux_flex_api.types import Unset
+
     if not isinstance(payload, Mapping):
         raise _protocol_error(
             "The poll's answer is not a JSON object.", payload, expected_id, secrets

@@ -1,14 +1,13 @@
-"""The request body from the user's keyword arguments, built with the generated model."""
+"""The request body from the user's keyword arguments, built with the generated model.
+
+The generated package is imported on the first submission, not with this module, so that
+importing flux-flex does not load it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-from flux_flex_api.api.generation import generate_flux_2_flex
-from flux_flex_api.models.flux_2_flex_inputs import Flux2FlexInputs
-from flux_flex_api.models.output_format import OutputFormat
-from flux_flex_api.types import UNSET
 
 from flux_flex._core.validation import IMAGE_FIELDS
 
@@ -49,6 +48,11 @@ def submit_request_kwargs(fields: Mapping[str, Any]) -> dict[str, Any]:
 
     Every field the user did not set is `UNSET`, so the model's defaults are never sent.
     """
+    from flux_flex_api.api.generation import generate_flux_2_flex
+    from flux_flex_api.models.flux_2_flex_inputs import Flux2FlexInputs
+    from flux_flex_api.models.output_format import OutputFormat
+    from flux_flex_api.types import UNSET
+
     values = {name: fields.get(name, UNSET) for name in (*SCALAR_FIELDS, *IMAGE_FIELDS)}
     if isinstance(values["output_format"], str):
         values["output_format"] = OutputFormat(values["output_format"])

@@ -154,20 +154,23 @@ class BaseDriver:
         self, http: httpx.Client | httpx.AsyncClient, source: HttpRequest, limit: float | None
     ) -> httpx.Request:
         """The httpx request for ``source``; its timeouts capped at ``limit`` seconds."""
+        timeouts = self._timeouts
+        if limit is not None and (self.exchange_timeout is None or limit < self.exchange_timeout):
+            # Caps the pool wait too (no socket involved).
+            timeouts = {
+                name: limit if value is None or value > limit else value
+                for name, value in timeouts.items()
+            }
+        # The timeouts as the extension httpx would make of an httpx.Timeout: given so, httpx
+        # builds no new Timeout for each request (a copy: the request may keep it).
         request = http.build_request(
             source.method,
             source.url,
             params=source.params,
             json=source.json,
             headers=self._headers(source),
-            timeout=self._timeout,
+            extensions={"timeout": dict(timeouts)},
         )
-        if limit is not None and (self.exchange_timeout is None or limit < self.exchange_timeout):
-            # Cheaper than a new httpx.Timeout; caps the pool wait too (no socket involved).
-            request.extensions["timeout"] = {
-                name: limit if value is None or value > limit else value
-                for name, value in self._timeouts.items()
-            }
         if not source.authenticated:
             # Never send the key to a delivery host, even if the user's client has it as a
             # default header.

@@ -6,6 +6,7 @@ importing flux-flex does not load it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,16 @@ SCALAR_FIELDS = (
     "webhook_secret",
     "user",
 )
+
+
+_MODEL_FIELDS = frozenset((*SCALAR_FIELDS, *IMAGE_FIELDS))
+
+
+@functools.cache
+def _all_unset() -> dict[str, Any]:
+    from flux_flex_api.types import UNSET
+
+    return dict.fromkeys((*SCALAR_FIELDS, *IMAGE_FIELDS), UNSET)
 
 
 def body_fields(prompt: Any, params: Mapping[str, Any], images: Sequence[str]) -> dict[str, Any]:
@@ -51,9 +62,8 @@ def submit_request_kwargs(fields: Mapping[str, Any]) -> dict[str, Any]:
     from flux_flex_api.api.generation import generate_flux_2_flex
     from flux_flex_api.models.flux_2_flex_inputs import Flux2FlexInputs
     from flux_flex_api.models.output_format import OutputFormat
-    from flux_flex_api.types import UNSET
 
-    values = {name: fields.get(name, UNSET) for name in (*SCALAR_FIELDS, *IMAGE_FIELDS)}
+    values = _all_unset() | {name: v for name, v in fields.items() if name in _MODEL_FIELDS}
     if isinstance(values["output_format"], str):
         values["output_format"] = OutputFormat(values["output_format"])
     inputs = Flux2FlexInputs(prompt=fields["prompt"], **values)

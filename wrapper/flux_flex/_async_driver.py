@@ -6,6 +6,7 @@ A module of its own so that the sync client does not import asyncio.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -68,7 +69,7 @@ class AsyncDriver(BaseDriver):
 
     async def send(self, request: HttpRequest) -> Answer:
         """One HTTP exchange; failures below HTTP and refused bodies returned as answers."""
-        started = time.monotonic()
+        started = time.monotonic() if logger.isEnabledFor(logging.DEBUG) else None
         answer: Answer
         try:
             plan = Exchange(self, self.http, request)
@@ -96,5 +97,6 @@ class AsyncDriver(BaseDriver):
             answer = self._failure(exc)
         except _files.Refused as refused:
             answer = refused.answer
-        self._log(request, answer, started)
+        if started is not None:  # DEBUG logging is on
+            self._log(request, answer, started)
         return answer

@@ -30,16 +30,16 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 )
 
 
-def begin(deadline: float | None) -> contextvars.Token[float | None]:
-    """From now on, socket operations end by ``deadline`` (`time.monotonic` time); give the
-    token to `end` (in a ``finally``). The drivers' form of `exchange_deadline`, without the
-    cost of a context manager on every request."""
-    return _deadline.set(deadline)
-
-
-def end(token: contextvars.Token[float | None]) -> None:
-    """Restore the deadline that was in force before `begin` returned ``token``."""
-    _deadline.reset(token)
+# The drivers' form of `exchange_deadline`, without the cost of a context manager or even
+# of a Python call on every request (these are the context variable's own methods):
+begin = _deadline.set
+"""``begin(deadline)``: from now on, socket operations end by ``deadline`` (`time.monotonic`
+time); returns the token to give to `end` (in a ``finally``)."""
+end = _deadline.reset
+"""``end(token)``: restore the deadline in force before `begin` returned ``token``."""
+set_deadline = _deadline.set
+"""``set_deadline(deadline)``: move the current exchange's deadline (e.g. from the headers'
+bound to the body's); `end` restores what was in force before `begin` all the same."""
 
 
 @contextlib.contextmanager
@@ -50,11 +50,6 @@ def exchange_deadline(deadline: float | None) -> Iterator[None]:
         yield
     finally:
         _deadline.reset(token)
-
-
-def set_deadline(deadline: float | None) -> None:
-    """Move the current exchange's deadline (e.g. from the headers' bound to the body's)."""
-    _deadline.set(deadline)
 
 
 def time_left(timeout: float | None, expired: type[Exception]) -> float | None:

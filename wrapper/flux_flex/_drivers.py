@@ -185,8 +185,6 @@ class BaseDriver:
 
     @staticmethod
     def _log(request: HttpRequest, answer: Answer, started: float) -> None:
-        if not logger.isEnabledFor(logging.DEBUG):
-            return
         elapsed = time.monotonic() - started
         what = answer.status if isinstance(answer, HttpResponse) else answer
         logger.debug("%s %s -> %s (%.3f s)", request.method, safe_url(request.url), what, elapsed)
@@ -231,7 +229,7 @@ class SyncDriver(BaseDriver):
 
     def send(self, request: HttpRequest) -> Answer:
         """One HTTP exchange; failures below HTTP and refused bodies returned as answers."""
-        started = time.monotonic()
+        started = time.monotonic() if logger.isEnabledFor(logging.DEBUG) else None
         answer: Answer
         try:
             plan = Exchange(self, self.http, request)
@@ -259,7 +257,8 @@ class SyncDriver(BaseDriver):
             answer = self._failure(exc)
         except _files.Refused as refused:
             answer = refused.answer
-        self._log(request, answer, started)
+        if started is not None:  # DEBUG logging is on
+            self._log(request, answer, started)
         return answer
 
 

@@ -121,6 +121,8 @@ def default_polling_url(base_url: str, task_id: str) -> str:
 
 
 def _number(value: Any) -> float | None:
+    if value is None:  # the usual case, first
+        return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
@@ -360,7 +362,7 @@ def _plain_poll(payload: Any) -> Polled | None:
     cost = _number(payload.get("cost"))
     finished = None
     if status == "Ready":
-        if not isinstance(result, Mapping):
+        if type(result) is not dict:  # another Mapping, or none: the model's reader decides
             return None
         sample = result.get("sample")
         if not isinstance(sample, str) or not sample:

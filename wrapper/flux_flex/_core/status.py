@@ -5,11 +5,11 @@ value is data, never an error); this module decides what each status means. Only
 `FINAL_STATUSES` end a wait; every other status, known or not, means "still running".
 Errors built here carry the task id whenever the answer named one, and mask ``secrets``.
 
-A poll is the one answer read many times per task, so `interpret_poll` reads the common
-well-formed answer straight from the dict (`_plain_poll`) and hands every other one to the
-generated model; tests hold the two readers to the same result on answers drawn from the
-spec, near misses included, and check that an answer lacking any property the models
-require never takes the plain path. The generated models are
+Polls and acks are read on every request, so `interpret_poll` and `interpret_submit` read
+the common well-formed answer straight from the dict (`_plain_poll`, `_plain_ack`) and
+hand every other one to the generated models; tests hold the plain and the model readers
+to the same result on answers drawn from the spec, near misses included, and check that an
+answer lacking any property the models require never takes the plain path. The generated models are
 imported on first use, not with this module: importing flux-flex need not load them.
 """
 
@@ -235,6 +235,55 @@ def interpret_submit(
     payload: Any, *, base_url: str, secrets: Sequence[str | None] = ()
 ) -> Acknowledged:
     """The 200 answer to a submission (AsyncResponse or AsyncWebhookResponse)."""
+    ack = _plain_ack(payload, base_url)
+    if ack is not None:
+        return ack
+    return _ack_from_model(payload, base_url=base_url, secrets=secrets)
+
+
+def _plain_ack(payload: Any, base_url: str) -> Acknowledged | None:
+    """The usual answer, an AsyncResponse whose ``id`` and ``polling_url`` are non-empty
+    strings, read without building the generated model (which would read it the same: a
+    test holds the two to it); None for any other answer, left to `_ack_from_model`."""
+    if type(payload) is not dict:
+        return None
+    task_id = payload.get("id")
+    polling_url = payload.get("polling_url")
+    if not isinstance(task_id, str) or not isinstance(polling_url, str):
+        return None
+    if not task_id or not polling_url:
+        return None
+    return Acknowledged(
+        id=task_id,
+        polling_url=_absolute(base_url, polling_url),
+        cost=_number(payload.get("cost")),
+        input_mp=_number(payload.get("input_mp")),
+        output_mp=_number(payload.get("output_mp")),
+        webhook_url=None,
+        raw=dict(payload),
+    )
+
+
+# An absolute http(s) URL that `urljoin` gives back unchanged: no characters it would drop
+# or split off (whitespace, ";" params, "#"), no empty query, no brackets it would check.
+_PLAIN_ABSOLUTE_URL = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(?::[0-9]+)?"
+    r"(?:/[A-Za-z0-9._~%!$&'()*+,=:@/\-]*)?"
+    r"(?:\?[A-Za-z0-9._~%!$&'()*+,=:@/?\-]*[A-Za-z0-9._~%!$&'()*+,=:@/\-])?"
+)
+
+
+def _absolute(base_url: str, url: str) -> str:
+    """``url`` resolved against ``base_url`` (a relative polling URL is the API host's), as
+    `urljoin` resolves it; the plain absolute URL the API sends is already that, and is
+    returned without urljoin's cost (a test holds the two to the same answers)."""
+    if _PLAIN_ABSOLUTE_URL.fullmatch(url):
+        return url
+    return urljoin(base_url.rstrip("/") + "/", url)
+
+
+def _ack_from_model(payload: Any, *, base_url: str, secrets: Sequence[str | None]) -> Acknowledged:
+    """`interpret_submit` through the generated models: any answer, the errors it deserves."""
     from flux_flex_api.models.async_response import AsyncResponse
     from flux_flex_api.models.async_webhook_response import AsyncWebhookResponse
 
@@ -278,7 +327,7 @@ def interpret_submit(
                 secrets,
                 task_may_exist=True,
             )
-        polling_url = urljoin(base_url.rstrip("/") + "/", parsed.polling_url)
+        polling_url = _absolute(base_url, parsed.polling_url)
         webhook_url = None
     else:
         polling_url = default_polling_url(base_url, task_id)

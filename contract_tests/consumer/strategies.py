@@ -114,8 +114,8 @@ def expected_wrapper_body(body: dict[str, Any]) -> dict[str, Any]:
     """What the wrapper must send for ``body`` given as keyword arguments.
 
     ``body`` itself, except width/height 0: the client documents (``FluxFlex.submit``) that
-    it leaves those out, since FACTS.md gives 0 and absent the same meaning (the model
-    chooses). Nothing may be added.
+    it leaves those out, since docs/api-facts.md#image-size gives 0 and absent the same
+    meaning (the model chooses). Nothing may be added.
     """
     return {
         k: v

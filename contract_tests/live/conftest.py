@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 DEFAULT_MAX_COST_USD = 0.05
-USD_PER_CREDIT = 0.01  # FACTS.md: 1 credit = 0.01 USD
+USD_PER_CREDIT = 0.01  # docs/api-facts.md#pricing: 1 credit = 0.01 USD
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

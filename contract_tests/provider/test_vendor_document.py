@@ -21,11 +21,12 @@ from .conftest import PROVIDER_KEY
 DOCUMENT = vendor_document()
 # The one addition of ours kept: width/height 0. The vendor's schema defaults both to 0 and
 # states `minimum: 64`, refusing its own default; the API takes 0 ("the model chooses",
-# FACTS.md), and so does the fake. Without the branch, negative cases would demand a 422.
+# docs/api-facts.md#image-size), and so does the fake. Without the branch, negative cases
+# would demand a 422.
 for _name in ("width", "height"):
     _field = DOCUMENT["components"]["schemas"]["FluxFlexInputs"]["properties"][_name]
     _field["anyOf"].insert(1, {"type": "integer", "minimum": 0, "maximum": 0})
-# Statuses the vendor's guides name beyond its document (FACTS.md, "Submitting"), and 405,
+# Statuses the vendor's guides name beyond its document (docs/api-facts.md#error-statuses), and 405,
 # HTTP's answer to schemathesis' probe with a method the document does not list.
 GUIDE_STATUSES = {400, 401, 402, 403, 404, 405, 429, 500, 502, 503}
 

@@ -1,10 +1,11 @@
 """The spec's request body is faithful to the endpoint page, field by field, plus what the
 vendor's published document (revision 2026-09) adds to the page.
 
-PAGE is written by hand from ../shared/api/flux-2-flex-endpoint.txt (not from the spec), so a
-slip in either shows up here. Known slips of the page, corrected on purpose (FACTS.md):
-safety_tolerance's prose says "0 and 6" where its range says 5; the page's example body has a
-`webhook_url` that is not a URI. VENDOR_2026 is written by hand from FACTS.md ("The vendor's
+PAGE is written by hand from the endpoint's reference page (docs/api-facts.md#request-body;
+not from the spec), so a slip in either shows up here. Known slips of the page, corrected on
+purpose (docs/api-facts.md#endpoint-page-slips): safety_tolerance's prose says "0 and 6"
+where its range says 5; the page's example body has a `webhook_url` that is not a URI.
+VENDOR_2026 is written by hand from docs/api-facts.md#vendor-document ("The vendor's
 published document, 2026"): `output_format` also takes `webp`, and the body has `user`.
 """
 
@@ -94,7 +95,7 @@ def describe(prop: dict[str, Any]) -> tuple[str, bool, Any, dict[str, Any], dict
     branches = [resolve(b) for b in prop.get("anyOf", [prop])]
     nullable = any(b.get("type") == "null" for b in branches)
     # The value branch is the first that is not null (width/height add a 0..0 branch after
-    # it: FACTS.md's "0 lets the model choose").
+    # it: docs/api-facts.md#image-size, "0 lets the model choose").
     value = next(b for b in branches if b.get("type") != "null")
     bounds = {k: value[k] for k in BOUND_KEYS if k in value}
     extra: dict[str, Any] = {}
@@ -142,7 +143,8 @@ def test_safety_tolerance_description_states_the_real_range() -> None:
 
 
 def test_width_and_height_also_allow_zero_for_model_choice_marked_as_ours() -> None:
-    # FACTS.md: 0 lets the model choose; neither the page nor the vendor's schema says so.
+    # docs/api-facts.md#image-size: 0 lets the model choose; neither the page nor the
+    # vendor's schema says so.
     for name in ("width", "height"):
         branches = _body()["properties"][name]["anyOf"]
         zero = {"type": "integer", "minimum": 0, "maximum": 0, "x-flux-flex": {"ours": True}}

@@ -1,10 +1,11 @@
 """What the spec adds to the vendor's document is marked `x-flux-flex`, completely and well.
 
-Our spec minus what it marks must be the vendor's document as FACTS.md describes it ("The
-vendor's published document, 2026"): only 200 and 422 answers, no security on get_result,
-no links, no webhooks. Anything of ours left unmarked would survive the strip and break one
-of these; a mark on something the vendor publishes would hide vendor drift from
-`make upstream-check` and shows up in test_upstream_check's in-step tests.
+Our spec minus what it marks must be the vendor's document as
+docs/api-facts.md#vendor-document describes it ("The vendor's published document, 2026"):
+only 200 and 422 answers, no security on get_result, no links, no webhooks. Anything of ours
+left unmarked would survive the strip and break one of these; a mark on something the vendor
+publishes would hide vendor drift from `make upstream-check` and shows up in
+test_upstream_check's in-step tests.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Documents shaped the way the vendor publishes its OpenAPI document, built from our spec.
 
-The vendor serves a FastAPI document (FACTS.md, "The vendor's published document, 2026"):
+The vendor serves a FastAPI document (docs/api-facts.md#vendor-document):
 its own component names and titles, operationIds derived from the route, `anyOf` with
 `{"type": "null"}`, no error statuses but 422, no security on get_result, no links, no
 webhooks. `vendor_document()` builds one from our spec minus what the spec marks

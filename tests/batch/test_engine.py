@@ -20,6 +20,7 @@ from flux_flex import (
     RequestValidationError,
     Result,
     TaskFailedError,
+    TaskSnapshot,
 )
 from flux_flex.testing import FakeBFL
 
@@ -290,3 +291,23 @@ def test_bad_arguments(
 def test_an_empty_batch(kind: str, fake: FakeBFL) -> None:
     assert run_batch(kind, fake, []) == []
     assert run_batch(kind, fake, iter([]), stream=True) == []
+
+
+def test_every_poll_of_every_request_reaches_on_progress(kind: str, fake: FakeBFL) -> None:
+    seen: list[tuple[int, str, str]] = []
+    lock = threading.Lock()
+
+    def on_progress(index: int, snapshot: TaskSnapshot) -> None:
+        with lock:
+            seen.append((index, snapshot.id, snapshot.status))
+
+    outcomes = run_batch(
+        kind, fake, [f"heron {i} [d=0.3]" for i in range(3)], on_progress=on_progress
+    )
+    ids = [o.id for o in outcomes if not isinstance(o, BaseException)]
+    assert len(ids) == 3
+    for index, task_id in enumerate(ids):
+        statuses = [status for i, tid, status in seen if i == index]
+        assert {tid for i, tid, _ in seen if i == index} == {task_id}  # each its own task
+        assert statuses[-1] == "Ready"
+        assert len(statuses) >= 2  # at least one poll before it was ready

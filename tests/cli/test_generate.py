@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
+import shlex
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from flux_flex.testing import FakeBFL
 from PIL import Image
 
-from .conftest import FLUX_FLEX, invoke, run_script
+from .conftest import SLOW_MARKER, invoke, run_script
+from .terminal import run_on_terminal, screen_lines
 
 
 def test_generate_saves_the_image_and_prints_path_seed_cost(
@@ -31,7 +31,7 @@ def test_generate_saves_the_image_and_prints_path_seed_cost(
     assert body["seed"] == 7
     assert body["output_format"] == "png"
     # Not a terminal: plain progress lines with elapsed time, on stderr.
-    assert "Ready" in result.stderr
+    assert ": saved" in result.stderr
     assert "s] task " in result.stderr
 
 
@@ -212,42 +212,195 @@ def test_key_from_another_variable(fake: FakeBFL, tmp_path: Path) -> None:
     assert "NOT_SET_ANYWHERE" in missing.stderr
 
 
-def read_terminal(leader: int, into: list[bytes]) -> None:
-    """Drain a pty's leader side until its follower is closed (EIO) or EOF."""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            return
-        if not chunk:
-            return
-        into.append(chunk)
-
-
-def test_script_on_a_terminal_shows_a_live_bar(env: dict[str, str], tmp_path: Path) -> None:
-    leader, follower = pty.openpty()  # stderr is a terminal, stdout a pipe
-    chunks: list[bytes] = []
-    reader = threading.Thread(target=read_terminal, args=(leader, chunks), daemon=True)
-    reader.start()
-    try:
-        done = subprocess.run(
-            [FLUX_FLEX, "generate", "a fox", "-o", str(tmp_path / "x.png")],
-            env={**env, "COLUMNS": "120", "TERM": "xterm"},
-            stdout=subprocess.PIPE,
-            stderr=follower,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    finally:
-        os.close(follower)
-        reader.join(timeout=10)
-        os.close(leader)
-    assert done.returncode == 0
-    screen = b"".join(chunks).decode("utf-8", "replace")
+@pytest.mark.parametrize("columns", [120, 60])
+def test_script_on_a_terminal_shows_a_live_bar(
+    env: dict[str, str], tmp_path: Path, columns: int
+) -> None:
+    args = ["generate", "a fox", "-o", str(tmp_path / "x.png")]
+    code, stdout, screen = run_on_terminal(args, env, columns=columns)
+    assert code == 0, screen
     assert "\x1b[" in screen  # drawn with terminal control sequences, not plain lines
     assert "━" in screen  # the bar
     assert "0:00:0" in screen  # elapsed time
     assert "saved" in screen  # the status column
     assert "s] task" not in screen  # no plain progress lines
-    assert done.stdout.startswith("saved ")
+    assert stdout.startswith("saved ")
+    task_id = stdout.split("task  ", 1)[1].split()[0]
+    lines = screen_lines(screen)
+    assert [line for line in lines if len(line.rstrip()) > columns] == []
+    assert any(line.strip() == f"task {task_id}" for line in lines)  # the id, whole
+
+
+# --- output paths, formats, user -------------------------------------------------------------
+
+
+def test_output_under_a_file_is_refused_before_sending(
+    fake: FakeBFL, quick_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "somefile"
+    blocker.write_text("not a folder")
+    posts = fake.count("POST", "/v1/flux-2-flex")
+    for target in (blocker / "out.png", blocker / "deeper" / "out.png"):
+        result = invoke(["generate", "a fox", "-o", str(target), "--json"], quick_env)
+        assert result.exit_code == 2, result.output
+        assert f"{blocker} is a file, not a folder" in result.stderr
+        assert json.loads(result.stdout)["error"]["type"] == "UsageError"
+    batch_file = tmp_path / "p.txt"
+    batch_file.write_text("a fox\n")
+    out_dir = str(blocker / "images")
+    batch = invoke(["batch", str(batch_file), "--out-dir", out_dir], quick_env)
+    assert batch.exit_code == 2
+    assert "--out-dir" in batch.stderr
+    assert "is a file, not a folder" in batch.stderr
+    assert fake.count("POST", "/v1/flux-2-flex") == posts
+
+
+def test_webp_and_user_reach_the_api(
+    fake: FakeBFL, quick_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    by_extension = invoke(["generate", "a webp fox", "-o", str(tmp_path / "f.webp")], quick_env)
+    assert by_extension.exit_code == 0, by_extension.stderr
+    body = next(r.json for r in reversed(fake.requests) if r.method == "POST")
+    assert body["output_format"] == "webp"  # the extension chose it
+    with Image.open(tmp_path / "f.webp") as image:
+        assert image.format == "WEBP"
+    args = ["generate", "an owl", "-o", str(tmp_path / "o"), "--format", "webp"]
+    by_option = invoke([*args, "--user", "customer-42"], quick_env)
+    assert by_option.exit_code == 0, by_option.stderr
+    body = next(r.json for r in reversed(fake.requests) if r.method == "POST")
+    assert (body["output_format"], body["user"]) == ("webp", "customer-42")
+
+
+def test_format_contradicting_the_extension_is_refused(
+    fake: FakeBFL, quick_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    posts = fake.count("POST", "/v1/flux-2-flex")
+    result = invoke(
+        ["generate", "a fox", "-o", str(tmp_path / "f.jpg"), "--format", "png"], quick_env
+    )
+    assert result.exit_code == 2
+    assert "--format png contradicts" in result.stderr
+    assert fake.count("POST", "/v1/flux-2-flex") == posts
+
+
+def test_a_download_failure_names_the_paid_task_and_the_resume_command(
+    fake: FakeBFL, quick_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    target = tmp_path / "fox.png"
+    fake.fail_next("GET", "/delivery/*", status=404, times=1)
+    result = invoke(["generate", "a fox to download", "-o", str(target), "--json"], quick_env)
+    fake.clear_faults()
+    assert result.exit_code == 1, result.output
+    payload = json.loads(result.stdout)
+    task_id = payload["id"]
+    assert task_id
+    assert payload["error"]["resume"] == f"flux-flex wait {task_id} -o {target}"
+    assert payload["error"]["task_id"] == task_id
+    assert f"Resume with: flux-flex wait {task_id} -o {target}" in result.stderr
+    assert not target.exists()
+    resumed = invoke(["wait", task_id, "-o", str(target)], quick_env)  # exactly as printed
+    assert resumed.exit_code == 0, resumed.stderr
+    assert target.is_file()
+
+
+def test_a_folder_gone_after_submit_names_the_paid_task_and_the_resume_command(
+    fake: FakeBFL, quick_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    folder = tmp_path / "images"
+    target = folder / "fox.png"
+    posts = fake.count("POST", "/v1/flux-2-flex")
+
+    def break_folder_after_submit() -> None:
+        deadline = time.monotonic() + 30
+        while fake.count("POST", "/v1/flux-2-flex") == posts and time.monotonic() < deadline:
+            time.sleep(0.02)
+        folder.rmdir()
+        folder.write_text("a file now")  # the image can no longer land there
+
+    breaker = threading.Thread(target=break_folder_after_submit)
+    breaker.start()
+    journal = str(tmp_path / "journal.sqlite")  # elsewhere: the folder holds only the image
+    args = ["generate", f"a fox {SLOW_MARKER}", "-o", str(target), "--journal", journal]
+    result = invoke(args, quick_env)
+    breaker.join()
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1
+    assert "could not save the image to" in lines[0]
+    assert "is paid for. Resume with: flux-flex wait " in lines[0]
+    command = lines[0].split("Resume with: ", 1)[1]
+    folder.unlink()  # the user fixes the folder, then runs the printed command
+    resumed = invoke(shlex.split(command)[1:], quick_env)
+    assert resumed.exit_code == 0, resumed.stderr
+    with Image.open(target) as image:
+        assert image.format == "PNG"
+
+
+# --- one failure shape for every command -------------------------------------------------------
+
+ERROR_TYPES = {
+    "UsageError",
+    "Interrupted",
+    "FileError",
+    "UnexpectedError",
+    "BatchItemsFailed",
+    "ModerationError",
+    "TaskFailedError",
+    "TaskNotFoundError",
+    "WaitTimeoutError",
+    "AuthenticationError",
+    "RequestValidationError",
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["generate", "a fox", "-o", "{tmp}/x.png", "--width", "wide"], 2),  # click's check
+        (["generate", "a fox", "-o", "{tmp}/x.png", "--steps", "99"], 2),  # the spec's
+        (["generate", "a fox [fail]", "-o", "{tmp}/x.png"], 1),
+        (["generate", "a fox", "-o", "{tmp}/x.png", "--api-key-env", "NO_SUCH_VAR_X"], 2),
+        (["status", "no-such-task"], 1),
+        (["wait", "no-such-task", "-o", "{tmp}/x.png"], 1),
+        (["batch", "{tmp}/p.txt", "--out-dir", "{tmp}/o"], 1),  # an item failed
+        (["batch", "{tmp}/bad.txt", "--out-dir", "{tmp}/o"], 2),
+        (["batch", "{tmp}/p.txt", "--out-dir", "{tmp}/o", "--concurrency", "0"], 2),
+        (["tasks", "{tmp}"], 2),  # no journal there
+        (["credits", "--api-key-env", "NO_SUCH_VAR_X"], 2),
+        (["nonsense-command"], 2),
+    ],
+)
+def test_every_json_failure_has_one_shape(
+    args: list[str], code: int, quick_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    (tmp_path / "p.txt").write_text("a fox\na fox [fail]\n")
+    (tmp_path / "bad.txt").write_text('{"prompt": "x", "width": 1}\n')
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    result = invoke([*argv, "--json"], {**quick_env, "NO_SUCH_VAR_X": None})
+    assert result.exit_code == code, result.output
+    payload = json.loads(result.stdout)  # exactly one JSON object on stdout
+    assert payload["ok"] is False
+    assert "id" in payload
+    error = payload["error"]
+    assert error["type"] in ERROR_TYPES
+    assert error["exit_code"] == code
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    seen = result.stdout + result.stderr
+    assert "CliUsageError" not in seen
+    assert "PaidTaskError" not in seen
+    assert "{'" not in seen  # no Python dict reprs
+    assert "Traceback" not in seen
+
+
+def test_generate_reports_the_running_statuses_of_its_task(
+    fake: FakeBFL, quick_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    # The wait runs on the batch engine (for the journal); its polls still reach the display.
+    fake.config.script = ["Pending", "Reasoning", ("Generating", 0.6), "Ready"]
+    try:
+        result = invoke(["generate", "a patient heron", "-o", str(tmp_path / "h.png")], quick_env)
+    finally:
+        fake.config.script = None
+    assert result.exit_code == 0, result.stderr
+    assert ": Generating" in result.stderr

@@ -5,19 +5,30 @@ from __future__ import annotations
 import io
 import json
 
+import attrs
 import pytest
 from flux_flex.cli.connection import Connection
 from flux_flex.cli.failures import (
     CliUsageError,
     ExitCode,
     Interrupted,
+    PaidTaskError,
     describe,
     error_payload,
     exit_code_for,
+    failure_json,
     resume_command,
 )
+from flux_flex.cli.output import format_cost, number
+from flux_flex.cli.preflight import request_problems, validator, written_field
 from flux_flex.cli.progress import BatchProgress, TaskProgress
-from flux_flex.cli.prompts_file import PromptsFileError, parse_prompts, slugify
+from flux_flex.cli.prompts_file import (
+    PromptsFileError,
+    line_of,
+    parse_prompts,
+    scan_prompts,
+    slugify,
+)
 from flux_flex.cli.tasks import resume_hint
 from flux_flex.errors import (
     AuthenticationError,
@@ -78,6 +89,36 @@ def test_error_payload_carries_what_scripts_need() -> None:
 
 def test_unexpected_errors_point_at_debug() -> None:
     assert "--debug" in describe(RuntimeError("boom"))
+    assert "RuntimeError" not in describe(RuntimeError("boom"))
+
+
+@pytest.mark.parametrize(
+    ("error", "name"),
+    [
+        (CliUsageError("no key"), "UsageError"),
+        (Interrupted("stopped"), "Interrupted"),
+        (KeyboardInterrupt(), "Interrupted"),
+        (OSError(13, "Permission denied"), "FileError"),
+        (RuntimeError("bug"), "UnexpectedError"),
+        (ModerationError("m", task_id="t", status="Request Moderated"), "ModerationError"),
+    ],
+)
+def test_json_error_types_are_documented_names(error: BaseException, name: str) -> None:
+    payload = failure_json(error)
+    assert payload["error"]["type"] == name
+    assert {"ok", "id", "error"} == set(payload)
+    assert {"type", "message", "exit_code"} <= set(payload["error"])
+
+
+def test_a_failure_after_a_paid_submit_carries_the_resume_command() -> None:
+    cause = WaitTimeoutError("late", task_id="t1", waited=3.0)
+    error = PaidTaskError(cause, task_id="t1", resume="flux-flex wait t1 -o a.png", why="late")
+    payload = failure_json(error)
+    assert payload["id"] == "t1"
+    assert payload["error"]["type"] == "WaitTimeoutError"
+    assert payload["error"]["resume"] == "flux-flex wait t1 -o a.png"
+    assert payload["error"]["exit_code"] == 1
+    assert describe(error).endswith("Resume with: flux-flex wait t1 -o a.png")
 
 
 def test_resume_command_is_quoted_for_the_shell() -> None:
@@ -109,9 +150,9 @@ def test_file_names_are_stable_and_depend_on_every_parameter() -> None:
 
 
 def test_json_lines_override_defaults_and_name_the_file() -> None:
-    items = parse_prompts(['{"prompt": "a fox", "width": 256, "name": "fox.png"}'], {"width": 64})
+    items = parse_prompts(['{"prompt": "a fox", "width": 256, "name": "fox"}'], {"width": 64})
     assert items[0].params == {"width": 256}
-    assert items[0].stem == "fox"
+    assert items[0].stem.startswith("fox-")
 
 
 def test_duplicate_requests_are_kept_once() -> None:
@@ -122,14 +163,58 @@ def test_duplicate_requests_are_kept_once() -> None:
     ("line", "message"),
     [
         ('{"prompt": "a fox"', "line 1: not valid JSON"),
-        ('{"width": 5}', "line 1: a JSON line needs"),
-        ('{"prompt": "a fox", "colour": "red"}', "unknown key(s) colour"),
-        ('{"prompt": "a fox", "name": "../escape"}', '"name" must be a plain file name'),
+        ('{"width": 5}', "line 1: prompt: a JSON line needs"),
+        ('{"prompt": "a fox", "colour": "red"}', 'line 1: unknown key "colour"; allowed: '),
+        ('{"prompt": "a fox", "Seed": 1}', 'unknown key "Seed" (did you mean "seed"?)'),
+        ('{"prompt": "a fox", "name": "../escape"}', "line 1: name: must be a plain file name"),
+        ('{"prompt": "a fox", "name": "f.png", "output_format": "jpeg"}', "contradicts"),
+        ('{"prompt": "a fox", "webhook_secret": "s"}', "a secret has no place"),
+        (b"caf\xe9 au lait", "line 1: not valid UTF-8 (byte 0xe9 at column 4)"),
     ],
 )
-def test_bad_lines_name_the_line(line: str, message: str) -> None:
-    with pytest.raises(PromptsFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+def test_bad_lines_name_the_line(line: str | bytes, message: str) -> None:
+    with pytest.raises(PromptsFileError) as caught:
         parse_prompts([line])
+    assert message in str(caught.value)
+    assert "{'" not in str(caught.value)  # no Python reprs
+
+
+def test_every_bad_line_is_reported_and_good_lines_are_kept() -> None:
+    lines = [b"\xef\xbb\xbfa fox", b'{"prompt": 1}', b"an owl", b'{"prompt": "x", "sead": 1}']
+    items, problems = scan_prompts(lines)
+    assert [item.prompt for item in items] == ["a fox", "an owl"]  # the BOM is not the prompt
+    assert [line_of(problem) for problem in problems] == [2, 4]
+
+
+def test_named_files_carry_the_request_hash() -> None:
+    one, two, same = parse_prompts(
+        [
+            '{"prompt": "a lake", "name": "lake", "seed": 1}',
+            '{"prompt": "a lake", "name": "lake", "seed": 2}',
+            '{"prompt": "a lake", "seed": 1}',
+        ]
+    )
+    assert one.stem.startswith("lake-")
+    assert two.stem.startswith("lake-")
+    assert one.stem != two.stem  # a changed parameter is a new file
+    assert one.stem.split("-")[-1] == same.stem.split("-")[-1]  # the hash is the request's
+    png = parse_prompts(['{"prompt": "a lake", "name": "lake.png"}'])[0]
+    assert png.params == {"output_format": "png"}
+    assert png.written["output_format"] == "name"
+
+
+def test_refused_fields_are_named_as_the_user_wrote_them() -> None:
+    item = parse_prompts(
+        ['{"prompt": "x", "input_images": ["a.png"]}'], {"width": 10}, options={"width": "--width"}
+    )[0]
+    assert written_field("width", item.written) == "--width"
+    assert written_field("input_image", item.written) == "input_images[0]"
+    assert written_field("input_image_3", item.written) == "input_images[2]"
+    assert written_field("input_images[1]", item.written) == "input_images[1]"
+    assert written_field("steps", item.written) == "steps"
+    core = validator()
+    problems = request_problems(parse_prompts(['{"prompt": "x", "guidance": 99}']), core)
+    assert problems == ["line 1: guidance: must be <= 10, not 99"]
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -173,13 +258,25 @@ def test_live_progress_shows_status_and_elapsed_time() -> None:
     assert "0:00:0" in text
 
 
+@attrs.frozen
+class Counts:
+    in_flight: int
+    done: int
+    failed: int
+    credits: float
+
+
 def test_batch_progress_plain_lines() -> None:
     stream = io.StringIO()
-    with BatchProgress(2, stream=stream, live=False) as progress:
-        progress.item_done("fox", ok=True)
-        progress.item_done("owl", ok=False)
-    assert "1/2 done: fox" in stream.getvalue()
-    assert "2/2 FAILED: owl" in stream.getvalue()
+    with BatchProgress(3, stream=stream, live=False) as progress:
+        progress.event("submitted", "fox", Counts(1, 0, 0, 5.24))
+        progress.event("done", "fox", Counts(2, 1, 0, 10.48))
+        progress.event("uncertain", "owl", Counts(1, 1, 1, 10.48))
+        assert progress.credits == 10.48
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2  # one line per finished item
+    assert "1/3 done: fox (in flight 2 · done 1 · failed 0 · 10.48 credits)" in lines[0]
+    assert "2/3 UNCERTAIN: owl (in flight 1 · done 1 · failed 1 · 10.48 credits)" in lines[1]
 
 
 def test_resume_hint_repeats_connection_options_and_a_foreign_polling_host(
@@ -207,3 +304,12 @@ def test_resume_hint_repeats_connection_options_and_a_foreign_polling_host(
     )
     mock = resume_hint("t1", "fox.png", Connection(mock=True), why="interrupted")
     assert "nothing is left to resume" in mock
+
+
+@pytest.mark.parametrize(
+    ("credits", "shown"),
+    [(5.24, "5.24"), (5.0, "5"), (1_000_000.0, "1,000,000"), (0.004, "0"), (10.5, "10.5")],
+)
+def test_credits_are_written_without_exponents(credits: float, shown: str) -> None:
+    assert number(credits) == shown
+    assert format_cost(credits) == f"{shown} credits ({credits * 0.01:,.2f} USD)"

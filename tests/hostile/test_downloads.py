@@ -233,19 +233,38 @@ def test_stale_part_files_are_removed_by_the_next_save_and_only_those(
     running = _part(tmp_path, f".flux-flex-{now + 3600}-def.part")  # a save in progress
     fresh_legacy = _part(tmp_path, ".flux-flex-k9w1.part")
     not_ours = [_part(tmp_path, n, age=3600) for n in (".other.part", "flux-flex-1-a.part")]
+    # Named writers, all within their bound: gone from this host (removed), alive (kept),
+    # this very process (kept: another save of it may be writing), another host (kept).
+    host = _files._host_tag()
+    dead_pid = _a_dead_pid()
+    killed = _part(tmp_path, f".flux-flex-{now + 3600}-{dead_pid}@{host}-k1.part")
+    alive = _part(tmp_path, f".flux-flex-{now + 3600}-{os.getppid()}@{host}-a1.part")
+    mine = _part(tmp_path, f".flux-flex-{now + 3600}-{os.getpid()}@{host}-m1.part")
+    elsewhere = _part(tmp_path, f".flux-flex-{now + 3600}-{dead_pid}@00000000-e1.part")
     c, result = ready(server, download_timeout=60)
     with c:
         result.save(tmp_path / "fox.png")
     assert not expired.exists()
     assert not legacy.exists()
+    assert not killed.exists()
     assert running.exists()
     assert fresh_legacy.exists()
+    assert alive.exists()
+    assert mine.exists()
+    assert elsewhere.exists()
     assert all(p.exists() for p in not_ours)
     assert (tmp_path / "fox.png").exists()
 
 
+def _a_dead_pid() -> int:
+    """The id of a process that has ended (and was reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def test_a_killed_save_leaves_a_part_that_the_next_save_removes(
-    server: HostileServer, api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: HostileServer, api: Api, tmp_path: Path
 ) -> None:
     # Before: the hidden .part of a killed save() stayed forever.
     c, result = ready(server)
@@ -268,13 +287,10 @@ def test_a_killed_save_leaves_a_part_that_the_next_save_removes(
         child.wait()
     left = list(tmp_path.glob(".flux-flex-*.part"))
     assert len(left) == 1, "the killed save left no temporary file: the test proves nothing"
+    assert f"-{child.pid}@" in left[0].name  # the writer is named in the file
     server.route("GET", SAMPLE_ROUTE, api.download)
     with c:
-        result.save(tmp_path / "now.png")  # within the killed save's bound: kept
-        assert left[0].exists()
-        # 40 s later the killed save's own bound (30 s) has passed: the next save removes it.
-        later = time.time() + 40
-        monkeypatch.setattr(_files, "wall_clock", lambda: later)
-        monkeypatch.setattr(_files, "_swept", {})
-        result.save(tmp_path / "later.png")
-    assert left_in(tmp_path) == ["later.png", "now.png"]
+        # Well within the killed save's own bound (30 s), but its writer is gone: the next
+        # save into the folder removes it at once.
+        result.save(tmp_path / "now.png")
+    assert left_in(tmp_path) == ["now.png"]

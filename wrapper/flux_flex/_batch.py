@@ -59,6 +59,7 @@ from flux_flex._core.batch import (
     item_flow,
     parse_request,
 )
+from flux_flex._core.flows import Flow
 from flux_flex._core.journal import Decision
 from flux_flex._core.status import Acknowledged, Finished
 from flux_flex._shared import ClientCore, Submission
@@ -72,7 +73,7 @@ from flux_flex.journal import Claim, Journal
 if TYPE_CHECKING:
     from flux_flex.async_client import AsyncFluxFlex
     from flux_flex.client import FluxFlex
-    from flux_flex.models import AsyncResult, Result
+    from flux_flex.models import AsyncResult, Result, TaskSnapshot
 
 __all__ = [
     "AsyncBatchRun",
@@ -261,6 +262,7 @@ class _Engine:
         retry_failed: bool,
         stream: bool,
         on_event: EventCallback | None,
+        on_progress: Callable[[int, TaskSnapshot], object] | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an integer of at least 1, not {concurrency!r}")
@@ -276,6 +278,7 @@ class _Engine:
         self.timeout = float(timeout)
         self.stream = stream
         self.tally = _Tally(on_event)
+        self._on_progress = on_progress
         self._validate = validate
         self._requests: Iterable[Request] | None = requests
         self._iterator: Iterator[Request] | None = None
@@ -291,6 +294,25 @@ class _Engine:
         self._resubmit_uncertain = resubmit_uncertain
         self._retry_failed = retry_failed
         self.stopping = False
+
+    def wait_flow(self, step: Wait) -> Flow:
+        """The flow of a `Wait` step: the task polled by its id until it ends (or the
+        batch's ``timeout`` passes)."""
+        return self.core.wait_flow(
+            step.task_id,
+            step.polling_url,
+            timeout=self.timeout,
+            webhook=False,
+            webhook_grace=None,
+            submitted_at=step.submitted_at,
+        )
+
+    def progress_for(self, index: int) -> Callable[[TaskSnapshot], object] | None:
+        """What the waits of request ``index`` report each poll to (``on_progress``)."""
+        on_progress = self._on_progress
+        if on_progress is None:
+            return None
+        return lambda snapshot: on_progress(index, snapshot)
 
     # -- start and stop ----------------------------------------------------------------------
     def start(self) -> int | None:
@@ -588,15 +610,9 @@ class AsyncBatchRun:
                     if isinstance(step, Submit):
                         answer = await self._submit(item.submission)
                     elif isinstance(step, Wait):
-                        flow_ = client._core.wait_flow(
-                            step.task_id,
-                            step.polling_url,
-                            timeout=engine.timeout,
-                            webhook=False,
-                            webhook_grace=None,
-                            submitted_at=step.submitted_at,
+                        answer = await client._driver.run(
+                            engine.wait_flow(step), on_progress=engine.progress_for(item.index)
                         )
-                        answer = await client._driver.run(flow_)
                     else:
                         assert item.save_to is not None
                         answer = await client.download(client._result(step.finished), item.save_to)
@@ -840,15 +856,26 @@ class BatchRun:
         flow = item_flow(item, client._core.env.clock)
         answer: Any = None
         error: BaseException | None = None
-        posting = False  # from the POST until its answer is recorded: close() waits for it
+        # From the claim that writes "submitting" until the POST's answer (or the
+        # abandonment) is recorded: close() waits for it, so a stopped run never leaves a
+        # request marked as sent when it was not, nor sends one after close() returned.
+        posting = False
         try:
             while True:
                 step = flow.throw(error) if error is not None else flow.send(answer)
                 answer, error = None, None
+                if isinstance(step, ClaimStep):
+                    if not self._posting_started():
+                        return None  # stopping: nothing was written for this request
+                    posting = True
+                    answer = engine.local(item, step)
+                    if answer.decision is not Decision.SUBMIT:
+                        posting = self._posting_done()
+                    continue
                 if isinstance(step, LOCAL_STEPS):
                     answer = engine.local(item, step)
                     continue
-                if posting:
+                if posting and not isinstance(step, Submit):
                     posting = self._posting_done()
                 if self._stop.is_set():
                     if isinstance(step, Submit):
@@ -857,18 +884,11 @@ class BatchRun:
                     return None
                 try:
                     if isinstance(step, Submit):
-                        posting = self._posting_started()
                         answer = self._submit(item.submission)
                     elif isinstance(step, Wait):
-                        flow_ = client._core.wait_flow(
-                            step.task_id,
-                            step.polling_url,
-                            timeout=engine.timeout,
-                            webhook=False,
-                            webhook_grace=None,
-                            submitted_at=step.submitted_at,
+                        answer = client._driver.run(
+                            engine.wait_flow(step), on_progress=engine.progress_for(item.index)
                         )
-                        answer = client._driver.run(flow_)
                     else:
                         assert item.save_to is not None
                         answer = client.download(client._result(step.finished), item.save_to)
@@ -903,7 +923,10 @@ class BatchRun:
             flow.close()
 
     def _posting_started(self) -> bool:
+        """Count a request about to be claimed; False (nothing counted) once stopping."""
         with self._posting_changed:
+            if self._stop.is_set():
+                return False
             self._posting += 1
         return True
 
@@ -919,7 +942,8 @@ class BatchRun:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
+        with self._posting_changed:  # under the lock: no claim starts after this
+            self._stop.set()
         self._engine.stopping = True
         with self._posting_changed:
             self._posting_changed.wait_for(

@@ -10,7 +10,10 @@ deadline between chunks.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -79,14 +82,22 @@ def prepare_target(requested: str | os.PathLike[str]) -> None:
     )
 
 
+@functools.cache
+def _host_tag() -> str:
+    # Which machine wrote a file: a process id means something only on its own host (a
+    # folder may be shared over the network).
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
 def new_temp(directory: str, expires_at: float) -> tuple[int, str]:
     """A new hidden temporary file in ``directory`` (created if missing): descriptor and path.
 
     Its name carries ``expires_at`` (wall-clock time by which its writer is done, one way
-    or another), so a later save can tell a stale file from one being written right now.
+    or another) and the writer (process id and host), so a later save can tell a stale file
+    from one being written right now: ``.flux-flex-<expires>-<pid>@<host>-<random>.part``.
     """
     os.makedirs(directory, exist_ok=True)
-    prefix = f"{PART_PREFIX}{int(expires_at) + 1}-"
+    prefix = f"{PART_PREFIX}{int(expires_at) + 1}-{os.getpid()}@{_host_tag()}-"
     return tempfile.mkstemp(prefix=prefix, suffix=PART_SUFFIX, dir=directory)
 
 
@@ -95,12 +106,33 @@ def _expiry(name: str) -> float | None:
     return float(stamp) if stamp.isdigit() else None
 
 
+def _writer_is_gone(name: str) -> bool:
+    """True when the file's writer was a process of this host that no longer runs."""
+    fields = name[len(PART_PREFIX) :].split("-", 2)
+    if len(fields) < 3 or "@" not in fields[1]:
+        return False  # an older naming: only its expiry or age tells
+    pid_text, host = fields[1].split("@", 1)
+    if not pid_text.isdigit() or host != _host_tag():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # another save of this process may be writing it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False  # alive (another user's), or unknowable: wait for the expiry
+    return False
+
+
 def sweep_stale(directory: str, *, older_than: float, now: float | None = None) -> list[str]:
     """Remove the temporary files of saves that can no longer be running; their paths.
 
-    A file is stale once the time in its name has passed (plus a small margin); a file
-    without one (an older naming) once it has not changed for ``older_than`` seconds. Only
-    our own ``.flux-flex-*.part`` names are touched.
+    A file is stale once its writer is a process of this host that no longer runs (a save
+    killed mid-download), or once the time in its name has passed (plus a small margin); a
+    file without one (an older naming) once it has not changed for ``older_than`` seconds.
+    Only our own ``.flux-flex-*.part`` names are touched.
     """
     now = wall_clock() if now is None else now
     removed: list[str] = []
@@ -114,7 +146,7 @@ def sweep_stale(directory: str, *, older_than: float, now: float | None = None) 
             continue
         expires = _expiry(name)
         try:
-            stale = (
+            stale = _writer_is_gone(name) or (
                 now > expires + STALE_MARGIN
                 if expires is not None
                 else now - entry.stat(follow_symlinks=False).st_mtime > older_than

@@ -363,6 +363,7 @@ class AsyncFluxFlex:
         retry_failed: bool = False,
         stream: bool = False,
         on_event: Callable[[BatchEvent], object] | None = None,
+        on_progress: Callable[[int, TaskSnapshot], object] | None = None,
     ) -> list[AsyncResult | BaseException]:
         """Generate many images with at most ``concurrency`` tasks in flight.
 
@@ -371,7 +372,8 @@ class AsyncFluxFlex:
         exception that request ended with. One failure never cancels the others; 429s are
         retried within the retry budget. ``on_result(index, outcome)`` is called as each
         request finishes (in completion order); ``on_event`` receives a `BatchEvent` at
-        every step, with live `BatchCounts` (in flight, done, failed, credits spent).
+        every step, with live `BatchCounts` (in flight, done, failed, credits spent);
+        ``on_progress(index, snapshot)`` receives every poll of every request's task.
 
         Every request is checked before any is sent: if one is invalid nothing is sent and
         `BatchValidationError` names each ``requests[i].field``. ``requests`` may be any
@@ -400,6 +402,7 @@ class AsyncFluxFlex:
             retry_failed=retry_failed,
             stream=stream,
             on_event=on_event,
+            on_progress=on_progress,
         )
 
     def generate_as_completed(
@@ -413,6 +416,7 @@ class AsyncFluxFlex:
         retry_failed: bool = False,
         stream: bool = False,
         on_event: Callable[[BatchEvent], object] | None = None,
+        on_progress: Callable[[int, TaskSnapshot], object] | None = None,
     ) -> AsyncBatchRun:
         """Like `generate_many`, but yields ``(index, outcome)`` as each request finishes.
 
@@ -435,6 +439,7 @@ class AsyncFluxFlex:
             retry_failed=retry_failed,
             stream=stream,
             on_event=on_event,
+            on_progress=on_progress,
         )
 
     async def __aenter__(self) -> AsyncFluxFlex:

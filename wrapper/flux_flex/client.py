@@ -366,6 +366,7 @@ class FluxFlex:
         retry_failed: bool = False,
         stream: bool = False,
         on_event: Callable[[BatchEvent], object] | None = None,
+        on_progress: Callable[[int, TaskSnapshot], object] | None = None,
     ) -> list[Result | BaseException]:
         """Generate many images with at most ``concurrency`` tasks in flight (worker threads).
 
@@ -373,7 +374,8 @@ class FluxFlex:
         request, in order (the `Result`, or the exception it ended with); every request
         checked before any is sent (`BatchValidationError`); ``journal`` makes a re-run
         resume instead of paying twice. ``on_result`` is called in the calling thread;
-        ``on_event`` from the worker threads, one call at a time. On Ctrl-C
+        ``on_event`` from the worker threads, one call at a time; ``on_progress(index,
+        snapshot)`` from the worker threads too, after every poll. On Ctrl-C
         (``KeyboardInterrupt``) POSTs already sent are awaited and recorded before it
         propagates; created tasks stay resumable.
         """
@@ -390,6 +392,7 @@ class FluxFlex:
             retry_failed=retry_failed,
             stream=stream,
             on_event=on_event,
+            on_progress=on_progress,
         )
 
     def generate_as_completed(
@@ -403,6 +406,7 @@ class FluxFlex:
         retry_failed: bool = False,
         stream: bool = False,
         on_event: Callable[[BatchEvent], object] | None = None,
+        on_progress: Callable[[int, TaskSnapshot], object] | None = None,
     ) -> BatchRun:
         """Like `generate_many`, but yields ``(index, outcome)`` as each request finishes.
 
@@ -424,4 +428,5 @@ class FluxFlex:
             retry_failed=retry_failed,
             stream=stream,
             on_event=on_event,
+            on_progress=on_progress,
         )

@@ -15,6 +15,7 @@ there: whole secrets in any encoding, and runs of 8 or more of their characters)
     │   ├── RateLimitError          429 (retry_after)
     │   ├── ServerError             5xx
     │   └── RequestValidationError  422, or refused locally before anything was sent
+    │       └── BatchValidationError  requests of a batch refused before any was sent
     ├── APIConnectionError          the request did not complete (connect error, broken link)
     │   └── APITimeoutError         no answer in time
     ├── TaskError                   the task ended without an image
@@ -24,7 +25,10 @@ there: whole secrets in any encoding, and runs of 8 or more of their characters)
     ├── WaitTimeoutError            the wait's deadline passed; the task may still finish
     ├── ProtocolError               an answer that breaks the spec (malformed JSON, no id…)
     ├── DownloadError               the sample URL expired or the download broke
-    └── WebhookVerificationError    a webhook delivery failed authentication
+    ├── WebhookVerificationError    a webhook delivery failed authentication
+    ├── JournalError                a task journal could not be read or written
+    ├── TaskUncertainError          a submission's answer was lost: a billed task may exist
+    └── PreviouslyFailedError       failed in an earlier run of a journal; retried when asked
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any, ParamSpec
 import click
 
 from flux_flex.cli.connection import DEFAULT_KEY_ENV, Connection
-from flux_flex.cli.failures import ExitCode, describe, error_payload, exit_code_for
+from flux_flex.cli.failures import ExitCode, describe, exit_code_for, failure_json
 from flux_flex.cli.output import emit_json
 
 __all__ = ["cli", "run"]
@@ -42,8 +42,7 @@ def _report_failure(exc: BaseException, *, debug: bool, as_json: bool) -> int:
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
     if as_json:
-        task_id = getattr(exc, "task_id", None)
-        emit_json({"ok": False, "id": task_id, "error": error_payload(exc)})
+        emit_json(failure_json(exc))
     message = "interrupted." if isinstance(exc, KeyboardInterrupt) else describe(exc)
     click.echo(f"error: {message}" if code != ExitCode.INTERRUPTED else message, err=True)
     return int(code)
@@ -177,12 +176,18 @@ def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--format",
             "output_format",
-            type=click.Choice(["png", "jpeg"]),
+            type=click.Choice(["png", "jpeg", "webp"]),
             default=None,
             help="Image format [default: from the file name's extension, else the API's: jpeg].",
         ),
         click.option(
             "--no-upsampling", is_flag=True, help="Do not let the API rewrite the prompt."
+        ),
+        click.option(
+            "--user",
+            metavar="ID",
+            default=None,
+            help="Your end user's id (1..256 characters), passed to the API as `user`.",
         ),
     ]
     for option in reversed(options):
@@ -192,7 +197,7 @@ def image_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _image_params(kwargs: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
-    for name in ("width", "height", "seed", "steps", "guidance", "safety_tolerance"):
+    for name in ("width", "height", "seed", "steps", "guidance", "safety_tolerance", "user"):
         value = kwargs.pop(name, None)
         if value is not None:
             params[name] = value
@@ -214,11 +219,6 @@ def _check_input_images(
     return value
 
 
-def _format_from_suffix(output: str) -> str | None:
-    suffix = Path(output).suffix.lower()
-    return {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}.get(suffix)
-
-
 def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--timeout``: how long to wait for a task."""
     return click.option(
@@ -230,10 +230,91 @@ def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def journal_options(*, batch: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--journal`` and ``--resubmit-uncertain`` (and, for batch, ``--retry-failed``)."""
+    where = "DIR" if batch else "the folder of FILE"
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option(
+                "--journal",
+                metavar="PATH",
+                default=None,
+                help=f"Task journal (SQLite) that makes a re-run resume instead of paying "
+                f"again [default: {where}/.flux-flex-journal.sqlite].",
+            ),
+            click.option(
+                "--resubmit-uncertain",
+                is_flag=True,
+                help="Send again requests that were sent without an answer (a task may exist "
+                "and be billed: check your tasks first).",
+            ),
+        ]
+        if batch:
+            options.append(
+                click.option(
+                    "--retry-failed",
+                    is_flag=True,
+                    help="Try again lines that failed in an earlier run (billed again).",
+                )
+            )
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+# --- the group ----------------------------------------------------------------------------
+
+ARGV_KEY = "flux_flex.argv"
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return "--json" in options
+
+
+class FluxFlexGroup(click.Group):
+    """The command group: remembers the command line (for "re-run the same command"
+    hints) and answers usage errors with the one ``--json`` failure object when asked."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        argv = list(args)
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta[ARGV_KEY] = argv
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if not _wants_json(ctx.meta.get(ARGV_KEY, [])):
+                raise
+            from flux_flex.cli.failures import CliUsageError
+
+            emit_json(failure_json(CliUsageError(exc.format_message())))
+            exc.show()
+            ctx.exit(exc.exit_code)
+
+
+def command_line(ctx: click.Context | None = None, *, drop: Sequence[str] = ()) -> list[str]:
+    """The ``flux-flex ...`` command being run, as an argv (without flags in ``drop``)."""
+    ctx = ctx or click.get_current_context()
+    argv = [arg for arg in ctx.meta.get(ARGV_KEY, []) if arg not in drop]
+    return ["flux-flex", *argv]
+
+
 # --- commands -------------------------------------------------------------------------------
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=FluxFlexGroup, context_settings=CONTEXT)
 @click.version_option(package_name="flux-flex", prog_name="flux-flex")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs for any command.")
 def cli(debug: bool) -> None:
@@ -266,6 +347,7 @@ def cli(debug: bool) -> None:
     metavar="NAME",
     help="Environment variable holding the webhook signing secret.",
 )
+@journal_options(batch=False)
 @timeout_option
 @json_option
 @connection_options(mock=True)
@@ -274,15 +356,25 @@ def cli(debug: bool) -> None:
 def generate(prompt: str, output: str, **kwargs: Any) -> int:
     """Generate one image from PROMPT and save it to FILE.
 
-    Shows the task's progress, then prints the path, seed and cost.
+    Shows the task's progress, then prints the path, seed and cost. A journal beside FILE
+    records the task: if the command stops after the task was paid for, re-running it
+    resumes that task instead of paying again.
     """
     from flux_flex.cli import tasks
+    from flux_flex.cli.prompts_file import format_for_suffix
 
     connection = _connection(kwargs)
     params = _image_params(kwargs)
-    params.setdefault("output_format", _format_from_suffix(output))
-    if params["output_format"] is None:
-        del params["output_format"]
+    from_suffix = format_for_suffix(output)
+    chosen = params.get("output_format")
+    if from_suffix is not None and chosen is not None and chosen != from_suffix:
+        raise click.BadParameter(
+            f"--format {chosen} contradicts the extension of {output!r}: drop --format, or "
+            f"end the file name with {'.jpg' if chosen == 'jpeg' else '.' + chosen}.",
+            param_hint="--format",
+        )
+    if from_suffix is not None:
+        params.setdefault("output_format", from_suffix)
     if kwargs["input_images"]:
         params["input_images"] = list(kwargs["input_images"])
     if kwargs["webhook_url"]:
@@ -294,6 +386,8 @@ def generate(prompt: str, output: str, **kwargs: Any) -> int:
         connection=connection,
         timeout=kwargs["timeout"],
         webhook_secret_env=kwargs["webhook_secret_env"],
+        journal=kwargs["journal"],
+        resubmit_uncertain=kwargs["resubmit_uncertain"],
         as_json=kwargs["as_json"],
     )
 
@@ -337,6 +431,35 @@ def wait(task_id: str, output: str, polling_url: str | None, **kwargs: Any) -> i
     )
 
 
+@cli.command("tasks", context_settings=CONTEXT)
+@click.argument("journal", metavar="[PATH|DIR]", required=False, default=".")
+@json_option
+@debug_option
+@reports_errors
+def list_tasks(journal: str, as_json: bool, debug: bool) -> int:
+    """List what a task journal holds: id, state, prompt, cost and file of every task.
+
+    PATH is a journal file, or a folder holding .flux-flex-journal.sqlite (what batch and
+    generate write) [default: the current folder].
+    """
+    from flux_flex.cli import journal_view
+
+    return journal_view.list_tasks(journal, as_json=as_json)
+
+
+@cli.command("credits", context_settings=CONTEXT)
+@json_option
+@connection_options(mock=False)
+@debug_option
+@reports_errors
+def show_credits(**kwargs: Any) -> int:
+    """Print the account's credit balance (GET /v1/credits; nothing is billed)."""
+    from flux_flex.cli import account
+
+    connection = _connection(kwargs)
+    return account.show_credits(connection, as_json=kwargs["as_json"])
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("prompts_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
@@ -354,30 +477,62 @@ def wait(task_id: str, output: str, polling_url: str | None, **kwargs: Any) -> i
     help="Tasks in flight at once (most accounts may have 24; more get 429s, retried).",
 )
 @image_options
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Generate every line again, even those whose image is already there (billed).",
+)
+@journal_options(batch=True)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say how many tasks would be submitted, their estimated cost and (with a key) the "
+    "balance; send nothing billed.",
+)
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Submit even when the estimated cost exceeds the balance (or it cannot be checked).",
+)
 @timeout_option
 @json_option
 @connection_options(mock=True)
 @debug_option
 @reports_errors
-def batch(prompts_file: str, out_dir: str, concurrency: int, **kwargs: Any) -> int:
+def batch(prompts_file: str, out_dir: str, **kwargs: Any) -> int:
     """Generate one image per line of PROMPTS_FILE into DIR (exit 1 if any failed).
 
     Each line is a prompt, or a JSON object with "prompt" and parameters (width, seed,
-    output_format, ...; "name" sets the file name). Images are named
-    <slug>-<hash>.<ext> from the request, so a re-run skips images that already exist.
+    output_format, user, ...; "name" starts the file name). Every line is checked, and the
+    estimated cost held against your balance, before anything is sent. Images are named
+    <slug or name>-<hash>.<ext> from the request; a journal in DIR records every task, so
+    re-running the same command skips what is saved and resumes what was paid for.
     """
     from flux_flex.cli import batch as batch_module
+    from flux_flex.cli.failures import option_for_field
 
     connection = _connection(kwargs)
     defaults = _image_params(kwargs)
+    options = batch_module.BatchOptions(
+        concurrency=kwargs["concurrency"],
+        timeout=kwargs["timeout"],
+        journal=kwargs["journal"],
+        force=kwargs["force"],
+        resubmit_uncertain=kwargs["resubmit_uncertain"],
+        retry_failed=kwargs["retry_failed"],
+        dry_run=kwargs["dry_run"],
+        yes=kwargs["yes"],
+        as_json=kwargs["as_json"],
+        mock=connection.mock,
+        command=command_line(),
+    )
     return batch_module.run_batch(
         prompts_file,
         Path(out_dir),
         defaults,
+        options_by_key={key: option_for_field(key) or key for key in defaults},
         connection=connection,
-        concurrency=concurrency,
-        timeout=kwargs["timeout"],
-        as_json=kwargs["as_json"],
+        options=options,
     )
 
 

@@ -1,32 +1,66 @@
-"""``flux-flex batch``: many prompts through ``AsyncFluxFlex.generate_many``, one progress bar.
+"""``flux-flex batch``: every line of a prompts file through the library's batch engine
+(`FluxFlex.generate_as_completed`), with a task journal in the output folder.
 
-Items whose image already exists in the output directory are skipped (see
-`flux_flex.cli.prompts_file` for the file naming), so a re-run only does what is missing.
+Before anything is sent: every line is checked, the plan is made (images already there are
+skipped; the journal says what to resume) and the estimated cost is held against the
+balance (`flux_flex.cli.preflight`). The engine does the rest — submits, resumes, records
+every task before and after its POST — so a re-run of the same command never pays twice.
+With ``--mock`` there is no journal: the built-in fake, and its tasks, end with the command.
 """
 
 from __future__ import annotations
 
-import asyncio
+import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from flux_flex.cli import preflight
 from flux_flex.cli.connection import Connection, Endpoint, open_endpoint
-from flux_flex.cli.failures import CliUsageError, ExitCode, Interrupted, describe
-from flux_flex.cli.output import emit_json
-from flux_flex.cli.progress import BatchProgress
-from flux_flex.cli.prompts_file import BatchItem, PromptsFileError, existing_image, parse_prompts
+from flux_flex.cli.failures import BalanceTooLow, CliUsageError, ExitCode, Interrupted, describe
+from flux_flex.cli.output import emit_json, format_cost, number
+from flux_flex.cli.paths import journal_path, prepare_folder
+from flux_flex.cli.preflight import Action, CostEstimate, Planned
+from flux_flex.cli.progress import FINAL_KINDS, BatchProgress
+from flux_flex.cli.prompts_file import BatchItem, line_of, scan_prompts, suffix_for_format
 
 if TYPE_CHECKING:
-    from flux_flex.models import AsyncResult
+    from flux_flex import BatchEvent
 
-__all__ = ["ItemOutcome", "run_batch"]
+__all__ = ["BatchOptions", "ItemOutcome", "read_items", "run_batch", "target_path"]
 
-_SUFFIX = {"png": ".png", "jpeg": ".jpg"}
-_API_DEFAULT_FORMAT = "jpeg"
+# What the engine's final event kinds are called in the summary.
+_STATE = {
+    "done": "generated",
+    "skipped": "skipped",
+    "failed": "failed",
+    "uncertain": "uncertain",
+    "unfinished": "unfinished",
+}
+_BAD_STATES = ("failed", "uncertain", "unfinished")
+# Flags a "re-run the same command" hint leaves out: they would pay again without asking.
+_NOT_REPEATED = ("--force", "--resubmit-uncertain", "--retry-failed", "--dry-run")
+
+
+@attrs.frozen
+class BatchOptions:
+    """How to run a batch (the command's options, as plain values)."""
+
+    concurrency: int = 24
+    timeout: float = 300.0
+    journal: str | None = None
+    force: bool = False
+    resubmit_uncertain: bool = False
+    retry_failed: bool = False
+    dry_run: bool = False
+    yes: bool = False
+    as_json: bool = False
+    mock: bool = False
+    command: Sequence[str] = ("flux-flex", "batch")
+    """The command line being run, for "re-run the same command" hints."""
 
 
 @attrs.frozen
@@ -34,10 +68,11 @@ class ItemOutcome:
     """What happened to one line of the prompts file."""
 
     item: BatchItem
-    state: str  # "generated" | "skipped" | "failed"
+    state: str  # generated | skipped | failed | uncertain | unfinished
     path: str | None = None
     task_id: str | None = None
     seed: int | None = None
+    cost: float | None = None
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -49,62 +84,207 @@ class ItemOutcome:
             "path": self.path,
             "id": self.task_id,
             "seed": self.seed,
+            "cost": self.cost,
             "error": self.error,
         }
 
 
 def target_path(out_dir: Path, item: BatchItem) -> Path:
     """Where ``item``'s image is saved (the client fixes the extension to the real format)."""
-    output_format = str(item.params.get("output_format") or _API_DEFAULT_FORMAT)
-    return out_dir / f"{item.stem}{_SUFFIX.get(output_format, '.jpg')}"
+    return out_dir / f"{item.stem}{suffix_for_format(item.params.get('output_format'))}"
 
 
-def _read_items(prompts_file: str, defaults: dict[str, Any]) -> list[BatchItem]:
-    try:
-        if prompts_file == "-":
-            items = parse_prompts(sys.stdin, defaults)
-        else:
-            with open(prompts_file, encoding="utf-8") as lines:
-                items = parse_prompts(lines, defaults)
-    except PromptsFileError as exc:
-        raise CliUsageError(f"{prompts_file}: {exc}") from exc
+def _refused(prompts_file: str, problems: Sequence[str]) -> CliUsageError:
+    listed = "\n".join(f"  {problem}" for problem in problems)
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    return CliUsageError(
+        f"{prompts_file}: {count}, nothing was sent. Fix these lines and run again:\n{listed}"
+    )
+
+
+def read_items(
+    prompts_file: str, defaults: dict[str, Any], options: Mapping[str, str]
+) -> list[BatchItem]:
+    """Every item of the file, each checked against the spec; a `CliUsageError` listing
+    every bad line (nothing is sent) when any is wrong."""
+    preflight.check_defaults(defaults)  # a bad option is named once, as the option
+    if prompts_file == "-":
+        items, problems = scan_prompts(sys.stdin.buffer, defaults, options=options)
+    else:
+        with open(prompts_file, "rb") as lines:
+            items, problems = scan_prompts(lines, defaults, options=options)
+    problems += preflight.request_problems(items)
+    if problems:
+        raise _refused(prompts_file, sorted(problems, key=line_of))
     if not items:
         raise CliUsageError(f"{prompts_file}: no prompts (one per line; # starts a comment)")
     return items
 
 
-async def _generate(
+def _rerun(options: BatchOptions, *extra: str) -> str:
+    argv = [arg for arg in options.command if arg not in _NOT_REPEATED]
+    return shlex.join([*argv, *extra])
+
+
+# --- the balance ---------------------------------------------------------------------------
+
+
+def _balance(endpoint: Endpoint) -> float:
+    with endpoint.sync_client() as client:
+        return client.credits()
+
+
+def _check_balance(endpoint: Endpoint, estimate: CostEstimate, options: BatchOptions) -> None:
+    from flux_flex.errors import FluxFlexError
+
+    try:
+        balance = _balance(endpoint)
+    except FluxFlexError as exc:
+        raise BalanceTooLow(
+            f"could not check the balance before submitting ({describe(exc).rstrip('.')}); "
+            f"nothing was sent. Pass --yes to submit without the check: {_rerun(options, '--yes')}"
+        ) from exc
+    if estimate.credits > balance:
+        raise BalanceTooLow(
+            f"the {estimate.tasks} task(s) to submit are estimated at {number(estimate.credits)} "
+            f"credits but the balance is {number(balance)}; nothing was sent. Top up your credits, "
+            f"or pass --yes to submit anyway: {_rerun(options, '--yes')}"
+        )
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def _forget_saved(journal: Path, planned: Sequence[Planned]) -> None:
+    """For ``--force``: forget the saved entries of the lines to generate again."""
+    from flux_flex import Journal
+    from flux_flex._core.journal import State
+
+    stale = [p.entry for p in planned if p.action is Action.SUBMIT and p.entry is not None]
+    if not stale:
+        return
+    with Journal(journal) as opened:
+        for entry in stale:
+            if entry.state is State.SAVED:
+                opened.forget(entry.fingerprint)
+
+
+def _generate(
     endpoint: Endpoint,
-    items: Sequence[BatchItem],
-    out_dir: Path,
-    *,
-    concurrency: int,
-    timeout: float,
+    planned: Sequence[Planned],
+    journal: Path | None,
+    options: BatchOptions,
     progress: BatchProgress,
-) -> list[AsyncResult | BaseException]:
-    requests = [{**item.request(), "save_to": str(target_path(out_dir, item))} for item in items]
+) -> dict[int, ItemOutcome]:
+    """Run the engine over ``planned``; each line's outcome by its index."""
+    requests = [{**p.item.request(), "save_to": str(p.target)} for p in planned]
+    kinds: dict[int, str] = {}
+    ids: dict[int, str] = {}
 
-    def on_result(index: int, outcome: object) -> None:
-        progress.item_done(items[index].stem, ok=not isinstance(outcome, BaseException))
+    def on_event(event: BatchEvent) -> None:  # from worker threads, one at a time
+        if event.task_id:
+            ids[event.index] = event.task_id
+        if event.kind in FINAL_KINDS:
+            kinds[event.index] = event.kind
+        progress.event(event.kind, planned[event.index].item.stem, event.counts)
 
-    async with endpoint.async_client() as client:
-        return await client.generate_many(
-            requests, concurrency=concurrency, timeout=timeout, on_result=on_result
+    outcomes: dict[int, ItemOutcome] = {}
+    with endpoint.sync_client() as client:
+        run = client.generate_as_completed(
+            requests,
+            concurrency=options.concurrency,
+            timeout=options.timeout,
+            journal=journal,
+            resubmit_uncertain=options.resubmit_uncertain,
+            retry_failed=options.retry_failed,
+            on_event=on_event,
         )
+        try:
+            with run:
+                for index, outcome in run:
+                    kind = kinds.get(
+                        index, "failed" if isinstance(outcome, BaseException) else "done"
+                    )
+                    outcomes[index] = _outcome(planned[index].item, kind, outcome, ids.get(index))
+        except KeyboardInterrupt:
+            in_flight = run.counts.in_flight  # after close(): the tasks left running, paid
+            message = _interrupted(in_flight, journal, endpoint, options)
+            resume = None if endpoint.mock else _rerun(options)
+            raise Interrupted(message, resume=resume) from None
+    return outcomes
 
 
-def _outcome(item: BatchItem, out_dir: Path, outcome: AsyncResult | BaseException) -> ItemOutcome:
-    if isinstance(outcome, BaseException):
-        return ItemOutcome(
-            item, "failed", task_id=getattr(outcome, "task_id", None), error=describe(outcome)
-        )
-    saved = getattr(outcome, "path", None) or existing_image(out_dir, item.stem)
-    return ItemOutcome(
-        item, "generated", path=str(saved) if saved else None, task_id=outcome.id, seed=outcome.seed
+def _interrupted(
+    in_flight: int, journal: Path | None, endpoint: Endpoint, options: BatchOptions
+) -> str:
+    if endpoint.mock:
+        return "interrupted (with --mock the fake API stops with this command: nothing to resume)."
+    tasks = f"{in_flight} task{'s' if in_flight != 1 else ''}"
+    return (
+        f"interrupted: {tasks} in flight keep running on the API (already paid); images saved "
+        f"so far are kept. Re-run the same command to resume them, nothing is paid twice "
+        f"(journal: {journal}): {_rerun(options)}"
     )
 
 
-def _print_summary(outcomes: Sequence[ItemOutcome], out_dir: Path) -> None:
+def _outcome(item: BatchItem, kind: str, outcome: Any, task_id: str | None) -> ItemOutcome:
+    if isinstance(outcome, BaseException):
+        task_id = getattr(outcome, "task_id", None) or task_id
+        return ItemOutcome(
+            item, _STATE.get(kind, "failed"), task_id=task_id, error=describe(outcome)
+        )
+    cost = getattr(outcome, "cost", None)
+    return ItemOutcome(
+        item,
+        _STATE.get(kind, "generated"),
+        path=getattr(outcome, "path", None),
+        task_id=outcome.id,
+        seed=outcome.seed,
+        cost=cost,
+    )
+
+
+# --- reporting -----------------------------------------------------------------------------
+
+
+def _counts(outcomes: Sequence[ItemOutcome]) -> dict[str, int]:
+    return {state: sum(o.state == state for o in outcomes) for state in _STATE.values()}
+
+
+def _next_steps(outcomes: Sequence[ItemOutcome], options: BatchOptions) -> list[str]:
+    counts = _counts(outcomes)
+    steps: list[str] = []
+    if options.mock:
+        bad = sum(counts[state] for state in _BAD_STATES)
+        if bad:
+            steps.append(
+                f"{bad} did not produce an image; with --mock there is no journal (the fake "
+                "and its tasks end with the command): running it again skips the images that "
+                "exist and sends the rest anew."
+            )
+        return steps
+    if counts["unfinished"]:
+        steps.append(
+            f"{counts['unfinished']} unfinished (paid, still running or not saved): re-run the "
+            f"same command to resume them: {_rerun(options)}"
+        )
+    if counts["uncertain"]:
+        steps.append(
+            f"{counts['uncertain']} uncertain (sent, no answer: a task may exist and be "
+            "billed): check your tasks, then re-run with --resubmit-uncertain to send them "
+            f"again: {_rerun(options, '--resubmit-uncertain')}"
+        )
+    if counts["failed"]:
+        steps.append(
+            f"{counts['failed']} failed: not retried on their own; re-run with --retry-failed "
+            f"to try again (billed again): {_rerun(options, '--retry-failed')}"
+        )
+    return steps
+
+
+def _print_summary(
+    outcomes: Sequence[ItemOutcome], out_dir: Path, credits: float, options: BatchOptions
+) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -116,7 +296,13 @@ def _print_summary(outcomes: Sequence[ItemOutcome], out_dir: Path) -> None:
     table.add_column("file", overflow="fold")
     table.add_column("seed", justify="right")
     table.add_column("error / task", overflow="fold")
-    styles = {"generated": "green", "skipped": "dim", "failed": "bold red"}
+    styles = {
+        "generated": "green",
+        "skipped": "dim",
+        "failed": "bold red",
+        "uncertain": "bold yellow",
+        "unfinished": "yellow",
+    }
     for outcome in outcomes:
         # Text, not markup: prompts and messages may contain [brackets].
         table.add_row(
@@ -127,14 +313,110 @@ def _print_summary(outcomes: Sequence[ItemOutcome], out_dir: Path) -> None:
             Text(outcome.error or ""),
         )
     console.print(table)
-    counts = {state: sum(o.state == state for o in outcomes) for state in styles}
-    console.print(
-        Text(
-            f"{counts['generated']} generated, {counts['skipped']} skipped (already there), "
-            f"{counts['failed']} failed."
-            + ("  Re-run the same command to retry the failed ones." if counts["failed"] else "")
-        )
+    counts = _counts(outcomes)
+    line = (
+        f"{counts['generated']} generated, {counts['skipped']} skipped (already there), "
+        f"{counts['failed'] + counts['uncertain'] + counts['unfinished']} failed; "
+        f"{format_cost(credits)} spent by this run."
     )
+    console.print(Text(line))
+    for step in _next_steps(outcomes, options):
+        console.print(Text(step))
+
+
+def _emit_summary(
+    outcomes: Sequence[ItemOutcome], out_dir: Path, credits: float, options: BatchOptions
+) -> None:
+    counts = _counts(outcomes)
+    bad = sum(counts[state] for state in _BAD_STATES)
+    payload: dict[str, Any] = {
+        "ok": not bad,
+        "id": None,  # a batch has many tasks: each item carries its own id
+        "out_dir": str(out_dir),
+        "generated": counts["generated"],
+        "skipped": counts["skipped"],
+        "failed": bad,
+        "uncertain": counts["uncertain"],
+        "unfinished": counts["unfinished"],
+        "credits": round(credits, 2),
+        "items": [outcome.as_json() for outcome in outcomes],
+    }
+    if bad:
+        steps = _next_steps(outcomes, options)
+        payload["error"] = {
+            "type": "BatchItemsFailed",
+            "message": f"{bad} of {len(outcomes)} items did not produce an image. "
+            + " ".join(steps),
+            "exit_code": int(ExitCode.FAILED),
+        }
+        if not options.mock:
+            payload["error"]["resume"] = _rerun(options)
+    emit_json(payload)
+
+
+def _report_plan(
+    planned: Sequence[Planned],
+    estimate: CostEstimate,
+    balance: float | None,
+    why_no_balance: str | None,
+    options: BatchOptions,
+    prompts_file: str,
+    out_dir: Path,
+) -> None:
+    counts = {action.value: sum(p.action is action for p in planned) for action in Action}
+    covered = None if balance is None else estimate.credits <= balance
+    if options.as_json:
+        emit_json(
+            {
+                "ok": True,
+                "dry_run": True,
+                "out_dir": str(out_dir),
+                "lines": len(planned),
+                "to_submit": counts["submit"],
+                "to_resume": counts["resume"] + counts["redownload"],
+                "already_there": counts["exists"],
+                "uncertain": counts["uncertain"],
+                "failed_before": counts["failed"],
+                "estimated_credits": estimate.credits,
+                "estimate_exact": estimate.exact,
+                "assumptions": list(estimate.assumptions),
+                "balance": balance,
+                "covered": covered,
+                "items": [
+                    {
+                        "line": p.item.line,
+                        "prompt": p.item.prompt,
+                        "action": p.action.value,
+                        "path": str(p.target),
+                    }
+                    for p in planned
+                ],
+            }
+        )
+        return
+    rows: list[tuple[str, object]] = [
+        ("lines", len(planned)),
+        ("to submit", f"{counts['submit']} (billed)"),
+        ("to resume", f"{counts['resume'] + counts['redownload']} (already paid)"),
+        ("already there", counts["exists"]),
+    ]
+    if counts["uncertain"]:
+        rows.append(
+            ("uncertain", f"{counts['uncertain']} (not sent again without --resubmit-uncertain)")
+        )
+    if counts["failed"]:
+        rows.append(("failed before", f"{counts['failed']} (not retried without --retry-failed)"))
+    rows.append(("estimate", format_cost(estimate.credits)))
+    if estimate.assumptions:
+        rows.append(("assumed", "; ".join(estimate.assumptions)))
+    if balance is None:
+        rows.append(("balance", f"not checked ({why_no_balance})"))
+    else:
+        verdict = "covers the batch" if covered else "does NOT cover the batch"
+        rows.append(("balance", f"{number(balance)} credits: {verdict}"))
+    from flux_flex.cli.output import print_fields
+
+    print_fields(f"dry run: {prompts_file} into {out_dir} (nothing was sent)", rows)
 
 
 def run_batch(
@@ -142,61 +424,85 @@ def run_batch(
     out_dir: Path,
     defaults: dict[str, Any],
     *,
+    options_by_key: Mapping[str, str],
     connection: Connection,
-    concurrency: int,
-    timeout: float,
-    as_json: bool,
+    options: BatchOptions,
 ) -> int:
     """Generate every missing image of ``prompts_file`` into ``out_dir``; 1 if any failed."""
-    items = _read_items(prompts_file, defaults)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outcomes: dict[int, ItemOutcome] = {}
-    todo: list[BatchItem] = []
-    for item in items:
-        found = existing_image(out_dir, item.stem)
-        if found is None:
-            todo.append(item)
-        else:
-            outcomes[item.line] = ItemOutcome(item, "skipped", path=str(found))
-    if todo:
+    items = read_items(prompts_file, defaults, options_by_key)
+    if not options.dry_run:
+        prepare_folder(out_dir, option="--out-dir", given=str(out_dir))
+    journal = None if connection.mock else journal_path(out_dir, options.journal)
+    if journal is not None and not options.dry_run:
+        prepare_folder(journal.parent, option="--journal", given=str(journal))
+    targets = [target_path(out_dir, item) for item in items]
+    planned = preflight.plan_batch(
+        items,
+        targets,
+        journal,
+        force=options.force,
+        resubmit_uncertain=options.resubmit_uncertain,
+        retry_failed=options.retry_failed,
+    )
+    estimate = preflight.estimate_cost([p.item for p in planned if p.action is Action.SUBMIT])
+    if options.dry_run:
+        return _dry_run(prompts_file, out_dir, planned, estimate, connection, options)
+    run = [p for p in planned if p.action is not Action.EXISTS]
+    outcomes = {
+        p.item.line: ItemOutcome(p.item, "skipped", path=str(_existing(p)))
+        for p in planned
+        if p.action is Action.EXISTS
+    }
+    credits = 0.0
+    if run:
+        if journal is not None and options.force:
+            _forget_saved(journal, run)
         with open_endpoint(connection) as endpoint:
             if endpoint.mock:
                 print(
                     f"--mock: using the built-in fake API at {endpoint.base_url}", file=sys.stderr
                 )
-            try:
-                with BatchProgress(len(todo)) as progress:
-                    results = asyncio.run(
-                        _generate(
-                            endpoint,
-                            todo,
-                            out_dir,
-                            concurrency=concurrency,
-                            timeout=timeout,
-                            progress=progress,
-                        )
-                    )
-            except KeyboardInterrupt:
-                raise Interrupted(
-                    "interrupted: images saved so far are kept; tasks already submitted may "
-                    "still finish (and are billed). Re-run the same command to do the rest "
-                    "(existing images are skipped)."
-                ) from None
-        for item, result in zip(todo, results, strict=True):
-            outcomes[item.line] = _outcome(item, out_dir, result)
+            if estimate.tasks and not options.yes:
+                _check_balance(endpoint, estimate, options)
+            with BatchProgress(len(run)) as progress:
+                done = _generate(endpoint, run, journal, options, progress)
+            credits = progress.credits
+        for index, outcome in done.items():
+            outcomes[run[index].item.line] = outcome
     ordered = [outcomes[item.line] for item in items]
-    failed = any(outcome.state == "failed" for outcome in ordered)
-    if as_json:
-        emit_json(
-            {
-                "ok": not failed,
-                "out_dir": str(out_dir),
-                "generated": sum(o.state == "generated" for o in ordered),
-                "skipped": sum(o.state == "skipped" for o in ordered),
-                "failed": sum(o.state == "failed" for o in ordered),
-                "items": [outcome.as_json() for outcome in ordered],
-            }
-        )
+    if options.as_json:
+        _emit_summary(ordered, out_dir, credits, options)
     else:
-        _print_summary(ordered, out_dir)
-    return ExitCode.FAILED if failed else ExitCode.OK
+        _print_summary(ordered, out_dir, credits, options)
+    bad = any(outcome.state in _BAD_STATES for outcome in ordered)
+    return ExitCode.FAILED if bad else ExitCode.OK
+
+
+def _existing(planned: Planned) -> Path | None:
+    from flux_flex.cli.prompts_file import existing_image
+
+    return existing_image(planned.target.parent, planned.item.stem)
+
+
+def _dry_run(
+    prompts_file: str,
+    out_dir: Path,
+    planned: Sequence[Planned],
+    estimate: CostEstimate,
+    connection: Connection,
+    options: BatchOptions,
+) -> int:
+    """Report the plan, the estimate and (with a key) the balance; nothing billed is sent."""
+    from flux_flex.errors import FluxFlexError
+
+    balance: float | None = None
+    why: str | None = None
+    try:
+        with open_endpoint(connection) as endpoint:
+            balance = _balance(endpoint)  # GET /v1/credits: the only request of a dry run
+    except CliUsageError:
+        why = f"no key in ${connection.api_key_env}"
+    except FluxFlexError as exc:
+        why = describe(exc).rstrip(".")
+    _report_plan(planned, estimate, balance, why, options, prompts_file, out_dir)
+    return ExitCode.OK

@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from flux_flex import errors as errors_module
 from flux_flex.errors import (
     APIConnectionError,
     ConfigurationError,
@@ -21,12 +22,17 @@ from flux_flex.errors import (
 )
 
 __all__ = [
+    "BalanceTooLow",
     "CliUsageError",
     "ExitCode",
     "Interrupted",
+    "PaidTaskError",
+    "UncertainTaskError",
     "describe",
     "error_payload",
+    "error_type",
     "exit_code_for",
+    "failure_json",
     "option_for_field",
     "resume_command",
 ]
@@ -46,12 +52,40 @@ class CliUsageError(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C arrived. ``hint`` says what happens to the task and how to pick it up again."""
+    """Ctrl-C arrived. ``hint`` says what happens to the task and how to pick it up again;
+    ``resume`` is the command that does (None when there is nothing to resume)."""
 
-    def __init__(self, hint: str, *, task_id: str | None = None) -> None:
+    def __init__(self, hint: str, *, task_id: str | None = None, resume: str | None = None) -> None:
         super().__init__(hint)
         self.hint = hint
         self.task_id = task_id
+        self.resume = resume
+
+
+class BalanceTooLow(Exception):
+    """A batch's estimated cost is above the account's balance; nothing was sent."""
+
+
+class UncertainTaskError(Exception):
+    """A submission whose answer was lost: a task may exist (and be billed); ``error`` is
+    what happened, the message says how the journal treats it and what to do."""
+
+    def __init__(self, error: BaseException, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.task_id = getattr(error, "task_id", None)
+
+
+class PaidTaskError(Exception):
+    """A failure after a billed submit: ``error`` is what went wrong, ``task_id`` the paid
+    task, ``resume`` the exact command that picks it up again (wait and save)."""
+
+    def __init__(self, error: BaseException, *, task_id: str, resume: str, why: str) -> None:
+        super().__init__(f"{why}; task {task_id} is paid for. Resume with: {resume}")
+        self.error = error
+        self.task_id = task_id
+        self.resume = resume
+        self.why = why
 
 
 # API field name -> the option that sets it, so a refused value names what the user typed.
@@ -68,6 +102,7 @@ _FIELD_OPTIONS = {
     "webhook_url": "--webhook-url",
     "webhook_secret": "--webhook-secret-env",
     "input_images": "--input-image",
+    "user": "--user",
 }
 
 
@@ -81,6 +116,8 @@ def option_for_field(field: str) -> str | None:
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code for an exception that ended a command."""
+    if isinstance(exc, PaidTaskError | UncertainTaskError):
+        return exit_code_for(exc.error)
     if isinstance(exc, KeyboardInterrupt | Interrupted):
         return ExitCode.INTERRUPTED
     if isinstance(exc, CliUsageError | ConfigurationError):
@@ -95,6 +132,8 @@ def describe(exc: BaseException) -> str:
     """One line saying what went wrong and what to do next (never a traceback)."""
     if isinstance(exc, Interrupted):
         return exc.hint
+    if isinstance(exc, PaidTaskError | UncertainTaskError):
+        return str(exc)
     if isinstance(exc, RequestValidationError):
         options = [option for option in map(option_for_field, exc.fields) if option]
         message = exc.message
@@ -103,24 +142,59 @@ def describe(exc: BaseException) -> str:
         return message
     if isinstance(exc, FluxFlexError):
         return exc.message
-    if isinstance(exc, CliUsageError):
+    if isinstance(exc, CliUsageError | BalanceTooLow):
         return str(exc)
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{exc.strerror or exc}{where}"
-    return f"unexpected {type(exc).__name__}: {exc}. Rerun with --debug for the traceback."
+    return (
+        f"unexpected error: {exc or 'no details'}. This is a bug in flux-flex: rerun with "
+        "--debug for the traceback and report it."
+    )
+
+
+def error_type(exc: BaseException) -> str:
+    """The documented name of a failure: a `flux_flex.errors` class, ``UsageError``,
+    ``Interrupted``, ``FileError``, or ``UnexpectedError`` (never an internal class)."""
+    if isinstance(exc, PaidTaskError | UncertainTaskError):
+        return error_type(exc.error)
+    if isinstance(exc, KeyboardInterrupt | Interrupted):
+        return "Interrupted"
+    if isinstance(exc, FluxFlexError):
+        # The public hierarchy: the nearest class `flux_flex.errors` exports.
+        for cls in type(exc).__mro__:
+            if cls.__module__ == "flux_flex.errors" and cls.__name__ in errors_module.__all__:
+                return cls.__name__
+        return "FluxFlexError"
+    if isinstance(exc, CliUsageError):
+        return "UsageError"
+    if isinstance(exc, BalanceTooLow):
+        return "BalanceTooLow"
+    if isinstance(exc, OSError):
+        return "FileError"
+    return "UnexpectedError"
 
 
 def error_payload(exc: BaseException) -> dict[str, Any]:
-    """The ``error`` member of a ``--json`` answer for a failed command."""
+    """The ``error`` member of a ``--json`` answer for a failed command.
+
+    Always ``type``, ``message`` and ``exit_code``; ``task_id`` when a task is concerned,
+    ``resume`` when a paid task can be picked up again (the exact command), and what the
+    error knows besides (``status``, ``fields``, ``status_code``, ``task_may_exist``).
+    """
     payload: dict[str, Any] = {
-        "type": type(exc).__name__,
+        "type": error_type(exc),
         "message": describe(exc),
         "exit_code": int(exit_code_for(exc)),
     }
     task_id = getattr(exc, "task_id", None)
     if task_id is not None:
         payload["task_id"] = task_id
+    resume = getattr(exc, "resume", None)
+    if resume is not None:
+        payload["resume"] = resume
+    if isinstance(exc, PaidTaskError | UncertainTaskError):
+        exc = exc.error
     if isinstance(exc, TaskError):
         payload["status"] = exc.status
     if isinstance(exc, RequestValidationError):
@@ -131,6 +205,11 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
     if status_code is not None:
         payload["status_code"] = status_code
     return payload
+
+
+def failure_json(exc: BaseException) -> dict[str, Any]:
+    """The one ``--json`` answer of every failed command: ``{"ok": false, "id", "error"}``."""
+    return {"ok": False, "id": getattr(exc, "task_id", None), "error": error_payload(exc)}
 
 
 def resume_command(task_id: str, output: str | None, extra: Sequence[str] = ()) -> str:

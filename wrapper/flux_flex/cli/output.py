@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
-__all__ = ["emit_json", "format_cost", "print_fields"]
+__all__ = ["emit_json", "format_cost", "number", "print_fields"]
 
 USD_PER_CREDIT = 0.01  # FACTS.md: 1 credit = 0.01 USD
 
@@ -17,11 +17,17 @@ def emit_json(payload: Mapping[str, Any], stream: IO[str] | None = None) -> None
     print(json.dumps(payload, default=str, sort_keys=False), file=stream or sys.stdout, flush=True)
 
 
+def number(credits: float) -> str:
+    """A number of credits as people write it: at most 2 decimals, no exponent."""
+    text = f"{credits:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
 def format_cost(credits: float | None) -> str | None:
-    """``"5 credits (0.05 USD)"``; None when the API did not say."""
+    """``"5.24 credits (0.05 USD)"``; None when the API did not say."""
     if credits is None:
         return None
-    return f"{credits:g} credits ({credits * USD_PER_CREDIT:.2f} USD)"
+    return f"{number(credits)} credits ({credits * USD_PER_CREDIT:,.2f} USD)"
 
 
 def print_fields(

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-__all__ = ["BatchProgress", "Snapshot", "TaskProgress"]
+__all__ = ["FINAL_KINDS", "BatchProgress", "Counts", "Snapshot", "TaskProgress"]
 
 
 class Snapshot(Protocol):
@@ -26,26 +27,41 @@ class Snapshot(Protocol):
     def progress(self) -> float | None: ...
 
 
-def _make_progress(stream: IO[str], *, bar_label: str) -> Progress:
-    from rich.console import Console
+def _make_bar(stream: IO[str], extra_line: Callable[[], str], *, percent: bool) -> Progress:
+    """A rich `Progress` (spinner, label, bar, count or percentage, status, elapsed time)
+    whose row is followed by ``extra_line()`` on a line of its own, so long text (a task id,
+    the batch's figures) never squeezes the bar: readable in 60 columns."""
+    from rich.console import Console, RenderableType
     from rich.progress import (
         BarColumn,
+        MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         SpinnerColumn,
         TaskProgressColumn,
         TextColumn,
         TimeElapsedColumn,
     )
+    from rich.text import Text
 
-    return Progress(
+    class TwoLines(Progress):
+        def get_renderables(self) -> Iterable[RenderableType]:
+            yield self.make_tasks_table(self.tasks)
+            line = extra_line()
+            if line:
+                yield Text(line, overflow="fold")
+
+    count: ProgressColumn = TaskProgressColumn() if percent else MofNCompleteColumn()
+    return TwoLines(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn(bar_label),
+        BarColumn(bar_width=20 if percent else 24),
+        count,
+        TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
         console=Console(file=stream),
         transient=False,
+        expand=False,
     )
 
 
@@ -79,15 +95,14 @@ class TaskProgress:
         self._last_line: tuple[str, int] | None = None
         self._bar: Progress | None = None
         self._task: TaskID | None = None
+        self._detail = "" if label == "task" else label  # the live display's second line
 
     def __enter__(self) -> TaskProgress:
         self._started = time.monotonic()
         if self._live:
-            self._bar = _make_progress(self._stream, bar_label="{task.fields[status]}")
+            self._bar = _make_bar(self._stream, lambda: self._detail, percent=True)
             self._bar.start()
-            self._task = self._bar.add_task(
-                _plain(self._label), total=None, status=_plain(self._first_status)
-            )
+            self._task = self._bar.add_task("task", total=None, status=_plain(self._first_status))
         else:
             self._print(f"{self._label}: {self._first_status}")
         return self
@@ -106,13 +121,14 @@ class TaskProgress:
         """Seconds since the progress display started."""
         return time.monotonic() - self._started
 
-    def track(self, task_id: str, status: str) -> None:
-        """The task is known: show its id (and ``status``, e.g. ``submitted``)."""
+    def track(self, task_id: str, status: str, note: str = "") -> None:
+        """The task is known: show its id, ``status`` (e.g. ``submitted``) and ``note``."""
         label = f"task {task_id}"
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, description=_plain(label), status=_plain(status))
+            self._detail = f"{label} ({note})" if note else label
+            self._bar.update(self._task, status=_plain(status))
         elif (label, status) != (self._label, self._first_status):
-            self._print(f"{label}: {status}")
+            self._print(f"{label}: {status}" + (f" ({note})" if note else ""))
         self._label = label
 
     def update(self, snapshot: Snapshot) -> None:
@@ -138,15 +154,40 @@ class TaskProgress:
         print(f"[{self.elapsed:6.1f}s] {text}", file=self._stream, flush=True)
 
 
+class Counts(Protocol):
+    """A batch's running totals (``flux_flex.BatchCounts`` fits)."""
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def done(self) -> int: ...
+
+    @property
+    def failed(self) -> int: ...
+
+    @property
+    def credits(self) -> float: ...
+
+
+FINAL_KINDS = frozenset({"done", "skipped", "failed", "uncertain", "unfinished"})
+"""Event kinds that end an item (the others: submitting, submitted, resumed)."""
+
+
 class BatchProgress:
-    """One bar (or plain lines) for a batch: items done out of total, with failures counted."""
+    """A batch's progress: in flight, done, failed and credits spent so far.
+
+    Fed the batch engine's events (`event`). On a terminal: a bar with the count and the
+    elapsed time, and the running figures on a line of their own, both narrower than 60
+    columns. Otherwise: one plain line per finished item.
+    """
 
     def __init__(self, total: int, *, stream: IO[str] | None = None, live: bool | None = None):
         self._stream = stream or sys.stderr
         self._live = self._stream.isatty() if live is None else live
         self._total = total
-        self._done = 0
-        self._failed = 0
+        self._finished = 0
+        self._counts: Counts | None = None
         self._started = time.monotonic()
         self._bar: Progress | None = None
         self._task: TaskID | None = None
@@ -154,10 +195,9 @@ class BatchProgress:
     def __enter__(self) -> BatchProgress:
         self._started = time.monotonic()
         if self._live:
-            label = "{task.completed:.0f}/{task.total:.0f} {task.fields[failed]}"
-            self._bar = _make_progress(self._stream, bar_label=label)
+            self._bar = _make_bar(self._stream, self.figures, percent=False)
             self._bar.start()
-            self._task = self._bar.add_task("batch", total=self._total, failed="")
+            self._task = self._bar.add_task("batch", total=self._total, status="")
         return self
 
     def __exit__(
@@ -169,18 +209,37 @@ class BatchProgress:
         if self._bar is not None:
             self._bar.stop()
 
-    def item_done(self, name: str, *, ok: bool) -> None:
-        """One item finished (``ok`` False when it failed)."""
-        self._done += 1
-        self._failed += 0 if ok else 1
-        if self._bar is not None and self._task is not None:
-            failed = f"[red]{self._failed} failed" if self._failed else ""
-            self._bar.update(self._task, completed=self._done, failed=failed)
+    @property
+    def credits(self) -> float:
+        """Credits spent by the run so far (as the engine counts them)."""
+        return 0.0 if self._counts is None else self._counts.credits
+
+    def figures(self) -> str:
+        """``in flight 3 · done 5 · failed 1 · 26.20 credits``: the running totals."""
+        c = self._counts
+        in_flight, done, failed, credits = (
+            (0, 0, 0, 0.0) if c is None else (c.in_flight, c.done, c.failed, c.credits)
+        )
+        return f"in flight {in_flight} · done {done} · failed {failed} · {credits:.2f} credits"
+
+    def event(self, kind: str, name: str, counts: Counts) -> None:
+        """Item ``name`` reached ``kind`` (an engine event kind); ``counts``: the batch now."""
+        self._counts = counts
+        if kind not in FINAL_KINDS:
+            self._refresh()
+            return
+        self._finished += 1
+        if self._bar is not None:
+            self._refresh()
             return
         elapsed = time.monotonic() - self._started
-        state = "done" if ok else "FAILED"
+        state = {"done": "done", "skipped": "already saved"}.get(kind, kind.upper())
         print(
-            f"[{elapsed:6.1f}s] {self._done}/{self._total} {state}: {name}",
+            f"[{elapsed:6.1f}s] {self._finished}/{self._total} {state}: {name} ({self.figures()})",
             file=self._stream,
             flush=True,
         )
+
+    def _refresh(self) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=self._finished)

@@ -20,7 +20,7 @@ from flux_flex_api.models.ready_result import ReadyResult
 from flux_flex_api.models.result_response import ResultResponse
 from flux_flex_api.models.result_with_cost_response import ResultWithCostResponse
 
-from tests.hostile import POLL, Api, HostileServer, handlers
+from tests.hostile import POLL, Api, Exchange, Handler, HostileServer, handlers
 from tests.hostile.conftest import FAST_RETRY, FAST_SCHEDULE, KEY, MARGIN
 
 PENDING = {"id": "task-1", "status": "Pending", "progress": 0.5}
@@ -109,6 +109,28 @@ async def test_answers_that_are_not_plainly_small_still_stream_through_the_sink(
     assert made == Counter(sink=2)  # chunked and gzip; "0…" is a Content-Length all the same
 
 
+def _chunked_despite_its_length(size: int) -> Handler:
+    """A 200 announcing a small Content-Length but framed chunked (which wins, RFC 9112):
+    ``size`` bytes of zeros follow, however short the length it announced."""
+
+    def handler(exchange: Exchange) -> None:
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        if not exchange.write(head):
+            return
+        piece = bytes(64 * 1024)
+        for _ in range(size // len(piece)):
+            if exchange.server.closing.is_set() or not exchange.write(
+                b"%x\r\n%s\r\n" % (len(piece), piece)
+            ):
+                return
+        exchange.write(b"0\r\n\r\n")
+
+    return handler
+
+
 def _inflating_answer() -> bytes:
     # Valid JSON, a few KiB on the wire, past the answer cap once inflated.
     padding = " " * (MAX_ANSWER_BYTES + 1024)
@@ -121,6 +143,7 @@ def _inflating_answer() -> bytes:
         "gzip-bomb",
         "announced",
         "chunked",
+        "chunked-despite-a-length",
     ],
 )
 def test_an_answer_larger_than_the_cap_is_refused_however_it_comes(
@@ -136,6 +159,7 @@ def test_an_answer_larger_than_the_cap_is_refused_however_it_comes(
         ),
         "announced": handlers.huge(size, content_type="application/json"),
         "chunked": handlers.huge(size, content_type="application/json", declare_length=False),
+        "chunked-despite-a-length": _chunked_despite_its_length(size),
     }
     server.route("GET", POLL, attacks[attack])
     with client(server) as c, pytest.raises(ProtocolError) as caught:

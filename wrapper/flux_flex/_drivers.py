@@ -90,19 +90,25 @@ class Exchange:
 
     def reads_whole(self, driver: BaseDriver, response: httpx.Response) -> bool:
         """Whether the body may be read in one go (`httpx.Response.read`) rather than
-        streamed through a `_files.BodySink`: an API answer (not a download) whose size is
-        announced within `MAX_ANSWER_BYTES` and that is not compressed (a small compressed
-        body may inflate past any bound), on a client whose socket operations are capped at
-        the deadline (h11 reads exactly the announced length). The same checks and bounds as
-        the sink, at a fraction of its cost: every poll takes this path."""
+        streamed through a `_files.BodySink`: an API answer (not a download) on a client
+        whose socket operations are capped at the deadline, framed by one Content-Length
+        within `MAX_ANSWER_BYTES` (h11 then reads exactly that many bytes) and not
+        compressed. The same bounds as the sink's, at a fraction of its cost: every poll
+        takes this path."""
         if self.source.download or not driver.deadlines_enforced:
             return False
-        headers = response.headers
-        declared = headers.get("content-length")
-        if declared is None or not declared.isdigit() or int(declared) > MAX_ANSWER_BYTES:
-            return False
-        encoding = headers.get("content-encoding")
-        return encoding is None or encoding.strip().lower() in ("", "identity")
+        length: bytes | None = None
+        for name, value in response.headers.raw:  # one pass: cheaper than three lookups
+            name = name.lower()
+            if name == b"content-length":
+                if length is not None:
+                    return False  # repeated: leave it to the counting sink
+                length = value
+            elif name == b"transfer-encoding":
+                return False  # chunked framing wins over a Content-Length: it says nothing
+            elif name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+                return False  # a small compressed body may inflate past any bound
+        return length is not None and length.isdigit() and int(length) <= MAX_ANSWER_BYTES
 
     def sink(self, response: httpx.Response) -> _files.BodySink:
         """Where the body goes; raises `_files.Refused` for a body announced as too large."""

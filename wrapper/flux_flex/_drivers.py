@@ -67,7 +67,8 @@ MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 class Exchange:
     """One request's plan, the same for both drivers: the httpx request, its deadlines
-    (response headers, then body), and the sink its body streams into."""
+    (response headers, then body), and how its body is taken: read whole, or streamed into
+    a checked sink."""
 
     __slots__ = ("body_deadline", "built", "head_deadline", "source")
 

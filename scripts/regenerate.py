@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "flux2-flex.openapi.yaml"
 CONFIG = ROOT / "openapi-python-client.yaml"
 # Our overrides of openapi-python-client's templates: open enums (an unknown value is data),
-# x-key auth by default (key kept out of reprs), SPEC_VERSION, VENDOR_REVISION, __version__.
+# x-key auth by default (key kept out of reprs), SPEC_VERSION, VENDOR_REVISION, __version__,
+# a models package that imports each model on first use.
 TEMPLATES = ROOT / "templates"
 PACKAGE = ROOT / "generated" / "flux_flex_api"
 

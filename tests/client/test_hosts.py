@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from flux_flex._core.hosts import KeyDestinations, host_of, key_may_go_to
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 BASE = "https://api.bfl.ai"
 
@@ -73,3 +75,35 @@ def test_the_host_is_the_one_httpx_connects_to() -> None:
     assert host_of("https://api.bfl.ai@evil.example/x") == "evil.example"
     assert host_of("https://EU.BFL.AI/x") == "eu.bfl.ai"
     assert host_of("/relative") is None
+
+
+_SUFFIXES = st.text(max_size=40) | st.text(alphabet="/@:?#.%\\[] \t\x00é", max_size=12)
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://api.bfl.ai",
+        "http://127.0.0.1:8000",
+        "https://proxy.example/bfl/",
+        "http://[::1]:80",
+    ],
+)
+@settings(max_examples=150, deadline=None)
+@given(suffix=_SUFFIXES)
+def test_a_url_under_the_base_url_is_judged_as_the_full_rule_judges_it(
+    base: str, suffix: str
+) -> None:
+    # `allows` skips parsing URLs that start with the base URL and a "/": it must answer
+    # exactly what parsing them would (user info, other hosts, odd characters included).
+    rule = KeyDestinations(base, trusted_hosts=["trusted.example"])
+    for url in (base.rstrip("/") + "/" + suffix, base.rstrip("/") + suffix, suffix):
+        full = key_may_go_to(url, base_url=base, trusted_hosts=rule.trusted_hosts)
+        assert rule.allows(url) is full, url
+
+
+def test_a_url_too_long_for_httpx_is_refused_even_under_the_base_url() -> None:
+    url = BASE + "/v1/get_result?id=" + "a" * 70_000  # httpx refuses URLs over 64 KiB
+    assert not key_may_go_to(url, base_url=BASE)
+    assert not KeyDestinations(BASE).allows(url)
+    assert KeyDestinations(BASE).allows(BASE + "/v1/get_result?id=" + "a" * 4000)

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 from flux_flex import FluxFlex, RequestValidationError
-from flux_flex._core.schema import check
+from flux_flex._core.schema import check, vet
 from flux_flex._core.validation import body_errors
+from flux_flex.spec import request_body_schema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -83,6 +84,37 @@ def test_prompt_is_required_and_a_string() -> None:
 def test_interpreter_refuses_unknown_keywords() -> None:
     with pytest.raises(ValueError, match="pattern"):
         check("x", {"type": "string", "pattern": "^a"})
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "pattern": "^a"},
+        {
+            "properties": {
+                "a": {
+                    "anyOf": [{"type": "null"}, {"type": "string", "format": "uri", "pattern": "x"}]
+                }
+            }
+        },
+        {"additionalProperties": {"multipleOf": 2}},
+        {"$ref": "#/$defs/n", "$defs": {"n": {"type": "integer", "exclusiveMaximum": 3}}},
+    ],
+)
+def test_vetting_refuses_an_unknown_keyword_anywhere(schema: dict[str, Any]) -> None:
+    # Vetted once, a schema is checked without looking at its keywords again: vetting
+    # must find every keyword `check` would refuse, however deep, even where no value goes.
+    with pytest.raises(ValueError, match="not supported"):
+        vet(schema)
+
+
+def test_the_request_schema_is_vetted_and_checks_alike_either_way() -> None:
+    schema = request_body_schema()
+    vet(schema)
+    recursive = {"$ref": "#/$defs/a", "$defs": {"a": {"properties": {"b": {"$ref": "#/$defs/a"}}}}}
+    vet(recursive)  # a schema that refers to itself is walked once
+    for body in ({}, {"prompt": 3}, {"prompt": "p", "width": 7, "sead": 1}, {"prompt": "p"}):
+        assert check(body, schema, vetted=True) == check(body, schema)
 
 
 def test_interpreter_follows_refs() -> None:
@@ -198,6 +230,8 @@ def test_the_interpreter_agrees_with_jsonschema(value: dict[str, Any], schema: A
     from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
     ours = check(value, schema)
+    vet(schema)
+    assert check(value, schema, vetted=True) == ours
     theirs = list(Draft202012Validator(schema).iter_errors(value))
     assert (ours == []) == (theirs == [])
     # The members jsonschema calls unexpected are the ones named by their own path.

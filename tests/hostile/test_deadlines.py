@@ -18,7 +18,7 @@ from flux_flex import (
     RetryPolicy,
     WaitTimeoutError,
 )
-from flux_flex._deadlines import installed
+from flux_flex._deadline_network import installed
 
 from tests.hostile import POLL, SUBMIT, Api, HostileServer, handlers, png
 from tests.hostile.conftest import FAST_RETRY, FAST_SCHEDULE, KEY, MARGIN

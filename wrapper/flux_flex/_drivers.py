@@ -1,8 +1,8 @@
-"""The two thin drivers: they execute the core's actions with httpx, sync or async."""
+"""The thin sync driver, and what it shares with the async one (`_async_driver`): they
+execute the core's actions with httpx."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -28,7 +28,7 @@ from flux_flex._core.schedule import normalize_progress
 from flux_flex.completion import CompletionSource
 from flux_flex.models import ProgressCallback, TaskSnapshot
 
-__all__ = ["MAX_ANSWER_BYTES", "AsyncDriver", "SyncDriver", "logger"]
+__all__ = ["MAX_ANSWER_BYTES", "BaseDriver", "Exchange", "SyncDriver", "logger"]
 
 logger = logging.getLogger("flux_flex")
 
@@ -65,14 +65,15 @@ def snapshot_of(report: Report) -> TaskSnapshot:
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
-class _Exchange:
+class Exchange:
     """One request's plan, the same for both drivers: the httpx request, its deadlines
-    (response headers, then body), and the sink its body streams into."""
+    (response headers, then body), and how its body is taken: read whole, or streamed into
+    a checked sink."""
 
     __slots__ = ("body_deadline", "built", "head_deadline", "source")
 
     def __init__(
-        self, driver: _Driver, http: httpx.Client | httpx.AsyncClient, source: HttpRequest
+        self, driver: BaseDriver, http: httpx.Client | httpx.AsyncClient, source: HttpRequest
     ) -> None:
         self.source = source
         now = time.monotonic()
@@ -87,6 +88,28 @@ class _Exchange:
         else:
             self.body_deadline = self.head_deadline
         self.built = driver.build(http, source, limit)
+
+    def reads_whole(self, driver: BaseDriver, response: httpx.Response) -> bool:
+        """Whether the body may be read in one go (`httpx.Response.read`) rather than
+        streamed through a `_files.BodySink`: an API answer (not a download) on a client
+        whose socket operations are capped at the deadline, framed by one Content-Length
+        within `MAX_ANSWER_BYTES` (h11 then reads exactly that many bytes) and not
+        compressed. The same bounds as the sink's, at a fraction of its cost: every poll
+        takes this path."""
+        if self.source.download or not driver.deadlines_enforced:
+            return False
+        length: bytes | None = None
+        for name, value in response.headers.raw:  # one pass: cheaper than three lookups
+            name = name.lower()
+            if name == b"content-length":
+                if length is not None:
+                    return False  # repeated: leave it to the counting sink
+                length = value
+            elif name == b"transfer-encoding":
+                return False  # chunked framing wins over a Content-Length: it says nothing
+            elif name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+                return False  # a small compressed body may inflate past any bound
+        return length is not None and length.isdigit() and int(length) <= MAX_ANSWER_BYTES
 
     def sink(self, response: httpx.Response) -> _files.BodySink:
         """Where the body goes; raises `_files.Refused` for a body announced as too large."""
@@ -109,7 +132,9 @@ class _Exchange:
         )
 
 
-class _Driver:
+class BaseDriver:
+    """What the sync and async drivers share: the key, the timeouts, building requests."""
+
     def __init__(
         self, http: httpx.Client | httpx.AsyncClient, api_key: str, timeout: httpx.Timeout
     ) -> None:
@@ -120,8 +145,11 @@ class _Driver:
         self.exchange_timeout: float | None = max(limits) if limits else None
         """The longest any one exchange may take (the largest of the client's timeouts)."""
         # Every socket operation capped at the time left (see `_deadlines`); a transport we
-        # do not recognise is bounded between body chunks only.
-        self.deadlines_enforced = _deadlines.install(http)
+        # do not recognise is bounded between body chunks only. Imported here, not at the
+        # top: it loads httpcore, which httpx has loaded by now to build `http`'s transport.
+        from flux_flex._deadline_network import install
+
+        self.deadlines_enforced = install(http)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(api_key='***')"
@@ -133,20 +161,23 @@ class _Driver:
         self, http: httpx.Client | httpx.AsyncClient, source: HttpRequest, limit: float | None
     ) -> httpx.Request:
         """The httpx request for ``source``; its timeouts capped at ``limit`` seconds."""
+        timeouts = self._timeouts
+        if limit is not None and (self.exchange_timeout is None or limit < self.exchange_timeout):
+            # Caps the pool wait too (no socket involved).
+            timeouts = {
+                name: limit if value is None or value > limit else value
+                for name, value in timeouts.items()
+            }
+        # The timeouts as the extension httpx would make of an httpx.Timeout: given so, httpx
+        # builds no new Timeout for each request (a copy: the request may keep it).
         request = http.build_request(
             source.method,
             source.url,
             params=source.params,
             json=source.json,
             headers=self._headers(source),
-            timeout=self._timeout,
+            extensions={"timeout": dict(timeouts)},
         )
-        if limit is not None and (self.exchange_timeout is None or limit < self.exchange_timeout):
-            # Cheaper than a new httpx.Timeout; caps the pool wait too (no socket involved).
-            request.extensions["timeout"] = {
-                name: limit if value is None or value > limit else value
-                for name, value in self._timeouts.items()
-            }
         if not source.authenticated:
             # Never send the key to a delivery host, even if the user's client has it as a
             # default header.
@@ -161,14 +192,12 @@ class _Driver:
 
     @staticmethod
     def _log(request: HttpRequest, answer: Answer, started: float) -> None:
-        if not logger.isEnabledFor(logging.DEBUG):
-            return
         elapsed = time.monotonic() - started
         what = answer.status if isinstance(answer, HttpResponse) else answer
         logger.debug("%s %s -> %s (%.3f s)", request.method, safe_url(request.url), what, elapsed)
 
 
-class SyncDriver(_Driver):
+class SyncDriver(BaseDriver):
     """Runs flows with an `httpx.Client`, blocking."""
 
     def __init__(self, http: httpx.Client, api_key: str, timeout: httpx.Timeout) -> None:
@@ -207,90 +236,36 @@ class SyncDriver(_Driver):
 
     def send(self, request: HttpRequest) -> Answer:
         """One HTTP exchange; failures below HTTP and refused bodies returned as answers."""
-        started = time.monotonic()
+        started = time.monotonic() if logger.isEnabledFor(logging.DEBUG) else None
         answer: Answer
         try:
-            plan = _Exchange(self, self.http, request)
-            with _deadlines.exchange_deadline(plan.head_deadline):
+            plan = Exchange(self, self.http, request)
+            token = _deadlines.begin(plan.head_deadline)
+            try:
                 response = self.http.send(
                     plan.built, stream=True, follow_redirects=not request.authenticated
                 )
                 try:
                     _deadlines.set_deadline(plan.body_deadline)
-                    with plan.sink(response) as sink:
-                        for chunk in response.iter_bytes():
-                            sink.write(chunk)
-                        answer = sink.answer()
+                    if plan.reads_whole(self, response):
+                        answer = HttpResponse(
+                            response.status_code, response.headers, response.read()
+                        )
+                    else:
+                        with plan.sink(response) as sink:
+                            for chunk in response.iter_bytes():
+                                sink.write(chunk)
+                            answer = sink.answer()
                 finally:
                     response.close()
+            finally:
+                _deadlines.end(token)
         except (httpx.RequestError, httpx.InvalidURL) as exc:
             answer = self._failure(exc)
         except _files.Refused as refused:
             answer = refused.answer
-        self._log(request, answer, started)
-        return answer
-
-
-class AsyncDriver(_Driver):
-    """Runs flows with an `httpx.AsyncClient`."""
-
-    def __init__(self, http: httpx.AsyncClient, api_key: str, timeout: httpx.Timeout) -> None:
-        super().__init__(http, api_key, timeout)
-        self.http = http
-
-    async def run(
-        self,
-        flow: Flow,
-        *,
-        source: CompletionSource | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> Any:
-        """Drive ``flow`` to its end; its return value (or its exception)."""
-        try:
-            action = next(flow)
-            while True:
-                answer: Answer = None
-                if isinstance(action, Send):
-                    answer = await self.send(action.request)
-                elif isinstance(action, Sleep):
-                    logger.debug("waiting %.3f s before the next request", action.seconds)
-                    await asyncio.sleep(action.seconds)
-                elif isinstance(action, AwaitDelivery):
-                    if source is not None:
-                        answer = await source.wait_delivered_async(action.task_id, action.timeout)
-                    else:
-                        await asyncio.sleep(action.timeout)
-                elif isinstance(action, Report) and on_progress is not None:
-                    on_progress(snapshot_of(action))
-                action = flow.send(answer)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            flow.close()
-
-    async def send(self, request: HttpRequest) -> Answer:
-        """One HTTP exchange; failures below HTTP and refused bodies returned as answers."""
-        started = time.monotonic()
-        answer: Answer
-        try:
-            plan = _Exchange(self, self.http, request)
-            with _deadlines.exchange_deadline(plan.head_deadline):
-                response = await self.http.send(
-                    plan.built, stream=True, follow_redirects=not request.authenticated
-                )
-                try:
-                    _deadlines.set_deadline(plan.body_deadline)
-                    with plan.sink(response) as sink:
-                        async for chunk in response.aiter_bytes():
-                            sink.write(chunk)
-                        answer = sink.answer()
-                finally:
-                    await response.aclose()
-        except (httpx.RequestError, httpx.InvalidURL) as exc:
-            answer = self._failure(exc)
-        except _files.Refused as refused:
-            answer = refused.answer
-        self._log(request, answer, started)
+        if started is not None:  # DEBUG logging is on
+            self._log(request, answer, started)
         return answer
 
 

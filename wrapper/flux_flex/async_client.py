@@ -13,12 +13,13 @@ import attrs
 import httpx
 
 from flux_flex import _files
+from flux_flex._async_driver import AsyncDriver
 from flux_flex._core.actions import HttpResponse
 from flux_flex._core.pricing import Estimate
 from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule
 from flux_flex._core.status import Acknowledged, Finished, Polled
-from flux_flex._drivers import AsyncDriver, progress_fraction
+from flux_flex._drivers import progress_fraction
 from flux_flex._shared import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_DOWNLOAD_BYTES,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from typing import Any
 
 __all__ = ["component_schema", "load_spec", "request_body_schema"]
@@ -14,6 +13,8 @@ __all__ = ["component_schema", "load_spec", "request_body_schema"]
 def _spec_text() -> str:
     # `make regenerate` writes the JSON copy of spec/flux2-flex.openapi.yaml into the
     # generated package, so it travels with the client built from it (wheel or editable).
+    from importlib import resources  # here: read once, and importing it is not free
+
     return resources.files("flux_flex_api").joinpath("openapi.json").read_text(encoding="utf-8")
 
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Generator, Mapping, Sequence
 
-from flux_flex_api.api.account import get_credits
-from flux_flex_api.models.credits_response import CreditsResponse
-
 from flux_flex._core.actions import Action, Answer, HttpRequest
 from flux_flex._core.flows import FlowEnv, send_with_retries
 from flux_flex._core.redact import mask_secrets
@@ -18,6 +15,9 @@ __all__ = ["credits_flow", "interpret_credits"]
 
 def interpret_credits(content: bytes, *, secrets: Sequence[str | None] = ()) -> float:
     """The balance in a 200 answer (CreditsResponse); `ProtocolError` when it has none."""
+    # The generated package is imported on use: importing flux-flex need not load it.
+    from flux_flex_api.models.credits_response import CreditsResponse
+
     try:
         payload = json.loads(content)
     except (ValueError, UnicodeDecodeError):
@@ -40,6 +40,8 @@ def interpret_credits(content: bytes, *, secrets: Sequence[str | None] = ()) -> 
 
 def credits_flow(base_url: str, env: FlowEnv) -> Generator[Action, Answer, float]:
     """Ask for the account's balance (with the key; resent on 5xx and broken links)."""
+    from flux_flex_api.api.account import get_credits
+
     kwargs = get_credits._get_kwargs()
     request = HttpRequest(kwargs["method"].upper(), base_url + kwargs["url"], idempotent=True)
     response = yield from send_with_retries(request, env)

@@ -6,8 +6,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flux_flex_api.models.http_validation_error import HTTPValidationError
-
 from flux_flex._core.redact import mask_secrets, safe_url
 from flux_flex._core.retry import FailureKind, parse_retry_after
 from flux_flex._core.status import salvage_task_id
@@ -59,6 +57,9 @@ def field_errors_from_422(body: Any) -> list[FieldError]:
     """FastAPI's 422 body ``{"detail": [{"loc", "msg", "type"}]}`` as `FieldError`s."""
     if not isinstance(body, Mapping) or not isinstance(body.get("detail"), list):
         return []
+    # Imported here, on this rare path: importing flux-flex need not load the models.
+    from flux_flex_api.models.http_validation_error import HTTPValidationError
+
     try:
         parsed = HTTPValidationError.from_dict(body)
     except (KeyError, TypeError, ValueError, AttributeError):

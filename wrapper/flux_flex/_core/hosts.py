@@ -18,6 +18,7 @@ import httpx
 __all__ = ["VENDOR_DOMAIN", "KeyDestinations", "host_of", "key_may_go_to"]
 
 VENDOR_DOMAIN = "bfl.ai"
+_PLAIN_URL_LENGTH = 4096
 
 
 @functools.lru_cache(maxsize=256)
@@ -60,13 +61,40 @@ def _lower_set(hosts: Iterable[str]) -> frozenset[str]:
     return frozenset(host.lower() for host in hosts)
 
 
+def _under(base_url: str | None) -> str | None:
+    """``base_url`` (when it has a host) ending in ``/``: every URL that starts with it has
+    the base URL's own scheme and authority, so the same host (see `KeyDestinations`)."""
+    if not base_url or _parse(base_url) is None:
+        return None
+    return base_url.rstrip("/") + "/"
+
+
 @attrs.frozen
 class KeyDestinations:
     """The rule bound to a client's configuration: its base URL and its trusted hosts."""
 
     base_url: str | None = None
     trusted_hosts: frozenset[str] = attrs.field(default=frozenset(), converter=_lower_set)
+    # Every request a client makes to its own API starts with this: such a URL is allowed
+    # without parsing it (each new task's polling URL would otherwise be parsed once). The
+    # authority of a URL ends at the first "/" after "//", so a URL that starts with the
+    # base URL and a "/" has the base URL's scheme, user info, host and port. Only for
+    # plain URLs (printable, not huge): any other goes through the parser, which refuses
+    # those httpx would refuse.
+    _under: str | None = attrs.field(init=False, repr=False, eq=False)
+
+    @_under.default
+    def _under_base(self) -> str | None:
+        return _under(self.base_url)
 
     def allows(self, url: str) -> bool:
         """Whether ``url`` may receive the API key."""
+        under = self._under
+        if (
+            under is not None
+            and url.startswith(under)
+            and len(url) <= _PLAIN_URL_LENGTH
+            and url.isprintable()
+        ):
+            return True
         return key_may_go_to(url, base_url=self.base_url, trusted_hosts=self.trusted_hosts)

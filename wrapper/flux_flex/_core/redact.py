@@ -160,11 +160,10 @@ def masked_flow(
 ) -> Generator[YieldT, SendT, ReturnT]:
     """``flow`` unchanged, except that any exception it raises has ``secrets`` masked
     (`mask_error`) on its way out: one place guarantees it for every error of a flow."""
-    usable = _usable(secrets)
     try:
         return (yield from flow)
     except Exception as error:
-        mask_error(error, usable)
+        mask_error(error, secrets)  # works out which secrets to mask only when needed
         raise
 
 

@@ -4,6 +4,13 @@ Parsing is done by the generated models (`flux_flex_api`, whose enums are open: 
 value is data, never an error); this module decides what each status means. Only the five
 `FINAL_STATUSES` end a wait; every other status, known or not, means "still running".
 Errors built here carry the task id whenever the answer named one, and mask ``secrets``.
+
+Polls and acks are read on every request, so `interpret_poll` and `interpret_submit` read
+the common well-formed answer straight from the dict (`_plain_poll`, `_plain_ack`) and
+hand every other one to the generated models; tests hold the plain and the model readers
+to the same result on answers drawn from the spec, near misses included, and check that an
+answer lacking any property the models require never takes the plain path. The generated models are
+imported on first use, not with this module: importing flux-flex need not load them.
 """
 
 from __future__ import annotations
@@ -15,12 +22,6 @@ from typing import Any, Literal, get_args
 from urllib.parse import quote, urljoin
 
 import attrs
-from flux_flex_api.models.async_response import AsyncResponse
-from flux_flex_api.models.async_webhook_response import AsyncWebhookResponse
-from flux_flex_api.models.ready_result import ReadyResult
-from flux_flex_api.models.result_response import ResultResponse
-from flux_flex_api.models.result_with_cost_response import ResultWithCostResponse
-from flux_flex_api.types import Unset
 
 from flux_flex._core.redact import mask_secrets
 from flux_flex.errors import (
@@ -120,9 +121,14 @@ def default_polling_url(base_url: str, task_id: str) -> str:
 
 
 def _number(value: Any) -> float | None:
+    if value is None:  # the usual case, first
+        return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer too large for a float (JSON allows any length)
+        return None
 
 
 def _protocol_error(
@@ -229,6 +235,58 @@ def interpret_submit(
     payload: Any, *, base_url: str, secrets: Sequence[str | None] = ()
 ) -> Acknowledged:
     """The 200 answer to a submission (AsyncResponse or AsyncWebhookResponse)."""
+    ack = _plain_ack(payload, base_url)
+    if ack is not None:
+        return ack
+    return _ack_from_model(payload, base_url=base_url, secrets=secrets)
+
+
+def _plain_ack(payload: Any, base_url: str) -> Acknowledged | None:
+    """The usual answer, an AsyncResponse whose ``id`` and ``polling_url`` are non-empty
+    strings, read without building the generated model (which would read it the same: a
+    test holds the two to it); None for any other answer, left to `_ack_from_model`."""
+    if type(payload) is not dict:
+        return None
+    task_id = payload.get("id")
+    polling_url = payload.get("polling_url")
+    if not isinstance(task_id, str) or not isinstance(polling_url, str):
+        return None
+    if not task_id or not polling_url:
+        return None
+    return Acknowledged(
+        id=task_id,
+        polling_url=_absolute(base_url, polling_url),
+        cost=_number(payload.get("cost")),
+        input_mp=_number(payload.get("input_mp")),
+        output_mp=_number(payload.get("output_mp")),
+        webhook_url=None,
+        raw=dict(payload),
+    )
+
+
+# An absolute http(s) URL that `urljoin` gives back unchanged: no characters it would drop
+# or split off (whitespace, ";" params, "#"), no empty query, no brackets it would check.
+_PLAIN_ABSOLUTE_URL = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(?::[0-9]+)?"
+    r"(?:/[A-Za-z0-9._~%!$&'()*+,=:@/\-]*)?"
+    r"(?:\?[A-Za-z0-9._~%!$&'()*+,=:@/?\-]*[A-Za-z0-9._~%!$&'()*+,=:@/\-])?"
+)
+
+
+def _absolute(base_url: str, url: str) -> str:
+    """``url`` resolved against ``base_url`` (a relative polling URL is the API host's), as
+    `urljoin` resolves it; the plain absolute URL the API sends is already that, and is
+    returned without urljoin's cost (a test holds the two to the same answers)."""
+    if _PLAIN_ABSOLUTE_URL.fullmatch(url):
+        return url
+    return urljoin(base_url.rstrip("/") + "/", url)
+
+
+def _ack_from_model(payload: Any, *, base_url: str, secrets: Sequence[str | None]) -> Acknowledged:
+    """`interpret_submit` through the generated models: any answer, the errors it deserves."""
+    from flux_flex_api.models.async_response import AsyncResponse
+    from flux_flex_api.models.async_webhook_response import AsyncWebhookResponse
+
     if not isinstance(payload, Mapping):
         raise _protocol_error(
             "The API accepted the submission, but its answer is not a JSON object. A billed "
@@ -269,7 +327,7 @@ def interpret_submit(
                 secrets,
                 task_may_exist=True,
             )
-        polling_url = urljoin(base_url.rstrip("/") + "/", parsed.polling_url)
+        polling_url = _absolute(base_url, parsed.polling_url)
         webhook_url = None
     else:
         polling_url = default_polling_url(base_url, task_id)
@@ -297,6 +355,8 @@ def ready_from(
     secrets: Sequence[str | None] = (),
 ) -> Finished:
     """The `Finished` of a Ready answer; `ProtocolError` when ``result`` has no sample URL."""
+    from flux_flex_api.models.ready_result import ReadyResult
+
     if not isinstance(result, Mapping):
         raise _protocol_error(
             "The task is Ready but its result is not an object with a sample URL.",
@@ -326,6 +386,58 @@ def interpret_poll(
     keys; `ProtocolError` only when the answer breaks the spec's shape (not an object, no
     id, a status that is not a string, a Ready without a sample URL).
     """
+    polled = _plain_poll(payload)
+    if polled is not None:
+        return polled
+    return _poll_from_model(payload, expected_id=expected_id, secrets=secrets)
+
+
+def _plain_poll(payload: Any) -> Polled | None:
+    """The answer the API sends, read without building the generated model; None when it
+    is not plainly that (then `_poll_from_model` decides, errors included).
+
+    Plainly the expected shape: a dict whose ``id`` and ``status`` are strings and, when
+    Ready, whose ``result`` is an object with a non-empty ``sample`` string. Everything else
+    the model would read is taken as `_poll_from_model` takes it: ``progress`` and
+    ``cost`` are numbers or None, ``result`` is any JSON value, other keys stay in ``raw``.
+    """
+    if type(payload) is not dict:
+        return None
+    task_id = payload.get("id")
+    status = payload.get("status")
+    if not isinstance(task_id, str) or not isinstance(status, str):
+        return None
+    result = payload.get("result")
+    cost = _number(payload.get("cost"))
+    finished = None
+    if status == "Ready":
+        if type(result) is not dict:  # another Mapping, or none: the model's reader decides
+            return None
+        sample = result.get("sample")
+        if not isinstance(sample, str) or not sample:
+            return None
+        seed = result.get("seed")
+        prompt = result.get("prompt")
+        finished = Finished(
+            id=task_id,
+            url=sample,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+            prompt=prompt if isinstance(prompt, str) else None,
+            raw=payload,
+            cost=cost,
+        )
+    progress = _number(payload.get("progress"))
+    return Polled(task_id, status, progress, result, dict(payload), finished, cost)
+
+
+def _poll_from_model(
+    payload: Any, *, expected_id: str | None, secrets: Sequence[str | None]
+) -> Polled:
+    """`interpret_poll` through the generated models: any answer, the errors it deserves."""
+    from flux_flex_api.models.result_response import ResultResponse
+    from flux_flex_api.models.result_with_cost_response import ResultWithCostResponse
+    from flux_flex_api.types import Unset
+
     if not isinstance(payload, Mapping):
         raise _protocol_error(
             "The poll's answer is not a JSON object.", payload, expected_id, secrets

@@ -7,6 +7,7 @@ IPv6 literals are checked with `ipaddress` instead of a page-long regex.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -20,8 +21,7 @@ _USERINFO = rf"(?:(?:{_UNRESERVED_OR_SUB}|{_PCT}|:)*@)?"
 _IP_LITERAL = r"\[(?:(?P<ipv6>[0-9A-Fa-f:.]+)|v[0-9A-Fa-f]+\.(?:[A-Za-z0-9\-._~!$&'()*+,;=:])+)\]"
 _REG_NAME = rf"(?:{_UNRESERVED_OR_SUB}|{_PCT})*"  # IPv4 addresses match this too
 
-_URI = re.compile(
-    rf"""
+_URI_PATTERN = rf"""
     [A-Za-z][A-Za-z0-9+.\-]*:                                   # scheme
     (?:
         //{_USERINFO}(?:{_IP_LITERAL}|{_REG_NAME})(?::[0-9]*)?  # authority
@@ -32,14 +32,18 @@ _URI = re.compile(
     )
     (?:\?{_QUERY})?                                             # query
     (?:\#{_QUERY})?                                             # fragment
-    """,
-    re.VERBOSE,
-)
+    """
+
+
+@functools.cache
+def _uri() -> re.Pattern[str]:
+    # Compiled on first use (a webhook URL to check), not when flux-flex is imported.
+    return re.compile(_URI_PATTERN, re.VERBOSE)
 
 
 def is_uri(value: str) -> bool:
     """Whether ``value`` is an RFC 3986 URI (scheme required; no spaces, no stray brackets)."""
-    match = _URI.fullmatch(value)
+    match = _uri().fullmatch(value)
     if match is None:
         return False
     literal = match.group("ipv6")

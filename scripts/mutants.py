@@ -139,13 +139,12 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "default-sent-unasked",
-        "the generated model's defaults (width 0, guidance 5, steps 50, jpeg...) are sent",
+        "fields the user did not set are sent (as nulls) instead of left out",
         (
             Edit(
                 "wrapper/flux_flex/_core/body.py",
-                "values = {name: fields.get(name, UNSET) "
-                "for name in (*SCALAR_FIELDS, *IMAGE_FIELDS)}",
-                "values = {n: fields[n] for n in (*SCALAR_FIELDS, *IMAGE_FIELDS) if n in fields}",
+                "values = _all_unset() | {",
+                "values = dict.fromkeys(_all_unset()) | {",
             ),
         ),
         (f"{CONSUMER}/test_requests_wrapper.py::test_only_what_the_user_set_is_sent",),
@@ -188,22 +187,89 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{CONSUMER}/test_responses_wrapper.py::test_every_error_answer_becomes_its_typed_error",),
     ),
     Mutant(
-        "unknown-status-polled-to-timeout",
-        "a status the spec does not know is treated as Pending (polled until the deadline)",
+        "unknown-status-ends-the-wait",
+        "a status the client does not know ends the wait as a failure (the reader breaks on news)",
         (
             Edit(
                 "wrapper/flux_flex/_core/status.py",
-                "    try:\n        parsed = ResultResponse.from_dict(payload)\n",
-                "    known = ('Task not found', 'Pending', 'Request Moderated', "
-                "'Content Moderated', 'Ready', 'Error')\n"
-                "    if payload.get('status') not in known:\n"
-                "        payload = {**payload, 'status': 'Pending'}\n"
-                "    try:\n        parsed = ResultResponse.from_dict(payload)\n",
+                '    if status not in FINAL_STATUSES or status == "Ready":\n        return None\n',
+                '    if status in ("Pending", "Reasoning", "Generating", "Ready"):\n'
+                "        return None\n",
             ),
         ),
         (
-            f"{CONSUMER}/test_fault_matrix.py::test_an_unknown_status_is_a_protocol_error_at_the_first_poll",
-            f"{CONSUMER}/test_responses_wrapper.py::test_unknown_status_is_a_protocol_error_at_once",
+            f"{CONSUMER}/test_fault_matrix.py::test_an_unknown_status_means_still_running",
+            f"{CONSUMER}/test_responses_wrapper.py::test_no_status_that_is_not_final_ever_ends_a_wait",
+        ),
+    ),
+    Mutant(
+        "key-sent-to-any-polling-host",
+        "x-key goes to whatever host a polling_url names",
+        (
+            Edit(
+                "wrapper/flux_flex/_core/flows.py",
+                "    if not request.authenticated or env.key_destinations.allows(request.url):\n",
+                "    if True:\n",
+            ),
+        ),
+        (
+            "tests/hostile/test_key_destination.py::"
+            "test_a_foreign_polling_url_is_refused_before_anything_is_sent",
+            "tests/client/test_flows.py::test_a_request_to_an_untrusted_host_is_never_yielded",
+        ),
+    ),
+    Mutant(
+        "html-saved-as-image",
+        "a download whose body is not an image (an HTML error page) is saved anyway",
+        (
+            Edit(
+                "wrapper/flux_flex/_files.py",
+                "            if self.image and len(self.head) >= HEAD_BYTES:\n",
+                "            if False:\n",
+            ),
+        ),
+        (
+            "tests/hostile/test_downloads.py::"
+            "test_a_body_that_is_not_an_image_is_refused_and_nothing_is_saved",
+        ),
+    ),
+    Mutant(
+        "deadline-not-enforced-on-sockets",
+        "socket reads are not capped by the wait's deadline (a drip-fed answer stretches it)",
+        (
+            Edit(
+                "wrapper/flux_flex/_drivers.py",
+                "        self.deadlines_enforced = install(http)\n",
+                "        self.deadlines_enforced = False\n",
+            ),
+        ),
+        ("tests/hostile/test_deadlines.py::test_a_slow_poll_cannot_stretch_a_wait",),
+    ),
+    Mutant(
+        "secret-fragments-shown",
+        "only whole secrets are masked: an echoed run of the key survives in an error",
+        (
+            Edit(
+                "wrapper/flux_flex/_core/redact.py",
+                "MIN_FRAGMENT = 8\n",
+                "MIN_FRAGMENT = 10_000\n",
+            ),
+        ),
+        ("tests/client/test_redact.py::test_a_run_of_the_secret_is_masked_a_short_hint_is_not",),
+    ),
+    Mutant(
+        "uncertain-resubmitted-silently",
+        "a submission whose answer was lost is sent again on the next run without being asked",
+        (
+            Edit(
+                "wrapper/flux_flex/_core/journal.py",
+                "        if resubmit_uncertain and not seen.owner_live:\n",
+                "        if not seen.owner_live:\n",
+            ),
+        ),
+        (
+            "tests/batch/test_journal_runs.py::"
+            "test_an_answer_lost_after_the_task_was_created_is_uncertain",
         ),
     ),
     Mutant(

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
-__all__ = ["emit_json", "format_cost", "number", "print_fields"]
+from flux_flex._core.pricing import USD_PER_CREDIT
 
-USD_PER_CREDIT = 0.01  # FACTS.md: 1 credit = 0.01 USD
+__all__ = ["emit_json", "format_cost", "number", "print_fields"]
 
 
 def emit_json(payload: Mapping[str, Any], stream: IO[str] | None = None) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from types import TracebackType
 from typing import Any
 
 from tests.hostile.api import POLL, SAMPLES, SUBMIT, Api, Task
@@ -124,12 +123,7 @@ class KillableApi:
         self.server.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         for gate in self._gates:
             gate.drop()
         self.server.close()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from flux_flex import AsyncFluxFlex, BatchEvent, PollSchedule, RetryPolicy
 
+API_KEY = "hostile-key"  # what the tests' `KillableApi` is told to require
 SCHEDULE = PollSchedule(initial=0.02, backoff=1.5, max_interval=0.05, min_interval=0.01)
 RETRY = RetryPolicy(max_retries=2, backoff_initial=0.01, backoff_max=0.02, retry_after_max=1)
 
@@ -35,7 +36,7 @@ async def _main(
     base_url: str, journal: str, out: str, count: int, on_event: Callable[[BatchEvent], object]
 ) -> None:
     async with AsyncFluxFlex(
-        api_key="hostile-key",
+        api_key=API_KEY,
         base_url=base_url,
         poll_schedule=SCHEDULE,
         retry=RETRY,

@@ -2,9 +2,9 @@
 (502 after the task was created), then re-run as the CLI advises: never a task paid twice,
 every image saved once, no ``.part`` left.
 
-The server is `KillableApi` (`tests.hostile`, the standard library; not our fake). Kill points are
-deterministic: the server holds the n-th request of a kind (submit, poll, sample) and the
-test kills the client while it waits for that answer.
+The server is `tests.hostile.KillableApi` (the standard library; not our fake). Kill points
+are deterministic: the server holds the n-th request of a kind (submit, poll, sample) and
+the test kills the client while it waits for that answer.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from tests.hostile import BAD_GATEWAY_MARKER, Gate, KillableApi
+
 from .conftest import FLUX_FLEX
-from .stdlib_api import BAD_GATEWAY_MARKER, Gate, KillableApi
 
 JOURNAL = ".flux-flex-journal.sqlite"
 

@@ -1,7 +1,8 @@
 """The journal from the command line: ``tasks`` lists it, ``generate`` resumes with it,
 ``batch --dry-run`` and the balance check read it; ``credits`` prints the balance.
 
-Against `KillableApi` (`tests.hostile`'s stdlib API): it counts what is created and billed.
+Against `tests.hostile.KillableApi` (the standard library): it counts what is created and
+billed.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.hostile import handlers
+from tests.hostile import BAD_GATEWAY_MARKER, KillableApi, handlers
 
 from .conftest import FLUX_FLEX, invoke
-from .stdlib_api import BAD_GATEWAY_MARKER, KillableApi
 
 JOURNAL = ".flux-flex-journal.sqlite"
 

@@ -17,24 +17,31 @@ a handler that may be honest or hostile::
         assert not any(r.carried_key for r in server.requests_to("GET", "/samples/*"))
 
 See `server` (the server, `Exchange`, `Recorded`), `handlers` (the attacks), `api` (the
-well-behaved API) and `images` (valid PNG bytes).
+well-behaved API), `killable` (that API with kill points: hold the n-th submit, poll or
+download while a test kills the client; count what was billed) and `images` (valid PNG
+bytes).
 """
 
 from tests.hostile import handlers
 from tests.hostile.api import POLL, SAMPLES, SUBMIT, Api, Task, install_api
 from tests.hostile.images import JPEG_HEAD, WEBP_HEAD, png
+from tests.hostile.killable import BAD_GATEWAY_MARKER, KILL_POINTS, Gate, KillableApi
 from tests.hostile.server import Exchange, Handler, HostileServer, Recorded, raw_response
 
 __all__ = [
+    "BAD_GATEWAY_MARKER",
     "JPEG_HEAD",
+    "KILL_POINTS",
     "POLL",
     "SAMPLES",
     "SUBMIT",
     "WEBP_HEAD",
     "Api",
     "Exchange",
+    "Gate",
     "Handler",
     "HostileServer",
+    "KillableApi",
     "Recorded",
     "Task",
     "handlers",

@@ -46,6 +46,8 @@ class Api:
     polling_base: str | None
     sample_base: str | None
     sample: bytes
+    settled_cost: float = 5.0
+    """The cost a Ready answer reports (a real settlement may differ from the submission's)."""
     tasks: dict[str, Task] = attrs.field(factory=dict)
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
     _ids: Any = attrs.field(factory=lambda: itertools.count(1))
@@ -58,23 +60,32 @@ class Api:
 
     def submit(self, exchange: Exchange) -> None:
         """POST /v1/flux-2-flex: creates (and bills) a task."""
+        task = self.create(exchange)
+        if task is not None:
+            exchange.respond_json(self.accepted(task))
+
+    def create(self, exchange: Exchange) -> Task | None:
+        """The first half of `submit`: create (and bill) the task, answer nothing; None (the
+        refusal answered) for a wrong key or a body that is not JSON."""
         if self._refused(exchange):
-            return
+            return None
         try:
             body = exchange.request.json()
         except ValueError:
             exchange.respond_json({"detail": "body is not JSON"}, status=400)
-            return
+            return None
         seconds = self.task_seconds(body) if callable(self.task_seconds) else self.task_seconds
         now = time.monotonic()
         with self._lock:
             task_id = f"task-{next(self._ids)}"
-            self.tasks[task_id] = Task(task_id, body, now, now + seconds)
+            task = self.tasks[task_id] = Task(task_id, body, now, now + seconds)
         self.server.create_task(task_id)
+        return task
+
+    def accepted(self, task: Task) -> dict[str, Any]:
+        """The second half of `submit`: the answer for a created task."""
         base = self.polling_base or self.server.url
-        exchange.respond_json(
-            {"id": task_id, "polling_url": f"{base}{POLL}?id={task_id}", "cost": 5.0}
-        )
+        return {"id": task.id, "polling_url": f"{base}{POLL}?id={task.id}", "cost": 5.0}
 
     def poll(self, exchange: Exchange) -> None:
         """GET /v1/get_result?id=...: Pending (with progress) until ready, then Ready."""
@@ -94,7 +105,8 @@ class Api:
         base = self.sample_base or self.server.url
         sample = f"{base}{SAMPLES}{task_id}.png?signature=abc"
         result = {"sample": sample, "prompt": task.body.get("prompt"), "seed": 42}
-        exchange.respond_json({"id": task_id, "status": "Ready", "result": result, "cost": 5.0})
+        ready = {"id": task_id, "status": "Ready", "result": result, "cost": self.settled_cost}
+        exchange.respond_json(ready)
 
     def download(self, exchange: Exchange) -> None:
         """GET /samples/<id>.png: the image (no key needed)."""
@@ -114,12 +126,14 @@ def install_api(
     polling_base: str | None = None,
     sample_base: str | None = None,
     sample: bytes | None = None,
+    settled_cost: float = 5.0,
 ) -> Api:
     """Route the API's endpoints on ``server``; the `Api` (its state) is returned.
 
     ``key``: the API key to require (None: any). ``task_seconds``: how long a task runs (or
     a function of the submitted body). ``polling_base``/``sample_base``: the host polling
     and sample URLs point at (default: this server). ``sample``: the image bytes (a PNG).
+    ``settled_cost``: the cost Ready answers report (submissions say 5.0).
     """
     api = Api(
         server=server,
@@ -128,6 +142,7 @@ def install_api(
         polling_base=polling_base,
         sample_base=sample_base,
         sample=sample if sample is not None else png(8, 8),
+        settled_cost=settled_cost,
     )
     server.route("POST", SUBMIT, api.submit)
     server.route("GET", POLL, api.poll)

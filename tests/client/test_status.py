@@ -284,3 +284,14 @@ def test_a_webhook_event_is_final_exactly_when_its_status_is(status: str) -> Non
     result = {"sample": "https://d/x.png"} if status == "Ready" else None
     event = parse_event({"id": "w", "status": status, "result": result})
     assert event.is_final == is_final(status)
+
+
+@pytest.mark.parametrize("polling_url", ["http://[", "https://[::1/x", "http://]bad"])
+def test_an_ack_whose_polling_url_is_not_a_url_still_names_the_paid_task(polling_url: str) -> None:
+    # urljoin raises ValueError on an unbalanced bracket: that must never escape as a raw
+    # ValueError (the task is billed, its id must reach the user).
+    with pytest.raises(ProtocolError) as caught:
+        interpret_submit({"id": "abc-123", "polling_url": polling_url}, base_url=BASE)
+    assert caught.value.task_id == "abc-123"
+    assert caught.value.task_may_exist
+    assert "client.job('abc-123')" in str(caught.value)

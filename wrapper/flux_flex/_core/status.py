@@ -253,9 +253,13 @@ def _plain_ack(payload: Any, base_url: str) -> Acknowledged | None:
         return None
     if not task_id or not polling_url:
         return None
+    try:
+        absolute = _absolute(base_url, polling_url)
+    except ValueError:  # not a URL (an unbalanced "["): the model's reader says so
+        return None
     return Acknowledged(
         id=task_id,
-        polling_url=_absolute(base_url, polling_url),
+        polling_url=absolute,
         cost=_number(payload.get("cost")),
         input_mp=_number(payload.get("input_mp")),
         output_mp=_number(payload.get("output_mp")),
@@ -319,15 +323,18 @@ def _ack_from_model(payload: Any, *, base_url: str, secrets: Sequence[str | None
         raise _protocol_error(message, payload, named, secrets, task_may_exist=True)
     task_id = parsed.id
     if isinstance(parsed, AsyncResponse):
-        if not isinstance(parsed.polling_url, str) or not parsed.polling_url:
+        try:
+            if not isinstance(parsed.polling_url, str) or not parsed.polling_url:
+                raise ValueError("no polling_url")
+            polling_url = _absolute(base_url, parsed.polling_url)
+        except ValueError:  # empty, or not a URL at all (urljoin refuses "http://[")
             raise _protocol_error(
                 f"The submission's answer has a bad polling_url.{_resume_advice(task_id)}",
                 payload,
                 task_id,
                 secrets,
                 task_may_exist=True,
-            )
-        polling_url = _absolute(base_url, parsed.polling_url)
+            ) from None
         webhook_url = None
     else:
         polling_url = default_polling_url(base_url, task_id)

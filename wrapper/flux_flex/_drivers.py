@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -272,8 +271,3 @@ class SyncDriver(BaseDriver):
 def progress_fraction(value: float | None) -> float | None:
     """A single poll's progress as a fraction (values above 1 are percentages)."""
     return normalize_progress(value, percent=value is not None and value > 1.0)
-
-
-def headers_dict(headers: Mapping[str, str]) -> dict[str, str]:
-    """Plain dict of headers, lower-cased names."""
-    return {k.lower(): v for k, v in headers.items()}

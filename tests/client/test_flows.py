@@ -18,6 +18,7 @@ from flux_flex._core.actions import (
     Send,
     Sleep,
 )
+from flux_flex._core.deadline import Deadline
 from flux_flex._core.flows import FlowEnv, download_flow, submit_flow, wait_flow
 from flux_flex._core.hosts import KeyDestinations
 from flux_flex._core.retry import FailureKind
@@ -107,7 +108,7 @@ def test_wait_polls_then_returns_ready() -> None:
     pending = answer(200, {"id": "t", "status": "Pending", "progress": None})
     ready = answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})
     actions, finished = drive(
-        wait_flow("t", "https://eu/p?id=t", env(clock), schedule=FAST, timeout=60),
+        wait_flow("t", "https://eu/p?id=t", env(clock), schedule=FAST, deadline=Deadline(0.0, 60)),
         [pending, pending, ready],
         clock,
     )
@@ -123,7 +124,9 @@ def test_wait_deadline_never_overshoots() -> None:
     pending = answer(200, {"id": "t", "status": "Pending"})
     with pytest.raises(WaitTimeoutError) as info:
         drive(
-            wait_flow("t", "https://eu/p?id=t", env(clock), schedule=FAST, timeout=5.0),
+            wait_flow(
+                "t", "https://eu/p?id=t", env(clock), schedule=FAST, deadline=Deadline(0.0, 5.0)
+            ),
             [pending] * 50,
             clock,
         )
@@ -135,7 +138,15 @@ def test_webhook_delivery_in_grace_means_no_poll() -> None:
     clock = Clock()
     payload = {"id": "t", "status": "Ready", "result": {"sample": "https://d/w"}}
     actions, finished = drive(
-        wait_flow("t", U, env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
+        wait_flow(
+            "t",
+            U,
+            env(clock),
+            schedule=FAST,
+            deadline=Deadline(0.0, 60),
+            webhook=True,
+            webhook_grace=3,
+        ),
         [payload],
         clock,
     )
@@ -148,7 +159,15 @@ def test_lost_webhook_polls_and_waits_on_delivery_between_polls() -> None:
     pending = answer(200, {"id": "t", "status": "Pending"})
     payload = {"id": "t", "status": "Ready", "result": {"sample": "https://d/w"}}
     actions, finished = drive(
-        wait_flow("t", U, env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3),
+        wait_flow(
+            "t",
+            U,
+            env(clock),
+            schedule=FAST,
+            deadline=Deadline(0.0, 60),
+            webhook=True,
+            webhook_grace=3,
+        ),
         [None, pending, payload],
         clock,
     )
@@ -159,7 +178,7 @@ def test_lost_webhook_polls_and_waits_on_delivery_between_polls() -> None:
 
 def test_failing_polls_at_the_deadline_become_wait_timeout() -> None:
     clock = Clock()
-    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=0.3)
+    flow = wait_flow("t", U, env(clock), schedule=FAST, deadline=Deadline(0.0, 0.3))
     with pytest.raises(WaitTimeoutError) as info:
         drive(flow, [answer(503, {}), answer(503, {}), answer(503, {}), answer(503, {})], clock)
     assert isinstance(info.value.__cause__, ServerError)
@@ -168,7 +187,7 @@ def test_failing_polls_at_the_deadline_become_wait_timeout() -> None:
 
 def test_polls_carry_the_time_left_as_timeout() -> None:
     clock = Clock()
-    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=2.0)
+    flow = wait_flow("t", U, env(clock), schedule=FAST, deadline=Deadline(0.0, 2.0))
     first = next(flow)
     assert isinstance(first, Send)
     assert first.request.timeout == pytest.approx(2.0)
@@ -186,7 +205,7 @@ def test_a_webhook_wait_on_a_long_task_polls_once_then_waits_past_the_predicted_
             U,
             env(clock),
             schedule=FAST,
-            timeout=120,
+            deadline=Deadline(0.0, 120),
             webhook=True,
             webhook_grace=3,
             submitted_at=0.0,
@@ -207,7 +226,9 @@ def test_a_webhook_wait_on_a_long_task_polls_once_then_waits_past_the_predicted_
 def test_a_webhook_wait_without_progress_spaces_polls_by_the_grace() -> None:
     clock = Clock()
     pending = answer(200, {"id": "t", "status": "Pending", "progress": None})
-    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=60, webhook=True, webhook_grace=3)
+    flow = wait_flow(
+        "t", U, env(clock), schedule=FAST, deadline=Deadline(0.0, 60), webhook=True, webhook_grace=3
+    )
     assert next(flow) == AwaitDelivery("t", 3)
     gaps = []
     reply: Any = None  # no delivery: the grace passes
@@ -229,7 +250,9 @@ def test_the_first_poll_waits_initial_after_the_submission() -> None:
     clock.now = 10.0
     ready = answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})
     actions, _ = drive(
-        wait_flow("t", U, env(clock), schedule=FAST, timeout=60, submitted_at=9.9), [ready], clock
+        wait_flow("t", U, env(clock), schedule=FAST, deadline=Deadline(0.0, 60), submitted_at=9.9),
+        [ready],
+        clock,
     )
     assert [type(a).__name__ for a in actions] == ["Sleep", "Send", "Report"]
     assert actions[0].seconds == pytest.approx(0.4)  # until 9.9 + initial (0.5)
@@ -238,7 +261,9 @@ def test_the_first_poll_waits_initial_after_the_submission() -> None:
 def test_a_resumed_wait_polls_at_once() -> None:
     clock = Clock()
     ready = answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})
-    actions, _ = drive(wait_flow("t", U, env(clock), schedule=FAST, timeout=60), [ready], clock)
+    actions, _ = drive(
+        wait_flow("t", U, env(clock), schedule=FAST, deadline=Deadline(0.0, 60)), [ready], clock
+    )
     assert isinstance(actions[0], Send)
 
 
@@ -246,7 +271,7 @@ def test_a_backoff_that_would_overrun_the_deadline_is_shortened() -> None:
     # 8 s backoffs, 3 s left: the resends come sooner, within the time left.
     clock = Clock()
     slow = env(clock, retry=RetryPolicy(max_retries=50, backoff_initial=8, backoff_max=8))
-    flow = wait_flow("t", U, slow, schedule=FAST, timeout=3.0)
+    flow = wait_flow("t", U, slow, schedule=FAST, deadline=Deadline(0.0, 3.0))
     busy = answer(503, {})
     with pytest.raises(WaitTimeoutError) as info:
         drive(flow, [busy] * 50, clock)
@@ -257,7 +282,7 @@ def test_a_backoff_that_would_overrun_the_deadline_is_shortened() -> None:
 
 def test_each_attempt_is_bounded_by_the_time_left() -> None:
     clock = Clock()
-    flow = wait_flow("t", U, env(clock), schedule=FAST, timeout=2.0)
+    flow = wait_flow("t", U, env(clock), schedule=FAST, deadline=Deadline(0.0, 2.0))
     first = next(flow)
     assert isinstance(first, Send)
     clock.now += 1.5  # the first poll took 1.5 s and failed
@@ -274,25 +299,37 @@ def test_a_retry_after_beyond_the_deadline_raises_at_once() -> None:
     limited = answer(429, {"detail": "slow down"}, {"Retry-After": "30"})
     patient = env(clock, retry=RetryPolicy(retry_after_max=60))
     with pytest.raises(RateLimitError) as info:
-        drive(wait_flow("t", U, patient, schedule=FAST, timeout=10), [limited], clock)
+        drive(
+            wait_flow("t", U, patient, schedule=FAST, deadline=Deadline(0.0, 10)), [limited], clock
+        )
     assert clock.now == 0  # no sleep at all
     assert info.value.retry_after == 30
     assert info.value.task_id == "t"
     with pytest.raises(RateLimitError):
-        drive(submit_flow(POST, patient, base_url="https://api", deadline=10), [limited], clock)
+        drive(
+            submit_flow(POST, patient, base_url="https://api", deadline=Deadline(0.0, 10)),
+            [limited],
+            clock,
+        )
 
 
 def test_the_wait_timeout_names_the_last_status() -> None:
     clock = Clock()
     generating = answer(200, {"id": "t", "status": "Generating"})
     with pytest.raises(WaitTimeoutError) as info:
-        drive(wait_flow("t", U, env(clock), schedule=FAST, timeout=2), [generating] * 20, clock)
+        drive(
+            wait_flow("t", U, env(clock), schedule=FAST, deadline=Deadline(0.0, 2)),
+            [generating] * 20,
+            clock,
+        )
     assert info.value.last_status == "Generating"
     assert "last status: Generating" in str(info.value)
 
 
 def test_a_request_to_an_untrusted_host_is_never_yielded() -> None:
-    flow = wait_flow("t", "https://evil.example/p?id=t", env(Clock()), schedule=FAST, timeout=5)
+    flow = wait_flow(
+        "t", "https://evil.example/p?id=t", env(Clock()), schedule=FAST, deadline=Deadline(0.0, 5)
+    )
     with pytest.raises(UntrustedHostError) as info:
         next(flow)
     assert info.value.host == "evil.example"
@@ -305,7 +342,9 @@ def test_non_finite_progress_is_no_progress() -> None:
         answer(200, {"id": "t", "status": "Pending", "progress": value})
         for value in (float("nan"), float("inf"), -5, 40)
     ] + [answer(200, {"id": "t", "status": "Ready", "result": {"sample": "https://d/x"}})]
-    actions, _ = drive(wait_flow("t", U, env(clock), schedule=FAST, timeout=60), polls, clock)
+    actions, _ = drive(
+        wait_flow("t", U, env(clock), schedule=FAST, deadline=Deadline(0.0, 60)), polls, clock
+    )
     assert [a.progress for a in actions if isinstance(a, Report)] == [None, None, None, 0.4, None]
 
 

@@ -25,7 +25,22 @@ def test_each_kind_is_encoded(tmp_path: Path) -> None:
     ]
     encoded, errors = encode_images(images)
     assert errors == []
-    assert encoded == [B64, B64, B64, "https://x.example/a.png", B64, B64]
+    assert [image for image, _ in encoded] == [B64, B64, B64, "https://x.example/a.png", B64, B64]
+
+
+def test_each_image_is_measured_where_its_bytes_are_at_hand(tmp_path: Path) -> None:
+    # A PNG's size is in its IHDR chunk: 640 x 480 here.
+    header = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (640).to_bytes(4, "big")
+    png = header + (480).to_bytes(4, "big") + b"\x08\x02\x00\x00\x00" + bytes(64)
+    path = tmp_path / "big.png"
+    path.write_bytes(png)
+    text = base64.b64encode(png).decode()
+    encoded, errors = encode_images([path, png, text, f"data:image/png;base64,{text}", URL])
+    assert errors == []
+    assert [size for _, size in encoded] == [(640, 480)] * 4 + [None]  # a URL: not fetched
+
+
+URL = "https://x.example/a.png"
 
 
 def test_unreadable_and_garbage_inputs_are_named(tmp_path: Path) -> None:

@@ -12,10 +12,16 @@ import os
 import re
 from collections.abc import Sequence
 
+from flux_flex._core.imagesize import image_size
 from flux_flex.errors import FieldError
 from flux_flex.params import ImageInput
 
-__all__ = ["encode_images"]
+__all__ = ["Encoded", "encode_images"]
+
+Encoded = tuple[str, tuple[int, int] | None]
+"""An image as the API takes it (URL or base64), and its (width, height) when known."""
+# Enough of an image to find its size: JPEG's start-of-frame may follow ~64 KiB of EXIF.
+_HEAD = 64 * 1024
 
 _BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+={0,2}$")
 _DATA_URI = re.compile(r"^data:[^,]*;base64,(?P<data>.*)$", re.DOTALL | re.IGNORECASE)
@@ -25,7 +31,7 @@ def _field(index: int) -> str:
     return f"input_images[{index}]"
 
 
-def _read(path: str | os.PathLike[str], index: int) -> tuple[str | None, FieldError | None]:
+def _read(path: str | os.PathLike[str], index: int) -> tuple[Encoded | None, FieldError | None]:
     try:
         with open(path, "rb") as file:
             data = file.read()
@@ -40,7 +46,20 @@ def _read(path: str | os.PathLike[str], index: int) -> tuple[str | None, FieldEr
         return None, FieldError(
             _field(index), "readable", f"{_field(index)}: file {os.fspath(path)!r} is empty"
         )
-    return base64.b64encode(data).decode("ascii"), None
+    return _of_bytes(data), None
+
+
+def _of_bytes(data: bytes) -> Encoded:
+    return base64.b64encode(data).decode("ascii"), image_size(data[:_HEAD])
+
+
+def _of_base64(text: str) -> Encoded:
+    head = text[: _HEAD // 3 * 4]  # whole base64 quanta: decodes to the first _HEAD bytes
+    try:
+        size = image_size(base64.b64decode(head))
+    except (binascii.Error, ValueError):
+        size = None
+    return text, size
 
 
 def _looks_base64(text: str) -> bool:
@@ -53,12 +72,13 @@ def _looks_base64(text: str) -> bool:
     return True
 
 
-def encode_one(image: ImageInput, index: int) -> tuple[str | None, FieldError | None]:
-    """One image as the API takes it, or the `FieldError` saying why it cannot be."""
+def encode_one(image: ImageInput, index: int) -> tuple[Encoded | None, FieldError | None]:
+    """One image as the API takes it (with its size when known), or the `FieldError`
+    saying why it cannot be."""
     if isinstance(image, bytes | bytearray | memoryview):
         if not image:
             return None, FieldError(_field(index), "readable", f"{_field(index)}: empty bytes")
-        return base64.b64encode(bytes(image)).decode("ascii"), None
+        return _of_bytes(bytes(image)), None
     if isinstance(image, os.PathLike):
         return _read(image, index)
     if not isinstance(image, str):
@@ -70,7 +90,7 @@ def encode_one(image: ImageInput, index: int) -> tuple[str | None, FieldError | 
         )
     lowered = image[:8].lower()
     if lowered.startswith(("http://", "https://")):
-        return image, None
+        return (image, None), None
     match = _DATA_URI.match(image)
     if match:
         data = match.group("data")
@@ -80,11 +100,11 @@ def encode_one(image: ImageInput, index: int) -> tuple[str | None, FieldError | 
                 "format",
                 f"{_field(index)}: the data URI does not carry valid base64",
             )
-        return "".join(data.split()), None
+        return _of_base64("".join(data.split())), None
     if len(image) < 4096 and os.path.exists(image):
         return _read(image, index)
     if _looks_base64(image):
-        return "".join(image.split()), None
+        return _of_base64("".join(image.split())), None
     return None, FieldError(
         _field(index),
         "readable",
@@ -93,9 +113,10 @@ def encode_one(image: ImageInput, index: int) -> tuple[str | None, FieldError | 
     )
 
 
-def encode_images(images: Sequence[ImageInput]) -> tuple[list[str], list[FieldError]]:
-    """All images encoded, in order, and the errors of those that could not be."""
-    encoded: list[str] = []
+def encode_images(images: Sequence[ImageInput]) -> tuple[list[Encoded], list[FieldError]]:
+    """All images encoded (with their sizes), in order, and the errors of those that could
+    not be."""
+    encoded: list[Encoded] = []
     errors: list[FieldError] = []
     for index, image in enumerate(images):
         value, error = encode_one(image, index)

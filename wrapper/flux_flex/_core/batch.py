@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import attrs
 
 from flux_flex._core import journal as rules
+from flux_flex._core.deadline import Deadline
 from flux_flex._core.journal import Claim, Decision, JournalEntry
+from flux_flex._core.request import PreparedRequest
 from flux_flex._core.status import Acknowledged, Finished
 from flux_flex.errors import (
     BatchValidationError,
@@ -24,9 +26,6 @@ from flux_flex.errors import (
     PreviouslyFailedError,
     TaskUncertainError,
 )
-
-if TYPE_CHECKING:
-    from flux_flex._shared import Submission
 
 __all__ = [
     "LOCAL_STEPS",
@@ -43,16 +42,15 @@ __all__ = [
     "Save",
     "Step",
     "Submit",
-    "Validate",
     "Wait",
     "batch_error",
-    "describe_params",
     "item_flow",
     "parse_request",
 ]
 
-Request = str | Mapping[str, Any]
-"""A prompt, or a dict of ``generate`` arguments: ``prompt``, submit parameters, ``save_to``."""
+Request = str | Mapping[str, Any] | PreparedRequest
+"""A prompt, a dict of ``generate`` arguments (``prompt``, submit parameters, ``save_to``),
+or a `PreparedRequest`."""
 
 EventKind = Literal[
     "submitting", "submitted", "resumed", "done", "skipped", "failed", "uncertain", "unfinished"
@@ -63,13 +61,18 @@ MAX_LISTED_ERRORS = 20
 
 @attrs.frozen
 class Item:
-    """A checked request, ready to run: what its flow and the journal need."""
+    """A checked request, ready to run: what its flow and the journal need. ``deadline``:
+    the request's submission, wait and save all end by it (the batch's ``timeout``,
+    counted from when the request started)."""
 
     index: int
-    prompt: str
-    submission: Submission = attrs.field(repr=False)
+    request: PreparedRequest = attrs.field(repr=False)
     save_to: str | None
-    params: Mapping[str, Any] = attrs.field(repr=False)
+    deadline: Deadline
+
+    @property
+    def prompt(self) -> str:
+        return self.request.prompt
 
 
 @attrs.frozen
@@ -96,16 +99,18 @@ class Emit:
 
 @attrs.frozen
 class Submit:
-    """Send the submission (answer: `Acknowledged`, or the error thrown in)."""
+    """Send the item's request (answer: `Acknowledged`, or the error thrown in)."""
 
 
 @attrs.frozen
 class Wait:
-    """Wait for the task (answer: `Finished`, or the error thrown in)."""
+    """Wait for the task (answer: `Finished`, or the error thrown in); ``secrets``: what
+    the task's errors must never show besides the API key (its webhook secret)."""
 
     task_id: str
     polling_url: str | None
     submitted_at: float | None
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
 
 
 @attrs.frozen
@@ -184,7 +189,9 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
         yield Emit("resumed", task_id)
 
     try:
-        finished: Finished = yield Wait(task_id, polling_url, submitted_at)
+        finished: Finished = yield Wait(
+            task_id, polling_url, submitted_at, secrets=item.request.secrets
+        )
         path: str | None = None
         if item.save_to is not None:
             path = yield Save(finished)
@@ -257,12 +264,9 @@ class Parsed:
     save_to: str | os.PathLike[str] | None
 
 
-Validate = Callable[[Any, Mapping[str, Any], "str | os.PathLike[str] | None"], object]
-"""Checks one request (prompt, parameters, save_to) as ``generate`` would; raises
-`RequestValidationError` listing every problem, unknown parameters included."""
-
-
 def parse_request(request: Any) -> tuple[Parsed | None, list[FieldError]]:
+    """A prompt or a dict of ``generate`` arguments, split into prompt, parameters and
+    ``save_to``; or the errors that say why it is neither."""
     if isinstance(request, str):
         return Parsed(request, {}, None), []
     if not isinstance(request, Mapping):
@@ -298,30 +302,3 @@ def batch_error(by_index: Mapping[int, Sequence[FieldError]]) -> BatchValidation
         errors=named,
         by_index=by_index,
     )
-
-
-def describe_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters as the journal keeps them: images named, never embedded; no secret."""
-    described: dict[str, Any] = {}
-    for key, value in params.items():
-        if value is None:
-            continue
-        if key == "webhook_secret":
-            described[key] = "***"
-        elif key == "input_images":
-            images = [value] if isinstance(value, str | bytes | os.PathLike) else list(value)
-            described[key] = [_describe_image(image) for image in images]
-        else:
-            described[key] = value
-    return described
-
-
-def _describe_image(image: Any) -> str:
-    if isinstance(image, bytes | bytearray | memoryview):
-        return f"<{len(image)} bytes>"
-    if isinstance(image, os.PathLike):
-        return str(os.fspath(image))
-    text = str(image)
-    if len(text) <= 1024 or text[:8].lower().startswith(("http://", "https://")):
-        return text
-    return f"<base64 or data URI, {len(text)} characters>"

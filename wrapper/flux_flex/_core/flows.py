@@ -20,6 +20,7 @@ from flux_flex._core.actions import (
     Send,
     Sleep,
 )
+from flux_flex._core.deadline import Deadline
 from flux_flex._core.errormap import connection_error, error_from_response, parse_body
 from flux_flex._core.hosts import KeyDestinations, host_of
 from flux_flex._core.retry import FailureKind, RetryDecision, RetryPolicy, decide
@@ -114,11 +115,11 @@ def _check_destination(request: HttpRequest, env: FlowEnv, task_id: str | None) 
     )
 
 
-def _bounded(request: HttpRequest, env: FlowEnv, deadline: float | None) -> HttpRequest:
-    """``request`` with its exchange bounded by the time left before ``deadline``."""
-    if deadline is None:
+def _bounded(request: HttpRequest, env: FlowEnv, end: float | None) -> HttpRequest:
+    """``request`` with its exchange bounded by the time left before ``end`` (clock time)."""
+    if end is None:
         return request
-    left = max(deadline - env.clock(), MIN_ATTEMPT)
+    left = max(end - env.clock(), MIN_ATTEMPT)
     if request.timeout is not None and request.timeout <= left:
         return request
     return attrs.evolve(request, timeout=left)
@@ -147,12 +148,12 @@ def _decision(env: FlowEnv, request: HttpRequest, attempt: int, answer: Answer) 
     raise TypeError(f"a driver answered Send with {answer!r}")
 
 
-def _fitted_delay(decision: RetryDecision, env: FlowEnv, deadline: float | None) -> float | None:
-    """How long to wait before the resend so that it still fits before ``deadline``; None
-    when it cannot (a server's ``Retry-After`` is never shortened; a backoff is)."""
-    if deadline is None:
+def _fitted_delay(decision: RetryDecision, env: FlowEnv, end: float | None) -> float | None:
+    """How long to wait before the resend so that it still fits before ``end``; None when
+    it cannot (a server's ``Retry-After`` is never shortened; a backoff is)."""
+    if end is None:
         return decision.delay
-    left = deadline - env.clock()
+    left = end - env.clock()
     if decision.delay + MIN_ATTEMPT <= left:
         return decision.delay
     if decision.retry_after is not None or left < 2 * MIN_ATTEMPT:
@@ -166,35 +167,47 @@ def send_with_retries(
     *,
     submit: bool = False,
     task_id: str | None = None,
-    deadline: float | None = None,
+    end: float | None = None,
 ) -> Generator[Action, Answer, HttpResponse]:
     """Send ``request``, resending what is safe to resend; the 2xx answer or a typed error.
 
     Every authenticated request passes here, and is refused before it is sent when its host
-    may not receive the API key (`UntrustedHostError`). With a ``deadline`` (clock time),
-    each attempt is bounded by the time left, a backoff that would overrun it is shortened,
-    and a ``Retry-After`` longer than the time left fails at once (`RateLimitError` for a
-    429); other failures that could have been retried raise `DeadlineReached`.
+    may not receive the API key (`UntrustedHostError`). With an ``end`` (clock time), each
+    attempt is bounded by the time left, a backoff that would overrun it is shortened, and
+    a ``Retry-After`` longer than the time left fails at once (`RateLimitError` for a 429);
+    other failures that could have been retried raise `DeadlineReached`.
     """
     _check_destination(request, env, task_id)
+    answer, decision = yield from _attempts(request, env, end, success=range(200, 300))
+    if decision is None:
+        assert isinstance(answer, HttpResponse)
+        return answer
+    error = _answer_error(answer, env, submit=submit, task_id=task_id, url=request.url)
+    if not decision.retry:
+        raise error
+    if decision.retry_after is not None and isinstance(error, RateLimitError):
+        raise _retry_after_too_long(error, env, end, submit=submit)
+    raise DeadlineReached(error)  # resending was safe; only the deadline stopped it
+
+
+def _attempts(
+    request: HttpRequest, env: FlowEnv, end: float | None, *, success: range
+) -> Generator[Action, Answer, tuple[Answer, RetryDecision | None]]:
+    """Send ``request`` until an answer's status is in ``success``, resending while it is
+    safe and there is time before ``end``: ``(that answer, None)``, or the last answer and
+    the decision that stopped the resends."""
     attempt = 0
     while True:
-        answer = yield Send(_bounded(request, env, deadline))
-        if isinstance(answer, HttpResponse) and 200 <= answer.status < 300:
-            return answer
+        answer = yield Send(_bounded(request, env, end))
+        if isinstance(answer, HttpResponse) and answer.status in success:
+            return answer, None
         decision = _decision(env, request, attempt, answer)
-        delay = _fitted_delay(decision, env, deadline) if decision.retry else None
-        if delay is not None:
-            attempt += 1
-            if delay > 0:
-                yield Sleep(delay)
-            continue
-        error = _answer_error(answer, env, submit=submit, task_id=task_id, url=request.url)
-        if not decision.retry:
-            raise error
-        if decision.retry_after is not None and isinstance(error, RateLimitError):
-            raise _retry_after_too_long(error, env, deadline, submit=submit)
-        raise DeadlineReached(error)  # resending was safe; only the deadline stopped it
+        delay = _fitted_delay(decision, env, end) if decision.retry else None
+        if delay is None:
+            return answer, decision
+        attempt += 1
+        if delay > 0:
+            yield Sleep(delay)
 
 
 def _answer_error(
@@ -220,9 +233,9 @@ def _answer_error(
 
 
 def _retry_after_too_long(
-    error: RateLimitError, env: FlowEnv, deadline: float | None, *, submit: bool
+    error: RateLimitError, env: FlowEnv, end: float | None, *, submit: bool
 ) -> RateLimitError:
-    left = max((deadline or 0.0) - env.clock(), 0.0)
+    left = max((end or 0.0) - env.clock(), 0.0)
     if submit:
         what, advice = "submitting", "Nothing was billed: submit again after that."
     else:
@@ -244,28 +257,30 @@ def _retry_after_too_long(
 
 
 def submit_flow(
-    request: HttpRequest, env: FlowEnv, *, base_url: str, deadline: float | None = None
+    request: HttpRequest, env: FlowEnv, *, base_url: str, deadline: Deadline | None = None
 ) -> Flow:
     """Submit once (resent only if it provably never left, or on 429); the `Acknowledged`.
 
     With a ``deadline``, gives up when it comes, raising the last failure.
     """
+    end = None if deadline is None else deadline.at
     try:
-        response = yield from send_with_retries(request, env, submit=True, deadline=deadline)
+        response = yield from send_with_retries(request, env, submit=True, end=end)
     except DeadlineReached as reached:
         raise reached.error from None
     return interpret_submit_body(response.content, base_url=base_url, secrets=env.secrets)
 
 
 def poll_flow(
-    polling_url: str, task_id: str, env: FlowEnv, *, deadline: float | None = None
+    polling_url: str, task_id: str, env: FlowEnv, *, end: float | None = None
 ) -> Generator[Action, Answer, Polled]:
     """One poll (GET, retried on 5xx/timeouts/broken links); the parsed answer.
 
-    With a ``deadline`` it never outlives it (`DeadlineReached` when retries run out of time).
+    With an ``end`` (clock time) it never outlives it (`DeadlineReached` when retries run
+    out of time).
     """
     request = HttpRequest("GET", polling_url, idempotent=True)
-    response = yield from send_with_retries(request, env, task_id=task_id, deadline=deadline)
+    response = yield from send_with_retries(request, env, task_id=task_id, end=end)
     polled = interpret_poll(_json(response, task_id=task_id, what="poll's"), expected_id=task_id)
     if polled.id != task_id:
         raise ProtocolError(
@@ -282,11 +297,10 @@ def wait_flow(
     env: FlowEnv,
     *,
     schedule: PollSchedule,
-    timeout: float,
+    deadline: Deadline,
     webhook: bool = False,
     webhook_grace: float = 5.0,
     submitted_at: float | None = None,
-    deadline: float | None = None,
     timings: TaskTimings | None = None,
 ) -> Flow:
     """Wait for the task to finish: the `Finished`, or its typed error at once.
@@ -295,24 +309,23 @@ def wait_flow(
     all when it arrives), then polls as the fallback, waiting on the delivery between polls
     until ``webhook_grace`` s past the predicted finish (so a working delivery costs at most
     one poll, and a lost one at most ``webhook_grace`` s of delay).
-    Raises `WaitTimeoutError` (with the last status seen) once ``timeout`` s have passed, or
-    at ``deadline`` (clock time) if that comes first; no request outlives it.
+    Raises `WaitTimeoutError` (with the last status seen) at the call's ``deadline``; no
+    request outlives it.
     ``submitted_at`` (clock time of the submission, when known) anchors the progress rate;
     ``timings`` (the client's history of earlier waits, learnt from and added to) times the
     polls when there is no progress to go by.
     """
-    start = env.clock()
-    end = start + timeout if deadline is None else min(start + timeout, deadline)
+    end = deadline.at
     planner = PollPlanner(schedule, rng=env.rng, timings=timings)
     if submitted_at is not None:
         planner.started_at(submitted_at)
     last_status: str | None = None
 
     def timed_out() -> WaitTimeoutError:
-        waited = env.clock() - start
+        waited = env.clock() - deadline.start
         seen = f"last status: {last_status}" if last_status else "no poll was answered"
         return WaitTimeoutError(
-            f"Task {task_id} was not ready after {waited:.1f} s (timeout {end - start:g} s; "
+            f"Task {task_id} was not ready after {waited:.1f} s (timeout {deadline.timeout:g} s; "
             f"{seen}). It may still finish: resume with client.job({task_id!r}).wait().",
             task_id=task_id,
             waited=waited,
@@ -349,7 +362,7 @@ def wait_flow(
         if env.clock() >= end:
             raise timed_out()
         try:
-            polled = yield from poll_flow(polling_url, task_id, env, deadline=end)
+            polled = yield from poll_flow(polling_url, task_id, env, end=end)
         except DeadlineReached as reached:
             raise timed_out() from reached.error
         last_status = polled.status
@@ -395,38 +408,31 @@ def download_flow(
     download_dir: str | None,
     timeout: float,
     max_bytes: int,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
 ) -> Generator[Action, Answer, HttpResponse]:
     """GET the sample (no ``x-key``): the 200 answer, its body checked to be an image.
 
-    The whole download, resends included, ends within ``timeout`` s (or at ``deadline``,
-    clock time, if sooner); resent on 5xx, timeouts and broken links while time is left.
-    Every failure is a `DownloadError` with the task id, and leaves nothing on disk.
+    The whole download, resends included, ends within ``timeout`` s (the download's own
+    bound), or at the call's ``deadline`` if sooner; resent on 5xx, timeouts and broken
+    links while time is left. Every failure is a `DownloadError` with the task id, and
+    leaves nothing on disk.
     """
     start = env.clock()
-    end = start + timeout if deadline is None else min(start + timeout, deadline)
+    end = start + timeout if deadline is None else min(start + timeout, deadline.at)
     request = HttpRequest(
         "GET", url, idempotent=True, authenticated=False, download_dir=download_dir,
         download=True, max_bytes=max_bytes,
     )  # fmt: skip
-    attempt = 0
-    while True:
-        answer = yield Send(_bounded(request, env, end))
-        if isinstance(answer, HttpResponse) and answer.status == 200:
-            return answer
-        decision = _decision(env, request, attempt, answer)
-        delay = _fitted_delay(decision, env, end) if decision.retry else None
-        if delay is not None:
-            attempt += 1
-            if delay > 0:
-                yield Sleep(delay)
-            continue
-        bound = (
-            f"download_timeout ({timeout:g} s)"
-            if deadline is None or start + timeout <= deadline
-            else "the deadline"
-        )
-        raise _download_error(answer, task_id, out_of_time=decision.retry, bound=bound)
+    answer, decision = yield from _attempts(request, env, end, success=range(200, 201))
+    if decision is None:
+        assert isinstance(answer, HttpResponse)
+        return answer
+    bound = (
+        f"download_timeout ({timeout:g} s)"
+        if deadline is None or start + timeout <= deadline.at
+        else "the deadline"
+    )
+    raise _download_error(answer, task_id, out_of_time=decision.retry, bound=bound)
 
 
 _EXPIRY = "the sample URL expires about 10 minutes after the task is ready"

@@ -81,12 +81,9 @@ def fixed_interval_waiter(interval: float) -> Waiter:
 
 def default_webhook_grace() -> float:
     """The client's default wait for a delivery before it falls back to polling (seconds)."""
-    try:  # private: the client keeps the default beside its core; 5 s if it moves
-        from flux_flex._shared import DEFAULT_WEBHOOK_GRACE
+    from flux_flex._client_core import DEFAULT_WEBHOOK_GRACE  # private: the bench measures it
 
-        return float(DEFAULT_WEBHOOK_GRACE)
-    except ImportError:
-        return 5.0
+    return float(DEFAULT_WEBHOOK_GRACE)
 
 
 def schedule_waiter(client: FluxFlex, seconds: float) -> tuple[str, float]:

@@ -303,15 +303,15 @@ def test_with_options_keeps_what_is_not_given() -> None:
         max_download_bytes=1000,
     ) as client:
         copy = client.with_options(max_retries=5, download_timeout=3.0)
-        core = copy._core
+        core = copy._core.options
         assert core.retry == RetryPolicy(max_retries=5, backoff_initial=0.1)
-        assert core.schedule == schedule
+        assert core.poll_schedule == schedule
         assert core.trusted_hosts == ("api.example.test",)
         assert (core.download_timeout, core.max_download_bytes) == (3.0, 1000)
         other = copy.with_options(retry=RetryPolicy(max_retries=1), trusted_hosts=())
-        assert other._core.retry == RetryPolicy(max_retries=1)
-        assert other._core.trusted_hosts == ()
-        assert client._core.retry.max_retries == 2  # the original is untouched
+        assert other._core.options.retry == RetryPolicy(max_retries=1)
+        assert other._core.options.trusted_hosts == ()
+        assert client._core.options.retry.max_retries == 2  # the original is untouched
         assert copy.base_url == client.base_url
 
 

@@ -23,9 +23,8 @@ from flux_flex._core.actions import (
     Sleep,
 )
 from flux_flex._core.flows import Flow
-from flux_flex._drivers import BaseDriver, Exchange, logger, snapshot_of
+from flux_flex._drivers import BaseDriver, Exchange, OnReport, logger
 from flux_flex.completion import CompletionSource
-from flux_flex.models import ProgressCallback
 
 __all__ = ["AsyncDriver"]
 
@@ -42,7 +41,7 @@ class AsyncDriver(BaseDriver):
         flow: Flow,
         *,
         source: CompletionSource | None = None,
-        on_progress: ProgressCallback | None = None,
+        on_report: OnReport | None = None,
     ) -> Any:
         """Drive ``flow`` to its end; its return value (or its exception)."""
         try:
@@ -59,8 +58,8 @@ class AsyncDriver(BaseDriver):
                         answer = await source.wait_delivered_async(action.task_id, action.timeout)
                     else:
                         await asyncio.sleep(action.timeout)
-                elif isinstance(action, Report) and on_progress is not None:
-                    on_progress(snapshot_of(action))
+                elif isinstance(action, Report) and on_report is not None:
+                    on_report(action)
                 action = flow.send(answer)
         except StopIteration as stop:
             return stop.value

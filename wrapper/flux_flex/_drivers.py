@@ -1,10 +1,11 @@
 """The thin sync driver, and what it shares with the async one (`_async_driver`): they
-execute the core's actions with httpx."""
+execute the core's actions with httpx, and tell the caller of each poll (`Report`)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,13 +24,14 @@ from flux_flex._core.actions import (
 )
 from flux_flex._core.flows import Flow
 from flux_flex._core.retry import FailureKind
-from flux_flex._core.schedule import normalize_progress
 from flux_flex.completion import CompletionSource
-from flux_flex.models import ProgressCallback, TaskSnapshot
 
-__all__ = ["MAX_ANSWER_BYTES", "BaseDriver", "Exchange", "SyncDriver", "logger"]
+__all__ = ["MAX_ANSWER_BYTES", "BaseDriver", "Exchange", "OnReport", "SyncDriver", "logger"]
 
 logger = logging.getLogger("flux_flex")
+
+OnReport = Callable[[Report], object]
+"""Told of every poll a flow reports (the client turns it into ``on_progress``)."""
 
 
 def safe_url(url: str) -> str:
@@ -53,11 +55,6 @@ def classify(exc: httpx.RequestError) -> FailureKind:
     if isinstance(exc, httpx.TooManyRedirects):
         return FailureKind.PROTOCOL
     return FailureKind.NETWORK
-
-
-def snapshot_of(report: Report) -> TaskSnapshot:
-    """What ``on_progress`` receives."""
-    return TaskSnapshot(report.task_id, report.status, report.progress, report.result, report.raw)
 
 
 # An API answer is a few hundred bytes of JSON; anything past this is not the API talking.
@@ -140,9 +137,8 @@ class BaseDriver:
         self._api_key = api_key
         self._timeout = timeout
         self._timeouts = timeout.as_dict()
-        limits = [value for value in self._timeouts.values() if value is not None]
-        self.exchange_timeout: float | None = max(limits) if limits else None
-        """The longest any one exchange may take (the largest of the client's timeouts)."""
+        self.exchange_timeout: float | None = exchange_bound(timeout)
+        """The longest any one exchange may take (`exchange_bound`)."""
         # Every socket operation capped at the time left (see `_deadlines`); a transport we
         # do not recognise is bounded between body chunks only. Imported here, not at the
         # top: it loads httpcore, which httpx has loaded by now to build `http`'s transport.
@@ -208,7 +204,7 @@ class SyncDriver(BaseDriver):
         flow: Flow,
         *,
         source: CompletionSource | None = None,
-        on_progress: ProgressCallback | None = None,
+        on_report: OnReport | None = None,
     ) -> Any:
         """Drive ``flow`` to its end; its return value (or its exception)."""
         try:
@@ -225,8 +221,8 @@ class SyncDriver(BaseDriver):
                         answer = source.wait_delivered(action.task_id, action.timeout)
                     else:
                         time.sleep(action.timeout)
-                elif isinstance(action, Report) and on_progress is not None:
-                    on_progress(snapshot_of(action))
+                elif isinstance(action, Report) and on_report is not None:
+                    on_report(action)
                 action = flow.send(answer)
         except StopIteration as stop:
             return stop.value
@@ -268,6 +264,8 @@ class SyncDriver(BaseDriver):
         return answer
 
 
-def progress_fraction(value: float | None) -> float | None:
-    """A single poll's progress as a fraction (values above 1 are percentages)."""
-    return normalize_progress(value, percent=value is not None and value > 1.0)
+def exchange_bound(timeout: httpx.Timeout) -> float | None:
+    """The longest one exchange may take: the largest of the client's timeouts (each
+    exchange's socket operations all end by then, see `_deadlines`); None when unbounded."""
+    limits = [value for value in timeout.as_dict().values() if value is not None]
+    return max(limits) if limits else None

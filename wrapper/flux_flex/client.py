@@ -1,122 +1,63 @@
-"""`FluxFlex`: the synchronous client (a thin driver over `flux_flex._core`)."""
+"""`FluxFlex`: the synchronous client. Every call is built by `BaseClient`; here it runs."""
 
 from __future__ import annotations
 
-import copy
 import os
-import typing
-from collections.abc import Sequence
-from types import TracebackType
-from typing import Unpack
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar, Unpack
 
-import attrs
 import httpx
 
-from flux_flex import _files
-from flux_flex._core.actions import HttpResponse
-from flux_flex._core.pricing import Estimate
-from flux_flex._core.retry import RetryPolicy
-from flux_flex._core.schedule import PollSchedule
-from flux_flex._core.status import Acknowledged, Finished, Polled
-from flux_flex._drivers import SyncDriver, progress_fraction
-from flux_flex._shared import (
-    DEFAULT_DOWNLOAD_TIMEOUT,
-    DEFAULT_MAX_DOWNLOAD_BYTES,
-    ClientCore,
-    user_agent,
+from flux_flex._base_client import BaseClient
+from flux_flex._client_core import (
+    Call,
 )
+from flux_flex._closing import Closing
+from flux_flex._drivers import SyncDriver
 from flux_flex.completion import CompletionSource
-from flux_flex.models import Job, ProgressCallback, Result, TaskSnapshot
-from flux_flex.params import ImageInput, OutputFormatName, SubmitParams
+from flux_flex.models import Job, ProgressCallback, Result, TaskSnapshot, WaitOptions
+from flux_flex.params import SubmitParams
 
-if typing.TYPE_CHECKING:  # the batch engine (generate_many / generate_as_completed)
-    from collections.abc import Callable, Iterable
-
-    from flux_flex._batch import BatchEvent, BatchRun, Request
-    from flux_flex.journal import Journal
+if TYPE_CHECKING:  # loaded by the first batch: a client for single calls does without them
+    from flux_flex._batch.engine import BatchOptions, Request
+    from flux_flex._batch.threads import BatchRun
 
 __all__ = ["FluxFlex"]
 
+T = TypeVar("T")
 
-class FluxFlex:
+
+class FluxFlex(BaseClient[Job, Result, SyncDriver, httpx.Client], Closing):
     """Client for FLUX.2 [FLEX]: submit, wait, download.
 
     ``api_key`` defaults to ``$BFL_API_KEY``; ``base_url`` to ``$BFL_BASE_URL``, else the
     host of ``region`` (``"global"``, ``"eu"``, ``"us"``), else ``https://api.bfl.ai``.
-    ``timeout`` bounds every single HTTP request (seconds or an ``httpx.Timeout``);
-    ``max_retries`` / ``retry`` set the retry budget; ``poll_schedule`` spaces the polls.
-    Pass ``http_client`` to use your own ``httpx.Client`` (it is not closed by us).
-    ``with_options(...)`` gives a copy with other settings that shares the connections;
-    ``credits()``, ``estimate_cost(...)`` and ``validate(...)`` help before paying.
+    ``timeout`` bounds each single HTTP request, as httpx's does (seconds or an
+    ``httpx.Timeout``); a method's own ``timeout`` bounds the whole call. ``max_retries`` /
+    ``retry`` set the retry budget; ``poll_schedule`` spaces the polls; ``max_connections``
+    sizes the connection pool. Pass ``http_client`` to use your own ``httpx.Client`` (it is
+    not closed by us). ``with_options(...)`` gives a copy with other settings that shares
+    the connections; ``credits()``, ``estimate_cost(...)`` and ``validate(...)`` help
+    before paying.
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        region: str | None = None,
-        *,
-        timeout: float | httpx.Timeout = 30.0,
-        max_retries: int | None = None,
-        retry: RetryPolicy | None = None,
-        poll_schedule: PollSchedule | None = None,
-        trusted_hosts: Sequence[str] = (),
-        download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
-        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        self._core = ClientCore(
-            api_key,
-            base_url,
-            region,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry=retry,
-            poll_schedule=poll_schedule,
-            trusted_hosts=trusted_hosts,
-            download_timeout=download_timeout,
-            max_download_bytes=max_download_bytes,
-        )
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(
-            timeout=self._core.timeout,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-            headers={"user-agent": user_agent()},
-        )
-        self._driver = self._new_driver(self._core)
+    _job_type = Job
+    _result_type = Result
 
-    def _new_driver(self, core: ClientCore) -> SyncDriver:
-        return SyncDriver(self._http, core.settings.api_key, core.timeout)
+    def _new_http(self) -> httpx.Client:
+        return httpx.Client(**self._http_options())
 
-    def __repr__(self) -> str:
-        return self._core.describe(type(self).__name__)
+    def _new_driver(self) -> SyncDriver:
+        return SyncDriver(self._http, self._core.settings.api_key, self._core.options.timeout)
 
-    @property
-    def base_url(self) -> str:
-        """The API host requests go to."""
-        return self._core.base_url
+    def _call(self, call: Call[T]) -> T:
+        value = self._driver.run(call.flow, source=call.source, on_report=call.on_report)
+        return call.finish(value)
 
-    def submit(
-        self,
-        prompt: str,
-        *,
-        width: int | None = None,
-        height: int | None = None,
-        seed: int | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        safety_tolerance: int | None = None,
-        output_format: OutputFormatName | None = None,
-        prompt_upsampling: bool | None = None,
-        input_images: Sequence[ImageInput] | None = None,
-        input_image_blob_path: str | None = None,
-        webhook_url: str | None = None,
-        webhook_secret: str | None = None,
-        user: str | None = None,
-    ) -> Job:
+    def submit(self, prompt: str, **params: Unpack[SubmitParams]) -> Job:
         """Submit a task (billed) and return its `Job` at once.
 
-        Arguments left at None are not sent (the API applies its defaults); width/height 0
+        Parameters left out are not sent (the API applies its defaults); width/height 0
         also mean "model chooses". Input is checked against the spec first: bad input raises
         `RequestValidationError` before any request is sent.
 
@@ -127,54 +68,26 @@ class FluxFlex:
         error) or was refused with 429; a 5xx or lost answer raises an error whose
         ``task_may_exist`` is True.
         """
-        params = {
-            "width": width,
-            "height": height,
-            "seed": seed,
-            "steps": steps,
-            "guidance": guidance,
-            "safety_tolerance": safety_tolerance,
-            "output_format": output_format,
-            "prompt_upsampling": prompt_upsampling,
-            "input_images": input_images,
-            "input_image_blob_path": input_image_blob_path,
-            "webhook_url": webhook_url,
-            "webhook_secret": webhook_secret,
-            "user": user,
-        }
-        ack: Acknowledged = self._driver.run(self._core.submit_flow(prompt, params))
-        return self._job(ack, webhook_secret)
+        return self._call(self._submit_call(prompt, params))
 
     def wait(
         self,
         job: Job | str,
         *,
         timeout: float = 300.0,
-        on_progress: ProgressCallback | None = None,
-        webhook: CompletionSource | None = None,
-        webhook_grace: float | None = None,
+        **options: Unpack[WaitOptions],
     ) -> Result:
-        """Wait for ``job`` to be ready and return its `Result`.
+        """Wait for ``job`` to be ready and return its `Result` (saved to ``save_to`` when
+        given, as `Result.save` does).
 
         Polls the job's ``polling_url`` on the client's schedule; with ``webhook`` (a
         `CompletionSource`), completes as soon as the delivery for this task arrives and
         polls only after ``webhook_grace`` seconds as the fallback. Raises
         `ModerationError`, `TaskFailedError`, `TaskNotFoundError` at once, and
-        `WaitTimeoutError` (with the task id, to resume with `job`) after ``timeout``.
+        `WaitTimeoutError` (with the task id, to resume with `job`) when ``timeout`` seconds
+        have passed: ``timeout`` bounds the whole call, the wait and the download included.
         """
-        if isinstance(job, str):
-            job = self.job(job)
-        flow = self._core.wait_flow(
-            job.id,
-            job.polling_url,
-            timeout=timeout,
-            webhook=webhook is not None,
-            webhook_grace=webhook_grace,
-            submitted_at=job.submitted_at,
-            webhook_secret=job.webhook_secret,
-        )
-        finished: Finished = self._driver.run(flow, source=webhook, on_progress=on_progress)
-        return self._result(finished)
+        return self._call(self._wait_call(job, timeout=timeout, **options))
 
     def generate(
         self,
@@ -189,171 +102,40 @@ class FluxFlex:
     ) -> Result:
         """Submit, wait, and (with ``save_to``) download: the one-call way to an image.
 
-        With ``save_to``, the returned result's ``path`` is the file written. Its extension
+        ``timeout`` bounds the whole call: the submission, the wait and the download. With
+        ``save_to``, the returned result's ``path`` is the file written. Its extension
         chooses ``output_format`` when that is not given (``.png``, ``.jpg``/``.jpeg``,
         ``.webp``); an extension that contradicts ``output_format``, or another one
         (``.gif``), is refused with `RequestValidationError` before anything is sent. Without
         an extension, the image's real format's is added.
         """
-        params = self._core.params_for_target(params, save_to)
-        if save_to is not None:
-            _files.prepare_target(save_to)
-        with self._core.deadline(timeout):  # submit, wait and save: one deadline
-            job = self.submit(prompt, **params)
-            result = job.wait(
-                timeout=timeout,
-                on_progress=on_progress,
-                webhook=webhook,
-                webhook_grace=webhook_grace,
-            )
-            if save_to is None:
-                return result
-            return attrs.evolve(result, path=result.save(save_to))
-
-    def job(
-        self, task_id: str, polling_url: str | None = None, *, webhook_secret: str | None = None
-    ) -> Job:
-        """A `Job` for a task submitted earlier (e.g. after a `WaitTimeoutError`).
-
-        Give the ``webhook_secret`` it was submitted with, if any: errors then mask it too.
-        """
-        if not isinstance(task_id, str) or not task_id:
-            raise ValueError("task_id must be a non-empty string")
-        return Job(
-            id=task_id,
-            polling_url=self._core.polling_url(task_id, polling_url),
-            webhook_secret=webhook_secret,
-            client=self,
+        call = self._generate_call(
+            prompt,
+            params,
+            save_to=save_to,
+            timeout=timeout,
+            on_progress=on_progress,
+            webhook=webhook,
+            webhook_grace=webhook_grace,
         )
+        return self._call(call)
 
     def get_result(self, task_id: str | Job, polling_url: str | None = None) -> TaskSnapshot:
         """One poll of a task, no waiting. Final statuses are returned, not raised."""
-        if isinstance(task_id, str):
-            polled: Polled = self._driver.run(self._core.poll_flow(task_id, polling_url))
-        else:
-            url = polling_url or task_id.polling_url
-            flow = self._core.poll_flow(task_id.id, url, webhook_secret=task_id.webhook_secret)
-            polled = self._driver.run(flow)
-        return TaskSnapshot(
-            polled.id, polled.status, progress_fraction(polled.progress), polled.result, polled.raw
-        )
+        return self._call(self._get_result_call(task_id, polling_url))
 
     def download(self, result: Result, path: str | os.PathLike[str]) -> str:
         """Download ``result``'s image to ``path`` (see `Result.save`)."""
-        self._core.target_format(path, None, field="path")
-        flow = self._core.download_flow(result.url, result.id, _files.download_dir_for(path))
-        response: HttpResponse = self._driver.run(flow)
-        assert response.temp_path is not None
-        return _files.finalize(response.temp_path, response.head, path, result.id)
+        return self._call(self._download_call(result, path))
 
     def download_bytes(self, result: Result) -> bytes:
         """Download ``result``'s image into memory."""
-        flow = self._core.download_flow(result.url, result.id, None)
-        response: HttpResponse = self._driver.run(flow)
-        return response.content
+        return self._call(self._download_bytes_call(result))
 
     def credits(self) -> float:
         """The account's balance in credits (``GET /v1/credits``; 1 credit is 0.01 USD)."""
-        balance: float = self._driver.run(self._core.credits_flow())
-        return balance
+        return self._call(self._credits_call())
 
-    def estimate_cost(self, prompt: str, **params: Unpack[SubmitParams]) -> Estimate:
-        """What a task with these parameters should cost, from the published pricing; nothing
-        is sent.
-
-        The request is checked as `submit` checks it (`RequestValidationError`). Input images
-        are measured by their real size (paths, bytes, base64 and data URIs are decoded);
-        a URL's size is unknown and assumed (see ``Estimate.assumptions``), as is the output
-        size when width/height are left to the model. The ``cost`` the API answers (on the
-        `Job`, and settled on the `Result`) is the authority; this is only a guide.
-        """
-        return self._core.estimate(prompt, params)
-
-    def validate(
-        self,
-        prompt: str,
-        *,
-        save_to: str | os.PathLike[str] | None = None,
-        **params: Unpack[SubmitParams],
-    ) -> None:
-        """Check a request exactly as `generate` would (body, images, ``save_to``'s
-        extension), sending nothing: one `RequestValidationError` listing every refused
-        field, an unknown keyword included (``sead`` → "did you mean 'seed'?")."""
-        self._core.validate(prompt, params, save_to)
-
-    def with_options(
-        self,
-        *,
-        timeout: float | httpx.Timeout | None = None,
-        max_retries: int | None = None,
-        retry: RetryPolicy | None = None,
-        poll_schedule: PollSchedule | None = None,
-        trusted_hosts: Sequence[str] | None = None,
-        download_timeout: float | None = None,
-        max_download_bytes: int | None = None,
-    ) -> FluxFlex:
-        """A copy of this client with the options given replaced (the others kept), sharing
-        its connection pool: closing the copy leaves the pool open, closing this client
-        closes it for both.
-
-        ``client.with_options(timeout=5, max_retries=0).get_result(task_id)``
-        """
-        clone = copy.copy(self)
-        clone._core = self._core.with_options(
-            timeout=timeout,
-            max_retries=max_retries,
-            retry=retry,
-            poll_schedule=poll_schedule,
-            trusted_hosts=trusted_hosts,
-            download_timeout=download_timeout,
-            max_download_bytes=max_download_bytes,
-        )
-        clone._owns_http = False
-        clone._driver = clone._new_driver(clone._core)
-        return clone
-
-    def close(self) -> None:
-        """Close the HTTP connections (not those of a client you passed in)."""
-        if self._owns_http:
-            self._http.close()
-
-    def _job(self, ack: Acknowledged, webhook_secret: str | None = None) -> Job:
-        return Job(
-            id=ack.id,
-            polling_url=ack.polling_url,
-            cost=ack.cost,
-            input_mp=ack.input_mp,
-            output_mp=ack.output_mp,
-            webhook_url=ack.webhook_url,
-            raw=ack.raw,
-            submitted_at=self._core.env.clock(),
-            webhook_secret=webhook_secret,
-            client=self,
-        )
-
-    def _result(self, finished: Finished) -> Result:
-        return Result(
-            id=finished.id,
-            url=finished.url,
-            seed=finished.seed,
-            prompt=finished.prompt,
-            raw=finished.raw,
-            cost=finished.cost,
-            client=self,
-        )
-
-    def __enter__(self) -> FluxFlex:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    # -- batches (the one engine in flux_flex._batch) --------------------------------------------
     def generate_many(
         self,
         requests: Iterable[Request],
@@ -361,38 +143,44 @@ class FluxFlex:
         concurrency: int = 24,
         timeout: float = 300.0,
         on_result: Callable[[int, Result | BaseException], object] | None = None,
-        journal: Journal | str | os.PathLike[str] | None = None,
-        resubmit_uncertain: bool = False,
-        retry_failed: bool = False,
-        stream: bool = False,
-        on_event: Callable[[BatchEvent], object] | None = None,
-        on_progress: Callable[[int, TaskSnapshot], object] | None = None,
+        **options: Unpack[BatchOptions],
     ) -> list[Result | BaseException]:
-        """Generate many images with at most ``concurrency`` tasks in flight (worker threads).
+        """Generate many images with at most ``concurrency`` tasks in flight.
 
-        The same engine and guarantees as `AsyncFluxFlex.generate_many`: one outcome per
-        request, in order (the `Result`, or the exception it ended with); every request
-        checked before any is sent (`BatchValidationError`); ``journal`` makes a re-run
-        resume instead of paying twice. ``on_result`` is called in the calling thread;
-        ``on_event`` from the worker threads, one call at a time; ``on_progress(index,
-        snapshot)`` from the worker threads too, after every poll. On Ctrl-C
-        (``KeyboardInterrupt``) POSTs already sent are awaited and recorded before it
-        propagates; created tasks stay resumable.
+        Each request is a prompt, a dict of `generate` keyword arguments (``save_to``
+        included) or a `PreparedRequest`. Returns one outcome per request, in order: the
+        `Result`, or the exception that request ended with. One failure never cancels the
+        others; 429s are retried within the retry budget. ``timeout`` bounds each request
+        whole: its submission, wait and save, counted from when it starts.
+        ``on_result(index, outcome)`` is called in the calling thread as each request
+        finishes; ``on_event`` receives a `BatchEvent` at every step, with live
+        `BatchCounts` (in flight, done, failed, credits spent), and ``on_progress(index,
+        snapshot)`` every poll — both from the worker threads, one call at a time.
+
+        Every request is checked before any is sent: if one is invalid nothing is sent and
+        `BatchValidationError` names each ``requests[i].field``. ``requests`` may be any
+        iterable; it is read once, up front. ``stream=True`` reads it lazily instead (for an
+        endless generator): each request is checked just before it is sent, and a bad one
+        becomes its outcome. ``concurrency`` workers pull from it, so memory does not grow
+        with the number of requests (beyond the outcomes returned).
+
+        ``journal`` (a `Journal` or a file path) makes the batch safe to run again: a re-run
+        skips what was saved, resumes tasks already created (never submitting them twice),
+        and reports a submission whose answer was lost as `TaskUncertainError` instead of
+        paying again — resubmitted only with ``resubmit_uncertain=True``. Requests that
+        failed are retried only with ``retry_failed=True``. On Ctrl-C (or any stop), POSTs
+        already sent are awaited and recorded before it propagates; created tasks stay
+        resumable.
         """
-        from flux_flex._batch import generate_many_sync
+        from flux_flex._batch.threads import generate_many_sync
 
         return generate_many_sync(
-            self,
+            self._batch_parts(),
             requests,
             on_result=on_result,
             concurrency=concurrency,
             timeout=timeout,
-            journal=journal,
-            resubmit_uncertain=resubmit_uncertain,
-            retry_failed=retry_failed,
-            stream=stream,
-            on_event=on_event,
-            on_progress=on_progress,
+            **options,
         )
 
     def generate_as_completed(
@@ -401,32 +189,24 @@ class FluxFlex:
         *,
         concurrency: int = 24,
         timeout: float = 300.0,
-        journal: Journal | str | os.PathLike[str] | None = None,
-        resubmit_uncertain: bool = False,
-        retry_failed: bool = False,
-        stream: bool = False,
-        on_event: Callable[[BatchEvent], object] | None = None,
-        on_progress: Callable[[int, TaskSnapshot], object] | None = None,
-    ) -> BatchRun:
+        **options: Unpack[BatchOptions],
+    ) -> BatchRun[Result]:
         """Like `generate_many`, but yields ``(index, outcome)`` as each request finishes.
 
             with client.generate_as_completed(prompts, journal="tasks.sqlite") as run:
                 for index, outcome in run:
                     print(index, outcome, run.counts.in_flight)
 
-        Nothing is sent before the first iteration. Leaving the ``with`` block stops the run.
+        Nothing is sent before the first iteration. Leaving the ``with`` block stops the
+        run (POSTs already sent are awaited and recorded; created tasks stay resumable).
         """
-        from flux_flex._batch import BatchRun
+        from flux_flex._batch.threads import BatchRun
 
         return BatchRun(
-            self,
-            requests,
-            concurrency=concurrency,
-            timeout=timeout,
-            journal=journal,
-            resubmit_uncertain=resubmit_uncertain,
-            retry_failed=retry_failed,
-            stream=stream,
-            on_event=on_event,
-            on_progress=on_progress,
+            self._batch_parts(), requests, concurrency=concurrency, timeout=timeout, **options
         )
+
+    def close(self) -> None:
+        """Close the HTTP connections (not those of a client you passed in)."""
+        if self._owns_http:
+            self._http.close()

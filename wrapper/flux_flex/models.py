@@ -1,21 +1,33 @@
-"""What the clients hand back: jobs (submitted tasks), results (ready images), snapshots."""
+"""What the clients hand back: jobs (submitted tasks), results (ready images), snapshots.
+
+A `Job` or `Result` is bound to the client that made it, typed by what it needs of that
+client (`SyncClient`, `AsyncClient`), so this module imports no client.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypedDict, Unpack
 
 import attrs
 
 from flux_flex._core.status import is_final
 from flux_flex.completion import CompletionSource
 
-if TYPE_CHECKING:
-    from flux_flex.async_client import AsyncFluxFlex
-    from flux_flex.client import FluxFlex
-
-__all__ = ["AsyncJob", "AsyncResult", "Job", "JobInfo", "Result", "ResultInfo", "TaskSnapshot"]
+__all__ = [
+    "AsyncClient",
+    "AsyncJob",
+    "AsyncResult",
+    "Job",
+    "JobInfo",
+    "ProgressCallback",
+    "Result",
+    "ResultInfo",
+    "SyncClient",
+    "TaskSnapshot",
+    "WaitOptions",
+]
 
 ProgressCallback = Callable[["TaskSnapshot"], object]
 """Called after every poll with what the API said (status, progress)."""
@@ -78,59 +90,82 @@ class ResultInfo:
     e.g. a webhook delivery). `JobInfo.cost` is what the submission announced."""
 
 
+class WaitOptions(TypedDict, total=False):
+    """What ``wait`` takes besides the job and ``timeout`` (all optional):
+    ``on_progress`` is told of every poll; with ``webhook`` (a `CompletionSource`) the wait
+    completes as soon as the task's delivery arrives, polling only after ``webhook_grace``
+    seconds as the fallback; with ``save_to`` the image is saved there too, within the
+    same ``timeout``."""
+
+    on_progress: ProgressCallback | None
+    webhook: CompletionSource | None
+    webhook_grace: float | None
+    save_to: str | os.PathLike[str] | None
+
+
+class SyncClient(Protocol):
+    """What a `Job` and a `Result` need of the sync client that made them."""
+
+    def wait(
+        self, job: Job | str, *, timeout: float = ..., **options: Unpack[WaitOptions]
+    ) -> Result:
+        """Wait for ``job``; see `FluxFlex.wait`."""
+        ...
+
+    def download(self, result: Result, path: str | os.PathLike[str]) -> str:
+        """Download ``result``'s image to ``path``."""
+        ...
+
+    def download_bytes(self, result: Result) -> bytes:
+        """Download ``result``'s image into memory."""
+        ...
+
+
+class AsyncClient(Protocol):
+    """What an `AsyncJob` and an `AsyncResult` need of the async client that made them."""
+
+    async def wait(
+        self, job: AsyncJob | str, *, timeout: float = ..., **options: Unpack[WaitOptions]
+    ) -> AsyncResult:
+        """Wait for ``job``; see `AsyncFluxFlex.wait`."""
+        ...
+
+    async def download(self, result: AsyncResult, path: str | os.PathLike[str]) -> str:
+        """Download ``result``'s image to ``path``."""
+        ...
+
+    async def download_bytes(self, result: AsyncResult) -> bytes:
+        """Download ``result``'s image into memory."""
+        ...
+
+
 @attrs.frozen
 class Job(JobInfo):
     """A submitted task, bound to the sync client that can wait for it."""
 
-    client: FluxFlex = attrs.field(repr=False, eq=False, kw_only=True)
+    client: SyncClient = attrs.field(repr=False, eq=False, kw_only=True)
 
-    def wait(
-        self,
-        timeout: float = 300.0,
-        *,
-        on_progress: ProgressCallback | None = None,
-        webhook: CompletionSource | None = None,
-        webhook_grace: float | None = None,
-    ) -> Result:
-        """Block until the task is ready; see `FluxFlex.wait`."""
-        return self.client.wait(
-            self,
-            timeout=timeout,
-            on_progress=on_progress,
-            webhook=webhook,
-            webhook_grace=webhook_grace,
-        )
+    def wait(self, timeout: float = 300.0, **options: Unpack[WaitOptions]) -> Result:
+        """Block until the task is ready (and saved to ``save_to``); see `FluxFlex.wait`."""
+        return self.client.wait(self, timeout=timeout, **options)
 
 
 @attrs.frozen
 class AsyncJob(JobInfo):
     """A submitted task, bound to the async client that can wait for it."""
 
-    client: AsyncFluxFlex = attrs.field(repr=False, eq=False, kw_only=True)
+    client: AsyncClient = attrs.field(repr=False, eq=False, kw_only=True)
 
-    async def wait(
-        self,
-        timeout: float = 300.0,
-        *,
-        on_progress: ProgressCallback | None = None,
-        webhook: CompletionSource | None = None,
-        webhook_grace: float | None = None,
-    ) -> AsyncResult:
-        """Wait until the task is ready; see `AsyncFluxFlex.wait`."""
-        return await self.client.wait(
-            self,
-            timeout=timeout,
-            on_progress=on_progress,
-            webhook=webhook,
-            webhook_grace=webhook_grace,
-        )
+    async def wait(self, timeout: float = 300.0, **options: Unpack[WaitOptions]) -> AsyncResult:
+        """Wait until the task is ready (and saved to ``save_to``); see `AsyncFluxFlex.wait`."""
+        return await self.client.wait(self, timeout=timeout, **options)
 
 
 @attrs.frozen
 class Result(ResultInfo):
     """A ready image, bound to the sync client that can download it."""
 
-    client: FluxFlex = attrs.field(repr=False, eq=False, kw_only=True)
+    client: SyncClient = attrs.field(repr=False, eq=False, kw_only=True)
 
     def save(self, path: str | os.PathLike[str]) -> str:
         """Download the image to ``path``; returns the path written.
@@ -153,7 +188,7 @@ class Result(ResultInfo):
 class AsyncResult(ResultInfo):
     """A ready image, bound to the async client that can download it."""
 
-    client: AsyncFluxFlex = attrs.field(repr=False, eq=False, kw_only=True)
+    client: AsyncClient = attrs.field(repr=False, eq=False, kw_only=True)
 
     async def save(self, path: str | os.PathLike[str]) -> str:
         """Download the image to ``path``; see `Result.save`."""

@@ -150,9 +150,10 @@ def test_failures_are_retried_only_when_asked(kind: str, fake: FakeBFL, tmp_path
 
 def test_timed_out_waits_are_resumed_by_id(kind: str, fake: FakeBFL, tmp_path: Path) -> None:
     journal = tmp_path / "tasks.sqlite"
-    requests = batch(tmp_path, 4, duration=0.6)
+    requests = batch(tmp_path, 4, duration=4.0)
     events: list[BatchEvent] = []
-    first = run_batch(kind, fake, requests, journal=journal, timeout=0.1, on_event=events.append)
+    # The timeout covers each request whole: time enough to submit, not to finish.
+    first = run_batch(kind, fake, requests, journal=journal, timeout=1.0, on_event=events.append)
     assert all(isinstance(o, WaitTimeoutError) for o in first)
     assert events[-1].counts.unfinished == 4
     assert states(journal)["submitted"] == 4

@@ -5,16 +5,18 @@
 * Every request is checked before any is sent: one bad request and nothing is submitted,
   `BatchValidationError` naming each ``requests[i].field``. The iterable is read once for
   that, keeping only the requests as given (a prompt and its parameters; input images are
-  read to check them, then let go). With ``stream=True`` the iterable is read lazily
-  instead (an endless generator works) and each request is checked just before it is
-  submitted; a bad one becomes its own outcome.
+  read to check them, then let go; a `PreparedRequest` is kept as it is, already checked).
+  With ``stream=True`` the iterable is read lazily instead (an endless generator works) and
+  each request is checked just before it is submitted; a bad one becomes its own outcome.
 * One request's life is `flux_flex._core.batch.item_flow`: a generator yielding steps, no
-  I/O. `_Engine` carries out its journal, counting and event steps — the same code for both
-  shells; the shells only run the I/O steps (submit, wait, save): `AsyncBatchRun` with
-  asyncio tasks, `BatchRun` with worker threads. Threads, not a private event loop, for
-  the sync client: its blocking httpx calls release the GIL, and the run uses the client's
-  own connection pool, transport and settings (a private loop would need a second, async
-  HTTP client rebuilt from them, and could not use a client the caller passed in).
+  I/O. `Engine` carries out its journal, counting and event steps — the same code for both
+  runners; the runners only run the I/O steps (submit, wait, save) with what the client
+  handed them (`BatchParts`: the core's flows, the driver, the result factory):
+  `flux_flex._batch.tasks` with asyncio tasks, `flux_flex._batch.threads` with worker
+  threads. Threads, not a private event loop, for the sync client: its blocking httpx calls
+  release the GIL, and the run uses the client's own connection pool, transport and
+  settings (a private loop would need a second, async HTTP client rebuilt from them, and
+  could not use a client the caller passed in).
 * Stopping (a cancelled task, Ctrl-C, leaving the loop early) never loses a task: a POST
   already on the wire is awaited and its task id recorded before the run stops; waits are
   dropped, their tasks stay ``submitted`` in the journal, and the next run resumes them.
@@ -22,68 +24,53 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
-import math
 import os
-import queue
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Generic, TypedDict, TypeVar
 
 import attrs
 
 from flux_flex import _files
+from flux_flex._base_client import BatchParts, snapshot_of
 from flux_flex._core import journal as rules
-from flux_flex._core.actions import Send, Sleep
+from flux_flex._core.actions import Report
 from flux_flex._core.batch import (
-    LOCAL_STEPS,
-    Abandon,
     ClaimStep,
     Emit,
     End,
     EndKind,
     EventKind,
     Item,
-    Parsed,
     Record,
     Request,
-    Submit,
-    Validate,
     Wait,
     batch_error,
-    describe_params,
-    item_flow,
     parse_request,
 )
+from flux_flex._core.deadline import Deadline
 from flux_flex._core.flows import Flow
 from flux_flex._core.journal import Decision
-from flux_flex._core.status import Acknowledged, Finished
-from flux_flex._shared import ClientCore, Submission
-from flux_flex.errors import (
-    FieldError,
-    JournalError,
-    RequestValidationError,
-)
+from flux_flex._core.request import PreparedRequest
+from flux_flex._core.status import Finished
+from flux_flex._requests import prepare
+from flux_flex.errors import FieldError, JournalError, RequestValidationError
 from flux_flex.journal import Claim, Journal
-
-if TYPE_CHECKING:
-    from flux_flex.async_client import AsyncFluxFlex
-    from flux_flex.client import FluxFlex
-    from flux_flex.models import AsyncResult, Result, TaskSnapshot
+from flux_flex.models import TaskSnapshot
 
 __all__ = [
-    "AsyncBatchRun",
     "BatchCounts",
     "BatchEvent",
-    "BatchRun",
+    "BatchOptions",
+    "Engine",
     "EventKind",
+    "Outcomes",
+    "Refused",
     "Request",
-    "generate_many_async",
-    "generate_many_sync",
+    "crashed",
+    "errors_of",
 ]
 
 logger = logging.getLogger("flux_flex")
@@ -142,6 +129,29 @@ class BatchEvent:
 
 
 EventCallback = Callable[[BatchEvent], object]
+
+
+class BatchOptions(TypedDict, total=False):
+    """What ``generate_many`` and ``generate_as_completed`` take besides the requests,
+    ``concurrency`` and ``timeout`` (all optional):
+
+    * ``journal`` (a `Journal` or a file path; default none) makes the batch safe to run
+      again: a re-run skips what was saved, resumes tasks already created, and reports a
+      submission whose answer was lost as `TaskUncertainError` instead of paying again;
+    * ``resubmit_uncertain`` (default False) sends those again anyway; ``retry_failed``
+      (default False) tries again requests that failed in an earlier run;
+    * ``stream`` (default False) reads the requests lazily, checking each just before it
+      is sent, instead of all up front;
+    * ``on_event(event)`` receives a `BatchEvent` at every step; ``on_progress(index,
+      snapshot)`` every poll of every request's task.
+    """
+
+    journal: Journal | str | os.PathLike[str] | None
+    resubmit_uncertain: bool
+    retry_failed: bool
+    stream: bool
+    on_event: EventCallback | None
+    on_progress: Callable[[int, TaskSnapshot], object] | None
 
 
 class _Tally:
@@ -207,18 +217,28 @@ class _Tally:
             logger.exception("on_event callback failed for item %d", event.index)
 
 
-def _check(parsed: Parsed, validate: Validate) -> list[FieldError]:
-    errors: list[FieldError] = []
-    try:
-        validate(parsed.prompt, parsed.params, parsed.save_to)
-    except RequestValidationError as exc:
-        errors.extend(exc.errors or [FieldError("", "invalid", str(exc))])
-    except TypeError as exc:  # a parameter of the wrong kind that the checks did not expect
-        errors.append(FieldError("", "type", str(exc)))
-    if parsed.save_to is not None and not any(e.field == "save_to" for e in errors):
+def errors_of(request: Any) -> list[FieldError]:
+    """Everything wrong with one request (one error per field), nothing sent: the checks
+    of `flux_flex.prepare_request`, and ``save_to``'s folder (created, and writable)."""
+    if isinstance(request, PreparedRequest):
+        save_to: Any = request.save_to  # checked when it was prepared, but for its folder
+        errors: list[FieldError] = []
+    else:
+        parsed, errors = parse_request(request)
+        if parsed is None:
+            return errors
+        reported = {error.field for error in errors}
+        try:
+            prepare(parsed.prompt, parsed.params, parsed.save_to)
+        except RequestValidationError as exc:
+            errors += [e for e in exc.errors if e.field not in reported]
+        except TypeError as exc:  # a parameter of a kind the checks did not expect
+            errors.append(FieldError("", "type", str(exc)))
+        save_to = parsed.save_to
+    if save_to is not None and not any(e.field == "save_to" for e in errors):
         # The folder must exist (it is created) and be writable before anything is paid.
         try:
-            _files.prepare_target(parsed.save_to)
+            _files.prepare_target(save_to)
         except RequestValidationError as exc:
             errors.extend(exc.errors)
         except TypeError as exc:
@@ -226,60 +246,50 @@ def _check(parsed: Parsed, validate: Validate) -> list[FieldError]:
     return errors
 
 
-def _errors_of(request: Any, validate: Validate) -> list[FieldError]:
-    """Everything wrong with one request (one error per field), nothing sent."""
-    parsed, errors = parse_request(request)
-    if parsed is not None:
-        reported = {error.field for error in errors}
-        errors += [e for e in _check(parsed, validate) if e.field not in reported]
-    return errors
-
-
 # -- the shared engine ----------------------------------------------------------------------------
 
 
 @attrs.frozen
-class _Refused:
+class Refused:
     """A request that ends before running (not valid when streamed, unreadable image)."""
 
     index: int
     error: BaseException
 
 
-class _Engine:
-    """What both shells share: reading and checking requests, the journal, the counts."""
+class Engine(Generic[R]):
+    """What both runners share: reading and checking requests, the journal, the counts,
+    the flows of the I/O steps, and the outcomes (the client's results)."""
 
     def __init__(
         self,
-        core: ClientCore,
+        parts: BatchParts[Any, R],
         requests: Iterable[Request],
         *,
-        validate: Validate,
         concurrency: int,
         timeout: float,
-        journal: Journal | str | os.PathLike[str] | None,
-        resubmit_uncertain: bool,
-        retry_failed: bool,
-        stream: bool,
-        on_event: EventCallback | None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
+        retry_failed: bool = False,
+        stream: bool = False,
+        on_event: EventCallback | None = None,
         on_progress: Callable[[int, TaskSnapshot], object] | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an integer of at least 1, not {concurrency!r}")
-        if not (isinstance(timeout, int | float) and 0 <= timeout < math.inf):
-            raise ValueError(f"timeout must be a finite number of seconds, not {timeout!r}")
-        if isinstance(requests, str | bytes | Mapping):
+        Deadline.after(timeout, parts.core.env.clock)  # refuses a timeout no request keeps
+        if isinstance(requests, str | bytes | Mapping | PreparedRequest):
             raise TypeError(
                 "requests must be an iterable of requests (prompts or dicts), not a single "
                 f"{type(requests).__name__}: wrap it in a list"
             )
-        self.core = core
+        self.core = parts.core
+        self._result = parts.result
         self.concurrency = concurrency
         self.timeout = float(timeout)
         self.stream = stream
         self.tally = _Tally(on_event)
         self._on_progress = on_progress
-        self._validate = validate
         self._requests: Iterable[Request] | None = requests
         self._iterator: Iterator[Request] | None = None
         self._pending: collections.deque[tuple[int, Request]] = collections.deque()
@@ -295,24 +305,39 @@ class _Engine:
         self._retry_failed = retry_failed
         self.stopping = False
 
-    def wait_flow(self, step: Wait) -> Flow:
+    # -- the flows of the I/O steps, for the runners ----------------------------------------
+    def submit_flow(self, item: Item) -> Flow:
+        """The flow of a `Submit` step (billed)."""
+        return self.core.submit_flow(item.request, item.deadline)
+
+    def wait_flow(self, item: Item, step: Wait) -> Flow:
         """The flow of a `Wait` step: the task polled by its id until it ends (or the
-        batch's ``timeout`` passes)."""
+        request's deadline passes)."""
         return self.core.wait_flow(
             step.task_id,
             step.polling_url,
-            timeout=self.timeout,
-            webhook=False,
-            webhook_grace=None,
+            deadline=item.deadline,
             submitted_at=step.submitted_at,
+            secrets=step.secrets,
         )
 
-    def progress_for(self, index: int) -> Callable[[TaskSnapshot], object] | None:
+    def save_flow(self, item: Item, finished: Finished) -> Flow:
+        """The flow of a `Save` step: the image downloaded beside ``item.save_to``."""
+        assert item.save_to is not None
+        return self.core.download_flow(
+            finished.url,
+            finished.id,
+            item.save_to,
+            deadline=item.deadline,
+            secrets=item.request.secrets,
+        )
+
+    def on_report(self, index: int) -> Callable[[Report], object] | None:
         """What the waits of request ``index`` report each poll to (``on_progress``)."""
         on_progress = self._on_progress
         if on_progress is None:
             return None
-        return lambda snapshot: on_progress(index, snapshot)
+        return lambda report: on_progress(index, snapshot_of(report))
 
     # -- start and stop ----------------------------------------------------------------------
     def start(self) -> int | None:
@@ -325,7 +350,7 @@ class _Engine:
         else:
             by_index: dict[int, list[FieldError]] = {}
             for index, request in enumerate(requests):
-                errors = _errors_of(request, self._validate)
+                errors = errors_of(request)
                 if errors:
                     by_index[index] = errors
                 elif not by_index:
@@ -359,7 +384,7 @@ class _Engine:
         self.journal = None
 
     # -- handing out requests ----------------------------------------------------------------
-    def take(self) -> tuple[int, Request] | _Refused | None:
+    def take(self) -> tuple[int, Request] | Refused | None:
         """The next request (thread-safe), a request refused when streamed, or None."""
         with self._take_lock:
             if self.stopping:
@@ -379,9 +404,9 @@ class _Engine:
                 self._finish_reading()
                 return None
             self._next_index += 1
-        errors = _errors_of(request, self._validate)
+        errors = errors_of(request)
         if errors:
-            return _Refused(index, batch_error({index: errors}))
+            return Refused(index, batch_error({index: errors}))
         return index, request
 
     def _finish_reading(self) -> None:
@@ -389,18 +414,18 @@ class _Engine:
         self._iterator = None
         self.tally.set_total(self._next_index)
 
-    def prepare(self, index: int, request: Request) -> Item | _Refused:
-        """Build the request's submission (reads its input images)."""
-        parsed, _ = parse_request(request)
-        assert parsed is not None
-        try:
-            # The same body `generate` sends: save_to's extension picks output_format.
-            params = self.core.params_for_target(parsed.params, parsed.save_to)
-            submission = self.core.prepare_submission(parsed.prompt, params)
-        except (RequestValidationError, TypeError) as exc:
-            return _Refused(index, exc)
-        save_to = None if parsed.save_to is None else os.path.abspath(os.fspath(parsed.save_to))
-        return Item(index, str(parsed.prompt), submission, save_to, describe_params(parsed.params))
+    def prepare(self, index: int, request: Request) -> Item | Refused:
+        """The request as an `Item`, its deadline starting now: a `PreparedRequest` as it
+        is, any other built (reading its input images) exactly as ``generate`` builds it."""
+        if not isinstance(request, PreparedRequest):
+            parsed, _ = parse_request(request)
+            assert parsed is not None
+            try:
+                request = prepare(parsed.prompt, parsed.params, parsed.save_to)
+            except (RequestValidationError, TypeError) as exc:
+                return Refused(index, exc)
+        save_to = None if request.save_to is None else os.path.abspath(request.save_to)
+        return Item(index, request, save_to, self.core.deadline(self.timeout))
 
     # -- the flow's local steps --------------------------------------------------------------
     def local(self, item: Item, step: ClaimStep | Record | Emit) -> Any:
@@ -411,12 +436,12 @@ class _Engine:
         if isinstance(step, ClaimStep):
             if self.journal is None:
                 return Claim(Decision.SUBMIT, None, 0)
-            body, save_to = item.submission.body, item.save_to
+            body, save_to = item.request.body, item.save_to
             return self.journal.claim(
                 # Identical requests of one run: the first occurrence it has not taken yet.
                 lambda occurrence: rules.fingerprint(body, save_to, occurrence),
                 prompt=item.prompt,
-                params=item.params,
+                params=item.request.params,
                 save_to=item.save_to,
                 owner=self._owner,
                 resubmit_uncertain=self._resubmit_uncertain,
@@ -441,574 +466,50 @@ class _Engine:
                     )
         return None
 
-    def conclude(
-        self, item: Item | _Refused, end: End, make: Callable[[Finished, str | None], R]
-    ) -> tuple[int, R | BaseException]:
-        """The request's outcome (built by the shell's ``make``), counted and reported."""
+    def conclude(self, item: Item | Refused, end: End) -> tuple[int, R | BaseException]:
+        """The request's outcome (the client's result, or the error), counted and reported."""
         if end.error is not None:
             outcome: R | BaseException = end.error
         else:
             assert end.finished is not None
-            outcome = make(end.finished, end.path)
+            outcome = self._result(end.finished, end.path)
         task_id = end.finished.id if end.finished is not None else None
         task_id = task_id or getattr(end.error, "task_id", None)
         self.tally.finish(item.index, end.kind, outcome, task_id, end.extra_credits)
         return item.index, outcome
 
 
-def _validator(client: FluxFlex | AsyncFluxFlex) -> Validate:
-    """The client's own check of one request (sends nothing)."""
-
-    def validate(prompt: Any, params: Mapping[str, Any], save_to: Any) -> None:
-        client.validate(prompt, save_to=save_to, **params)
-
-    return validate
-
-
-def _crashed(item: Item | _Refused, exc: Exception) -> End:
+def crashed(item: Item | Refused, exc: Exception) -> End:
+    """The end of a request whose run broke on something unexpected (logged: a bug)."""
     logger.exception("request %d ended with an unexpected error", item.index)
     return End("failed", error=exc)
 
 
-# -- the async shell ------------------------------------------------------------------------------
+# -- generate_many: every outcome, in the order of the requests --------------------------------
 
 
-class _PostedThenCancelled(BaseException):
-    """The run was cancelled during a POST; the POST's answer (value or error) came anyway."""
+class Outcomes(Generic[R]):
+    """The outcomes of a run as they come, handed to ``on_result``, then in request order."""
 
-    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
-        super().__init__()
-        self.value = value
-        self.error = error
+    def __init__(self, on_result: Callable[[int, R | BaseException], object] | None) -> None:
+        self._on_result = on_result
+        self._outcomes: list[R | BaseException | None] = []
 
-
-_WORKER_DONE = object()
-
-
-class AsyncBatchRun:
-    """A running batch: ``async for index, outcome in run`` in completion order.
-
-    Returned by `AsyncFluxFlex.generate_as_completed`. Each outcome is an `AsyncResult` or
-    the exception that request ended with. Nothing starts before the first iteration (which
-    checks the whole batch unless ``stream``). ``counts`` is live. Leaving the loop early
-    does not stop the run by itself: use ``async with`` (or `aclose`), which stops it —
-    POSTs on the wire are awaited and recorded, every created task stays resumable.
-    """
-
-    def __init__(self, client: AsyncFluxFlex, requests: Iterable[Request], **options: Any) -> None:
-        self._client = client
-        self._engine = _Engine(client._core, requests, validate=_validator(client), **options)
-        self._queue: asyncio.Queue[Any] | None = None
-        self._journal_thread: ThreadPoolExecutor | None = None
-        self._workers: list[asyncio.Task[None]] = []
-        self._ended_workers = 0
-        self._closed = False
-
-    @property
-    def counts(self) -> BatchCounts:
-        """Where the batch stands now."""
-        return self._engine.tally.counts
-
-    def __aiter__(self) -> AsyncBatchRun:
-        return self
-
-    async def __anext__(self) -> tuple[int, AsyncResult | BaseException]:
-        if self._closed:
-            raise StopAsyncIteration
-        if self._queue is None:
-            self._start()
-        assert self._queue is not None
-        while True:
-            got = await self._queue.get()
-            if got is not _WORKER_DONE:
-                index, outcome = got
-                return index, outcome
-            self._ended_workers += 1
-            if self._ended_workers == len(self._workers):
-                await self.aclose()
-                error = self._engine.iteration_error
-                if error is not None:
-                    raise error
-                raise StopAsyncIteration
-
-    def _start(self) -> None:
-        try:
-            total = self._engine.start()
-        except BaseException:
-            self._closed = True
-            self._engine.close()
-            raise
-        workers = (
-            self._engine.concurrency if total is None else min(self._engine.concurrency, total)
-        )
-        self._queue = asyncio.Queue(maxsize=self._engine.concurrency)
-        if self._engine.journal is not None:
-            self._journal_thread = ThreadPoolExecutor(1, thread_name_prefix="flux-flex-journal")
-        self._workers = [asyncio.create_task(self._worker()) for _ in range(max(workers, 1))]
-
-    async def _worker(self) -> None:
-        assert self._queue is not None
-        try:
-            while (taken := self._engine.take()) is not None:
-                await self._queue.put(await self._one(taken))
-        except Exception:  # a bug in the engine: the other workers go on
-            logger.exception("a batch worker stopped")
-        await self._queue.put(_WORKER_DONE)
-
-    async def _one(
-        self, taken: tuple[int, Request] | _Refused
-    ) -> tuple[int, AsyncResult | BaseException]:
-        engine = self._engine
-        item = taken if isinstance(taken, _Refused) else engine.prepare(*taken)
-        if isinstance(item, _Refused):
-            end = End("failed", error=item.error)
-        else:
+    def add(self, index: int, outcome: R | BaseException) -> None:
+        """Keep ``outcome`` of request ``index``, and tell ``on_result`` (whose failures are
+        logged: a broken callback must not cancel the other requests)."""
+        if index >= len(self._outcomes):
+            self._outcomes.extend([None] * (index + 1 - len(self._outcomes)))
+        self._outcomes[index] = outcome
+        if self._on_result is not None:
             try:
-                end = await self._drive(item)
-            except JournalError as exc:  # the claim could not be written: nothing was sent
-                end = End("failed", error=exc)
-            except Exception as exc:  # one failure never cancels the others
-                end = _crashed(item, exc)
-        return engine.conclude(item, end, self._make)
+                self._on_result(index, outcome)
+            except Exception:
+                logger.exception("on_result callback failed for item %d", index)
 
-    @staticmethod
-    def _loop() -> asyncio.AbstractEventLoop:
-        return asyncio.get_running_loop()
-
-    def _make(self, finished: Finished, path: str | None) -> AsyncResult:
-        result = self._client._result(finished)
-        return result if path is None else attrs.evolve(result, path=path)
-
-    async def _drive(self, item: Item) -> End:
-        engine, client = self._engine, self._client
-        flow = item_flow(item, client._core.env.clock)
-        answer: Any = None
-        error: BaseException | None = None
-        cancelled = False
-        try:
-            while True:
-                step = flow.throw(error) if error is not None else flow.send(answer)
-                answer, error = None, None
-                if isinstance(step, LOCAL_STEPS):
-                    if isinstance(step, Emit) or self._journal_thread is None:
-                        answer = engine.local(item, step)
-                    else:
-                        # SQLite commits (fsync) run off the event loop, one at a time; the
-                        # write completes even if this task is cancelled meanwhile.
-                        written = self._loop().run_in_executor(
-                            self._journal_thread, engine.local, item, step
-                        )
-                        answer, interrupted = await _to_the_end(written)
-                        cancelled = cancelled or interrupted
-                    continue
-                if cancelled:
-                    if isinstance(step, Submit):  # claimed, never sent: the flow records it
-                        error = Abandon()
-                        continue
-                    raise asyncio.CancelledError
-                try:
-                    if isinstance(step, Submit):
-                        answer = await self._submit(item.submission)
-                    elif isinstance(step, Wait):
-                        answer = await client._driver.run(
-                            engine.wait_flow(step), on_progress=engine.progress_for(item.index)
-                        )
-                    else:
-                        assert item.save_to is not None
-                        answer = await client.download(client._result(step.finished), item.save_to)
-                except _PostedThenCancelled as posted:
-                    cancelled = True
-                    answer, error = posted.value, posted.error
-                except Exception as exc:
-                    error = exc
-        except StopIteration as stop:
-            if cancelled:
-                raise asyncio.CancelledError from None
-            end: End = stop.value
-            return end
-        except Abandon:
-            raise asyncio.CancelledError from None
-        finally:
-            flow.close()
-
-    async def _submit(self, submission: Submission) -> Acknowledged:
-        """Run the submission's flow; a POST on the wire is finished even when cancelled."""
-        client = self._client
-        flow = client._core.submission_flow(submission)
-        cancelled = False
-        answer: Any = None
-        try:
-            action = next(flow)
-            while True:
-                answer = None
-                if isinstance(action, Send):
-                    sending = asyncio.ensure_future(client._driver.send(action.request))
-                    answer, interrupted = await _to_the_end(sending)
-                    cancelled = cancelled or interrupted
-                elif isinstance(action, Sleep):
-                    if cancelled:
-                        raise Abandon
-                    try:
-                        await asyncio.sleep(action.seconds)
-                    except asyncio.CancelledError:
-                        raise Abandon from None
-                action = flow.send(answer)
-        except StopIteration as stop:
-            if cancelled:
-                raise _PostedThenCancelled(value=stop.value) from None
-            ack: Acknowledged = stop.value
-            return ack
-        except Abandon:
-            raise
-        except Exception as exc:
-            if cancelled:
-                raise _PostedThenCancelled(error=exc) from None
-            raise
-        finally:
-            flow.close()
-
-    async def aclose(self) -> None:
-        """Stop the run: no new submissions; POSTs on the wire are awaited and recorded."""
-        if self._closed:
-            return
-        self._closed = True
-        self._engine.stopping = True
-        current = asyncio.current_task()
-        pending = [task for task in self._workers if task is not current and not task.done()]
-        for task in pending:
-            task.cancel()
-        try:
-            if pending:
-                # Shielded: a second cancellation must not close the journal under a worker
-                # still waiting for a POST's answer.
-                await _to_the_end(asyncio.gather(*pending, return_exceptions=True))
-        finally:
-            if self._journal_thread is not None:
-                self._journal_thread.shutdown(wait=True)  # idle by now: the workers are done
-            self._engine.close()
-
-    async def __aenter__(self) -> AsyncBatchRun:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-async def _to_the_end(pending: Awaitable[R]) -> tuple[R, bool]:
-    """Await ``pending`` to its end even through cancellations — a billed POST's answer and a
-    journal write must not be lost (each is bounded: the client's timeout, SQLite's busy
-    timeout). The result, and whether the caller was cancelled meanwhile."""
-    future = asyncio.ensure_future(pending)
-    cancelled = False
-    while True:
-        try:
-            return await asyncio.shield(future), cancelled
-        except asyncio.CancelledError:
-            if future.cancelled():  # the work itself was cancelled: nothing to wait for
-                raise
-            if future.done():
-                return future.result(), True
-            cancelled = True
-
-
-async def generate_many_async(
-    client: AsyncFluxFlex,
-    requests: Iterable[Request],
-    *,
-    on_result: Callable[[int, AsyncResult | BaseException], object] | None,
-    **options: Any,
-) -> list[AsyncResult | BaseException]:
-    """`AsyncFluxFlex.generate_many`: every outcome, in the order of the requests."""
-    outcomes: list[AsyncResult | BaseException | None] = []
-    async with AsyncBatchRun(client, requests, **options) as run:
-        async for index, outcome in run:
-            _place(outcomes, index, outcome)
-            _call(on_result, index, outcome)
-    return _complete(outcomes)
-
-
-# -- the sync shell -------------------------------------------------------------------------------
-
-
-class BatchRun:
-    """A running batch of the sync client: ``for index, outcome in run`` in completion order.
-
-    Worker threads (``concurrency`` of them) carry the requests; the loop runs in the
-    caller's thread. ``counts`` is live. Leaving the loop early does not stop the run by
-    itself: use ``with`` (or `close`), which stops it — POSTs on the wire are awaited and
-    recorded, waits are dropped (their tasks stay resumable).
-    """
-
-    def __init__(self, client: FluxFlex, requests: Iterable[Request], **options: Any) -> None:
-        self._client = client
-        self._engine = _Engine(client._core, requests, validate=_validator(client), **options)
-        self._results: queue.Queue[Any] = queue.Queue(maxsize=self._engine.concurrency)
-        self._threads: list[threading.Thread] = []
-        self._ended_workers = 0
-        self._started = False
-        self._closed = False
-        self._stop = threading.Event()
-        self._live_threads = 0
-        self._posting = 0
-        self._posting_changed = threading.Condition()
-
-    @property
-    def counts(self) -> BatchCounts:
-        """Where the batch stands now."""
-        return self._engine.tally.counts
-
-    def __iter__(self) -> BatchRun:
-        return self
-
-    def __next__(self) -> tuple[int, Result | BaseException]:
-        if self._closed:
-            raise StopIteration
-        if not self._started:
-            self._start()
-        while True:
-            try:
-                got = self._results.get(timeout=0.25)
-            except queue.Empty:
-                continue
-            if got is not _WORKER_DONE:
-                index, outcome = got
-                return index, outcome
-            self._ended_workers += 1
-            if self._ended_workers == len(self._threads):
-                self.close()
-                error = self._engine.iteration_error
-                if error is not None:
-                    raise error
-                raise StopIteration
-
-    def _start(self) -> None:
-        self._started = True
-        try:
-            total = self._engine.start()
-        except BaseException:
-            self._closed = True
-            self._engine.close()
-            raise
-        workers = (
-            self._engine.concurrency if total is None else min(self._engine.concurrency, total)
-        )
-        self._threads = [
-            threading.Thread(target=self._worker, name=f"flux-flex-batch-{n}", daemon=True)
-            for n in range(max(workers, 1))
-        ]
-        self._live_threads = len(self._threads)
-        for thread in self._threads:
-            thread.start()
-
-    def _worker(self) -> None:
-        try:
-            while not self._stop.is_set() and (taken := self._engine.take()) is not None:
-                done = self._one(taken)
-                if done is None:
-                    break
-                self._put(done)
-        except Exception:  # a bug in the engine: the other workers go on
-            logger.exception("a batch worker stopped")
-        finally:
-            self._put(_WORKER_DONE)
-            with self._posting_changed:
-                self._live_threads -= 1
-                last = self._live_threads == 0 and self._closed
-            if last:  # close() returned while this thread was still waiting on a task
-                self._engine.close()
-
-    def _put(self, value: Any) -> None:
-        while not self._stop.is_set():
-            try:
-                self._results.put(value, timeout=0.25)
-                return
-            except queue.Full:
-                continue
-
-    def _one(self, taken: tuple[int, Request] | _Refused) -> tuple[int, Any] | None:
-        engine = self._engine
-        item = taken if isinstance(taken, _Refused) else engine.prepare(*taken)
-        if isinstance(item, _Refused):
-            end: End | None = End("failed", error=item.error)
-        else:
-            try:
-                end = self._drive(item)
-            except JournalError as exc:  # the claim could not be written: nothing was sent
-                end = End("failed", error=exc)
-            except Exception as exc:  # one failure never cancels the others
-                end = _crashed(item, exc)
-        if end is None:
-            return None
-        return engine.conclude(item, end, self._make)
-
-    def _make(self, finished: Finished, path: str | None) -> Result:
-        result = self._client._result(finished)
-        return result if path is None else attrs.evolve(result, path=path)
-
-    def _drive(self, item: Item) -> End | None:
-        """The item's flow, or None when the run stopped before its end."""
-        engine, client = self._engine, self._client
-        flow = item_flow(item, client._core.env.clock)
-        answer: Any = None
-        error: BaseException | None = None
-        # From the claim that writes "submitting" until the POST's answer (or the
-        # abandonment) is recorded: close() waits for it, so a stopped run never leaves a
-        # request marked as sent when it was not, nor sends one after close() returned.
-        posting = False
-        try:
-            while True:
-                step = flow.throw(error) if error is not None else flow.send(answer)
-                answer, error = None, None
-                if isinstance(step, ClaimStep):
-                    if not self._posting_started():
-                        return None  # stopping: nothing was written for this request
-                    posting = True
-                    answer = engine.local(item, step)
-                    if answer.decision is not Decision.SUBMIT:
-                        posting = self._posting_done()
-                    continue
-                if isinstance(step, LOCAL_STEPS):
-                    answer = engine.local(item, step)
-                    continue
-                if posting and not isinstance(step, Submit):
-                    posting = self._posting_done()
-                if self._stop.is_set():
-                    if isinstance(step, Submit):
-                        error = Abandon()  # recorded by the flow: nothing was sent
-                        continue
-                    return None
-                try:
-                    if isinstance(step, Submit):
-                        answer = self._submit(item.submission)
-                    elif isinstance(step, Wait):
-                        answer = client._driver.run(
-                            engine.wait_flow(step), on_progress=engine.progress_for(item.index)
-                        )
-                    else:
-                        assert item.save_to is not None
-                        answer = client.download(client._result(step.finished), item.save_to)
-                except Exception as exc:
-                    error = exc
-        except StopIteration as stop:
-            end: End = stop.value
-            return end
-        except Abandon:
-            return None
-        finally:
-            if posting:
-                self._posting_done()
-            flow.close()
-
-    def _submit(self, submission: Submission) -> Acknowledged:
-        client = self._client
-        flow = client._core.submission_flow(submission)
-        try:
-            action = next(flow)
-            while True:
-                answer: Any = None
-                if isinstance(action, Send):
-                    answer = client._driver.send(action.request)
-                elif isinstance(action, Sleep) and self._stop.wait(action.seconds):
-                    raise Abandon
-                action = flow.send(answer)
-        except StopIteration as stop:
-            ack: Acknowledged = stop.value
-            return ack
-        finally:
-            flow.close()
-
-    def _posting_started(self) -> bool:
-        """Count a request about to be claimed; False (nothing counted) once stopping."""
-        with self._posting_changed:
-            if self._stop.is_set():
-                return False
-            self._posting += 1
-        return True
-
-    def _posting_done(self) -> bool:
-        with self._posting_changed:
-            self._posting -= 1
-            self._posting_changed.notify_all()
-        return False
-
-    def close(self) -> None:
-        """Stop the run: no new submissions; POSTs on the wire are awaited and recorded;
-        waits are dropped (the worker threads end after their current request)."""
-        if self._closed:
-            return
-        self._closed = True
-        with self._posting_changed:  # under the lock: no claim starts after this
-            self._stop.set()
-        self._engine.stopping = True
-        with self._posting_changed:
-            self._posting_changed.wait_for(
-                lambda: self._posting == 0, timeout=_post_bound(self._client)
-            )
-            idle = self._live_threads == 0
-        if idle:
-            self._engine.close()
-        # else: the last worker thread to end closes it (they may still record a wait's end)
-
-    def __enter__(self) -> BatchRun:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _post_bound(client: FluxFlex) -> float:
-    """How long close() waits for POSTs on the wire: the longest an exchange may take."""
-    timeout = client._core.timeout
-    parts = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
-    return sum(parts) + 5.0 if parts else 60.0
-
-
-def generate_many_sync(
-    client: FluxFlex,
-    requests: Iterable[Request],
-    *,
-    on_result: Callable[[int, Result | BaseException], object] | None,
-    **options: Any,
-) -> list[Result | BaseException]:
-    """`FluxFlex.generate_many`: every outcome, in the order of the requests."""
-    outcomes: list[Result | BaseException | None] = []
-    with BatchRun(client, requests, **options) as run:
-        for index, outcome in run:
-            _place(outcomes, index, outcome)
-            _call(on_result, index, outcome)
-    return _complete(outcomes)
-
-
-# -- shared by both collectors --------------------------------------------------------------------
-
-
-def _place(outcomes: list[Any], index: int, outcome: Any) -> None:
-    if index >= len(outcomes):
-        outcomes.extend([None] * (index + 1 - len(outcomes)))
-    outcomes[index] = outcome
-
-
-def _call(on_result: Callable[[int, Any], object] | None, index: int, outcome: Any) -> None:
-    if on_result is None:
-        return
-    try:
-        on_result(index, outcome)
-    except Exception:  # a broken callback must not cancel the other items
-        logger.exception("on_result callback failed for item %d", index)
-
-
-def _complete(outcomes: list[R | None]) -> list[R]:
-    missing = [index for index, outcome in enumerate(outcomes) if outcome is None]
-    if missing:  # every request ends with an outcome unless the run was stopped
-        raise RuntimeError(f"the batch ended without outcomes for requests {missing[:10]}")
-    return [outcome for outcome in outcomes if outcome is not None]
+    def in_order(self) -> list[R | BaseException]:
+        """Every outcome, in the order of the requests."""
+        missing = [index for index, outcome in enumerate(self._outcomes) if outcome is None]
+        if missing:  # every request ends with an outcome unless the run was stopped
+            raise RuntimeError(f"the batch ended without outcomes for requests {missing[:10]}")
+        return [outcome for outcome in self._outcomes if outcome is not None]

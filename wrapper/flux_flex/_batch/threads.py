@@ -1,0 +1,278 @@
+"""The sync client's batch runner: worker threads over the `Engine`.
+
+Threads, not a private event loop: the client's blocking httpx calls release the GIL, and the
+run uses the client's own connection pool (see `flux_flex._batch.engine`).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from flux_flex._base_client import BatchParts
+from flux_flex._batch.engine import (
+    BatchCounts,
+    Engine,
+    Outcomes,
+    Refused,
+    Request,
+    crashed,
+)
+from flux_flex._closing import Closing
+from flux_flex._core import batch as steps
+from flux_flex._core.actions import Send, Sleep
+from flux_flex._core.journal import Decision
+from flux_flex._core.status import Acknowledged
+from flux_flex._drivers import SyncDriver
+from flux_flex.errors import JournalError
+
+__all__ = ["BatchRun", "generate_many_sync"]
+
+logger = logging.getLogger("flux_flex")
+
+R = TypeVar("R")
+
+_WORKER_DONE = object()
+# How much longer than its longest exchange `close` waits for a POST on the wire: the thread
+# that sent it must still record the answer. An unbounded client (httpx.Timeout(None)) is
+# given a minute.
+_RECORD_MARGIN = 5.0
+_UNBOUNDED_EXCHANGE = 55.0
+
+
+class BatchRun(Closing, Generic[R]):
+    """A running batch of the sync client: ``for index, outcome in run`` in completion order.
+
+    Returned by `FluxFlex.generate_as_completed`. Worker threads (``concurrency`` of them)
+    carry the requests; the loop runs in the caller's thread. ``counts`` is live. Leaving
+    the loop early does not stop the run by itself: use ``with`` (or `close`), which stops
+    it — POSTs on the wire are awaited and recorded, waits are dropped (their tasks stay
+    resumable).
+    """
+
+    def __init__(
+        self, parts: BatchParts[SyncDriver, R], requests: Iterable[Request], **options: Any
+    ) -> None:
+        self._engine: Engine[R] = Engine(parts, requests, **options)
+        self._driver = parts.driver
+        self._results: queue.Queue[Any] = queue.Queue(maxsize=self._engine.concurrency)
+        self._threads: list[threading.Thread] = []
+        self._ended_workers = 0
+        self._started = False
+        self._closed = False
+        self._stop = threading.Event()
+        self._live_threads = 0
+        self._posting = 0
+        self._posting_changed = threading.Condition()
+
+    @property
+    def counts(self) -> BatchCounts:
+        """Where the batch stands now."""
+        return self._engine.tally.counts
+
+    def __iter__(self) -> BatchRun[R]:
+        return self
+
+    def __next__(self) -> tuple[int, R | BaseException]:
+        if self._closed:
+            raise StopIteration
+        if not self._started:
+            self._start()
+        while True:
+            try:
+                got = self._results.get(timeout=0.25)
+            except queue.Empty:
+                continue
+            if got is not _WORKER_DONE:
+                index, outcome = got
+                return index, outcome
+            self._ended_workers += 1
+            if self._ended_workers == len(self._threads):
+                self.close()
+                error = self._engine.iteration_error
+                if error is not None:
+                    raise error
+                raise StopIteration
+
+    def _start(self) -> None:
+        self._started = True
+        try:
+            total = self._engine.start()
+        except BaseException:
+            self._closed = True
+            self._engine.close()
+            raise
+        workers = (
+            self._engine.concurrency if total is None else min(self._engine.concurrency, total)
+        )
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"flux-flex-batch-{n}", daemon=True)
+            for n in range(max(workers, 1))
+        ]
+        self._live_threads = len(self._threads)
+        for thread in self._threads:
+            thread.start()
+
+    def _worker(self) -> None:
+        try:
+            while not self._stop.is_set() and (taken := self._engine.take()) is not None:
+                done = self._one(taken)
+                if done is None:
+                    break
+                self._put(done)
+        except Exception:  # a bug in the engine: the other workers go on
+            logger.exception("a batch worker stopped")
+        finally:
+            self._put(_WORKER_DONE)
+            with self._posting_changed:
+                self._live_threads -= 1
+                last = self._live_threads == 0 and self._closed
+            if last:  # close() returned while this thread was still waiting on a task
+                self._engine.close()
+
+    def _put(self, value: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._results.put(value, timeout=0.25)
+                return
+            except queue.Full:
+                continue
+
+    def _one(self, taken: tuple[int, Request] | Refused) -> tuple[int, Any] | None:
+        engine = self._engine
+        item = taken if isinstance(taken, Refused) else engine.prepare(*taken)
+        if isinstance(item, Refused):
+            end: steps.End | None = steps.End("failed", error=item.error)
+        else:
+            try:
+                end = self._drive(item)
+            except JournalError as exc:  # the claim could not be written: nothing was sent
+                end = steps.End("failed", error=exc)
+            except Exception as exc:  # one failure never cancels the others
+                end = crashed(item, exc)
+        if end is None:
+            return None
+        return engine.conclude(item, end)
+
+    def _drive(self, item: steps.Item) -> steps.End | None:
+        """The item's flow, or None when the run stopped before its end."""
+        engine, driver = self._engine, self._driver
+        flow = steps.item_flow(item, engine.core.env.clock)
+        answer: Any = None
+        error: BaseException | None = None
+        # From the claim that writes "submitting" until the POST's answer (or the
+        # abandonment) is recorded: close() waits for it, so a stopped run never leaves a
+        # request marked as sent when it was not, nor sends one after close() returned.
+        posting = False
+        try:
+            while True:
+                step = flow.throw(error) if error is not None else flow.send(answer)
+                answer, error = None, None
+                if isinstance(step, steps.ClaimStep):
+                    if not self._posting_started():
+                        return None  # stopping: nothing was written for this request
+                    posting = True
+                    answer = engine.local(item, step)
+                    if answer.decision is not Decision.SUBMIT:
+                        posting = self._posting_done()
+                    continue
+                if isinstance(step, steps.LOCAL_STEPS):
+                    answer = engine.local(item, step)
+                    continue
+                if posting and not isinstance(step, steps.Submit):
+                    posting = self._posting_done()
+                if self._stop.is_set():
+                    if isinstance(step, steps.Submit):
+                        error = steps.Abandon()  # recorded by the flow: nothing was sent
+                        continue
+                    return None
+                try:
+                    if isinstance(step, steps.Submit):
+                        answer = self._submit(item)
+                    elif isinstance(step, steps.Wait):
+                        wait = engine.wait_flow(item, step)
+                        answer = driver.run(wait, on_report=engine.on_report(item.index))
+                    else:
+                        assert item.save_to is not None
+                        download = driver.run(engine.save_flow(item, step.finished))
+                        answer = engine.core.saved(download, item.save_to, step.finished.id)
+                except Exception as exc:
+                    error = exc
+        except StopIteration as stop:
+            end: steps.End = stop.value
+            return end
+        except steps.Abandon:
+            return None
+        finally:
+            if posting:
+                self._posting_done()
+            flow.close()
+
+    def _submit(self, item: steps.Item) -> Acknowledged:
+        """The submission's flow; a backoff before a resend ends at once when stopping."""
+        flow = self._engine.submit_flow(item)
+        try:
+            action = next(flow)
+            while True:
+                answer: Any = None
+                if isinstance(action, Send):
+                    answer = self._driver.send(action.request)
+                elif isinstance(action, Sleep) and self._stop.wait(action.seconds):
+                    raise steps.Abandon
+                action = flow.send(answer)
+        except StopIteration as stop:
+            ack: Acknowledged = stop.value
+            return ack
+        finally:
+            flow.close()
+
+    def _posting_started(self) -> bool:
+        """Count a request about to be claimed; False (nothing counted) once stopping."""
+        with self._posting_changed:
+            if self._stop.is_set():
+                return False
+            self._posting += 1
+        return True
+
+    def _posting_done(self) -> bool:
+        with self._posting_changed:
+            self._posting -= 1
+            self._posting_changed.notify_all()
+        return False
+
+    def close(self) -> None:
+        """Stop the run: no new submissions; POSTs on the wire are awaited and recorded;
+        waits are dropped (the worker threads end after their current request)."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._posting_changed:  # under the lock: no claim starts after this
+            self._stop.set()
+        self._engine.stopping = True
+        bound = self._driver.exchange_timeout or _UNBOUNDED_EXCHANGE
+        with self._posting_changed:
+            self._posting_changed.wait_for(
+                lambda: self._posting == 0, timeout=bound + _RECORD_MARGIN
+            )
+            idle = self._live_threads == 0
+        if idle:
+            self._engine.close()
+        # else: the last worker thread to end closes it (they may still record a wait's end)
+
+
+def generate_many_sync(
+    parts: BatchParts[SyncDriver, R],
+    requests: Iterable[Request],
+    *,
+    on_result: Callable[[int, R | BaseException], object] | None,
+    **options: Any,
+) -> list[R | BaseException]:
+    """`FluxFlex.generate_many`: every outcome, in the order of the requests."""
+    outcomes: Outcomes[R] = Outcomes(on_result)
+    with BatchRun(parts, requests, **options) as run:
+        for index, outcome in run:
+            outcomes.add(index, outcome)
+    return outcomes.in_order()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import attrs
 import pytest
@@ -20,7 +21,7 @@ from flux_flex.cli.failures import (
     resume_command,
 )
 from flux_flex.cli.output import format_cost, number
-from flux_flex.cli.preflight import request_problems, validator, written_field
+from flux_flex.cli.preflight import prepare_lines, written_field
 from flux_flex.cli.progress import BatchProgress, TaskProgress
 from flux_flex.cli.prompts_file import (
     PromptsFileError,
@@ -212,9 +213,10 @@ def test_refused_fields_are_named_as_the_user_wrote_them() -> None:
     assert written_field("input_image_3", item.written) == "input_images[2]"
     assert written_field("input_images[1]", item.written) == "input_images[1]"
     assert written_field("steps", item.written) == "steps"
-    core = validator()
-    problems = request_problems(parse_prompts(['{"prompt": "x", "guidance": 99}']), core)
+    items = parse_prompts(['{"prompt": "x", "guidance": 99}', "fine"])
+    lines, problems = prepare_lines(items, [Path("x.jpg"), Path("fine.jpg")])
     assert problems == ["line 1: guidance: must be <= 10, not 99"]
+    assert [line.item.line for line in lines] == [2]  # prepared once, kept to be sent
 
 
 # --- progress -------------------------------------------------------------------------------

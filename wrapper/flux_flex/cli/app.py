@@ -25,7 +25,7 @@ __all__ = ["cli", "run"]
 
 P = ParamSpec("P")
 MAX_INPUT_IMAGES = 8
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -219,15 +219,17 @@ def _check_input_images(
     return value
 
 
-def timeout_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--timeout``: how long to wait for a task."""
+def timeout_option(covers: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--timeout``: the whole of each task, as the library's ``timeout`` (``covers`` says
+    what that is for the command). Checked here only: the library takes it as given."""
     return click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
         default=300.0,
         show_default=True,
-        help="Seconds to wait for the task before giving up (the task keeps running).",
-    )(func)
+        help=f"Seconds for {covers}; after that the command gives up (the task keeps running "
+        "on the API, and the command says how to resume it).",
+    )
 
 
 def journal_options(*, batch: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -348,7 +350,7 @@ def cli(debug: bool) -> None:
     help="Environment variable holding the webhook signing secret.",
 )
 @journal_options(batch=False)
-@timeout_option
+@timeout_option("the whole task: its submission, the wait and saving the image")
 @json_option
 @connection_options(mock=True)
 @debug_option
@@ -411,7 +413,7 @@ def status(task_id: str, polling_url: str | None, **kwargs: Any) -> int:
 @click.argument("task_id", metavar="ID")
 @click.option("-o", "--output", metavar="FILE", required=True, help="Where to save the image.")
 @click.option("--polling-url", metavar="URL", help="The task's polling_url, if it was regional.")
-@timeout_option
+@timeout_option("waiting for the task and saving its image")
 @json_option
 @connection_options(mock=False)
 @debug_option
@@ -494,7 +496,7 @@ def show_credits(**kwargs: Any) -> int:
     is_flag=True,
     help="Submit even when the estimated cost exceeds the balance (or it cannot be checked).",
 )
-@timeout_option
+@timeout_option("each line: its submission, wait and image, counted from when it starts")
 @json_option
 @connection_options(mock=True)
 @debug_option

@@ -18,19 +18,27 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from flux_flex.cli import preflight
 from flux_flex.cli.connection import Connection, Endpoint, open_endpoint
 from flux_flex.cli.failures import BalanceTooLow, CliUsageError, ExitCode, Interrupted, describe
 from flux_flex.cli.output import emit_json, format_cost, number
 from flux_flex.cli.paths import journal_path, prepare_folder
-from flux_flex.cli.preflight import Action, CostEstimate, Planned
+from flux_flex.cli.preflight import (
+    Action,
+    CostEstimate,
+    Line,
+    Planned,
+    check_defaults,
+    estimate_cost,
+    plan_batch,
+    prepare_lines,
+)
 from flux_flex.cli.progress import FINAL_KINDS, BatchProgress
 from flux_flex.cli.prompts_file import BatchItem, line_of, scan_prompts, suffix_for_format
 
 if TYPE_CHECKING:
     from flux_flex import BatchEvent
 
-__all__ = ["BatchOptions", "ItemOutcome", "read_items", "run_batch", "target_path"]
+__all__ = ["BatchOptions", "ItemOutcome", "read_lines", "run_batch", "target_path"]
 
 # What the engine's final event kinds are called in the summary.
 _STATE = {
@@ -102,23 +110,25 @@ def _refused(prompts_file: str, problems: Sequence[str]) -> CliUsageError:
     )
 
 
-def read_items(
-    prompts_file: str, defaults: dict[str, Any], options: Mapping[str, str]
-) -> list[BatchItem]:
-    """Every item of the file, each checked against the spec; a `CliUsageError` listing
-    every bad line (nothing is sent) when any is wrong."""
-    preflight.check_defaults(defaults)  # a bad option is named once, as the option
+def read_lines(
+    prompts_file: str, defaults: dict[str, Any], options: Mapping[str, str], out_dir: Path
+) -> list[Line]:
+    """Every line of the file, each prepared once (checked against the spec, its input
+    images read) to be saved in ``out_dir``; a `CliUsageError` listing every bad line
+    (nothing is sent) when any is wrong."""
+    check_defaults(defaults)  # a bad option is named once, as the option
     if prompts_file == "-":
         items, problems = scan_prompts(sys.stdin.buffer, defaults, options=options)
     else:
-        with open(prompts_file, "rb") as lines:
-            items, problems = scan_prompts(lines, defaults, options=options)
-    problems += preflight.request_problems(items)
+        with open(prompts_file, "rb") as file:
+            items, problems = scan_prompts(file, defaults, options=options)
+    lines, refused = prepare_lines(items, [target_path(out_dir, item) for item in items])
+    problems += refused
     if problems:
         raise _refused(prompts_file, sorted(problems, key=line_of))
-    if not items:
+    if not lines:
         raise CliUsageError(f"{prompts_file}: no prompts (one per line; # starts a comment)")
-    return items
+    return lines
 
 
 def _rerun(options: BatchOptions, *extra: str) -> str:
@@ -177,7 +187,7 @@ def _generate(
     progress: BatchProgress,
 ) -> dict[int, ItemOutcome]:
     """Run the engine over ``planned``; each line's outcome by its index."""
-    requests = [{**p.item.request(), "save_to": str(p.target)} for p in planned]
+    requests = [p.line.request for p in planned]
     kinds: dict[int, str] = {}
     ids: dict[int, str] = {}
 
@@ -429,22 +439,20 @@ def run_batch(
     options: BatchOptions,
 ) -> int:
     """Generate every missing image of ``prompts_file`` into ``out_dir``; 1 if any failed."""
-    items = read_items(prompts_file, defaults, options_by_key)
+    lines = read_lines(prompts_file, defaults, options_by_key, out_dir)
     if not options.dry_run:
         prepare_folder(out_dir, option="--out-dir", given=str(out_dir))
     journal = None if connection.mock else journal_path(out_dir, options.journal)
     if journal is not None and not options.dry_run:
         prepare_folder(journal.parent, option="--journal", given=str(journal))
-    targets = [target_path(out_dir, item) for item in items]
-    planned = preflight.plan_batch(
-        items,
-        targets,
+    planned = plan_batch(
+        lines,
         journal,
         force=options.force,
         resubmit_uncertain=options.resubmit_uncertain,
         retry_failed=options.retry_failed,
     )
-    estimate = preflight.estimate_cost([p.item for p in planned if p.action is Action.SUBMIT])
+    estimate = estimate_cost([p.line for p in planned if p.action is Action.SUBMIT])
     if options.dry_run:
         return _dry_run(prompts_file, out_dir, planned, estimate, connection, options)
     run = [p for p in planned if p.action is not Action.EXISTS]
@@ -469,7 +477,7 @@ def run_batch(
             credits = progress.credits
         for index, outcome in done.items():
             outcomes[run[index].item.line] = outcome
-    ordered = [outcomes[item.line] for item in items]
+    ordered = [outcomes[line.item.line] for line in lines]
     if options.as_json:
         _emit_summary(ordered, out_dir, credits, options)
     else:

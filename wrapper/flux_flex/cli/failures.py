@@ -11,7 +11,6 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from flux_flex import errors as errors_module
 from flux_flex.errors import (
     APIConnectionError,
     ConfigurationError,
@@ -73,7 +72,7 @@ class UncertainTaskError(Exception):
     def __init__(self, error: BaseException, message: str) -> None:
         super().__init__(message)
         self.error = error
-        self.task_id = getattr(error, "task_id", None)
+        self.task_id: str | None = getattr(error, "task_id", None)
 
 
 class PaidTaskError(Exception):
@@ -161,10 +160,12 @@ def error_type(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt | Interrupted):
         return "Interrupted"
     if isinstance(exc, FluxFlexError):
-        # The public hierarchy: the nearest class `flux_flex.errors` exports.
+        # The public hierarchy: the nearest class `flux_flex` exports.
+        import flux_flex
+
         for cls in type(exc).__mro__:
-            if cls.__module__ == "flux_flex.errors" and cls.__name__ in errors_module.__all__:
-                return cls.__name__
+            if getattr(flux_flex, cls.__name__, None) is cls:
+                return str(cls.__name__)
         return "FluxFlexError"
     if isinstance(exc, CliUsageError):
         return "UsageError"

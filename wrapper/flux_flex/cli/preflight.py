@@ -1,11 +1,12 @@
 """What is checked and decided before a batch sends anything (nothing here touches the
 network).
 
-Every line is checked with the client's own validation (`ClientCore.prepare_submission`,
-the same rules `submit` applies), and every problem is reported in the user's words:
-``line 3: width: must be >= 64 or 0, not 10``. Then the plan: what a run does with each
-line given the images present and the task journal (`plan_batch`), and what the tasks it
-would submit should cost (`estimate_cost`).
+Every line is prepared once (`flux_flex.prepare_request`: the rules ``submit`` applies, its
+input images read), and every problem is reported in the user's words: ``line 3: width:
+must be >= 64 or 0, not 10``. The one prepared request of each line serves everything after:
+the plan — what a run does with each line given the images present and the task journal
+(`plan_batch`) —, what the tasks it would submit should cost (`estimate_cost`), and the
+batch engine, which sends it as it is.
 """
 
 from __future__ import annotations
@@ -22,40 +23,24 @@ import attrs
 from flux_flex.cli.prompts_file import BatchItem, existing_image
 
 if TYPE_CHECKING:
-    from flux_flex._shared import ClientCore
+    from flux_flex import PreparedRequest
     from flux_flex.errors import FieldError
     from flux_flex.journal import JournalEntry
 
 __all__ = [
     "Action",
     "CostEstimate",
+    "Line",
     "Planned",
     "check_defaults",
     "estimate_cost",
     "plan_batch",
-    "request_problems",
-    "validator",
+    "prepare_lines",
     "written_field",
 ]
 
 _IMAGE_FIELD = re.compile(r"^input_image(?:_(\d+))?$")
 _LIST_FIELD = re.compile(r"^input_images\[(\d+)\]$")
-
-
-def validator() -> ClientCore:
-    """A client core that only checks requests: checking needs neither a key nor a host,
-    so placeholders stand in for both (it never sends anything)."""
-    from flux_flex._shared import ClientCore
-
-    return ClientCore(
-        "placeholder-key-never-sent",
-        "http://127.0.0.1",
-        None,
-        timeout=30.0,
-        max_retries=None,
-        retry=None,
-        poll_schedule=None,
-    )
 
 
 def written_field(field: str, written: Mapping[str, str]) -> str:
@@ -77,26 +62,43 @@ def _problem(item: BatchItem, error: FieldError) -> str:
     return f"line {item.line}: {written_field(error.field, item.written)}: {reason}"
 
 
-def request_problems(items: Sequence[BatchItem], core: ClientCore | None = None) -> list[str]:
-    """Every rule any item breaks, one ``line N: key: reason`` per refused field."""
-    from flux_flex.errors import RequestValidationError
+@attrs.frozen
+class Line:
+    """One line of a batch, prepared: the item as read, where its image goes, and the
+    request exactly as it is sent (checked, its input images read once)."""
 
-    core = core or validator()
+    item: BatchItem
+    target: Path
+    request: PreparedRequest = attrs.field(repr=False)
+
+
+def prepare_lines(
+    items: Sequence[BatchItem], targets: Sequence[Path]
+) -> tuple[list[Line], list[str]]:
+    """Each item prepared once, to be saved at its target; and every rule any item breaks,
+    one ``line N: key: reason`` per refused field."""
+    from flux_flex import RequestValidationError, prepare_request
+
+    lines: list[Line] = []
     problems: list[str] = []
-    for item in items:
+    for item, target in zip(items, targets, strict=True):
         try:
-            core.prepare_submission(item.prompt, item.params)
+            request = prepare_request(item.prompt, save_to=target, **item.params)
         except RequestValidationError as exc:
             problems.extend(_problem(item, error) for error in exc.errors)
-    return problems
+        else:
+            lines.append(Line(item, target, request))
+    return lines, problems
 
 
-def check_defaults(defaults: Mapping[str, Any], core: ClientCore | None = None) -> None:
+def check_defaults(defaults: Mapping[str, Any]) -> None:
     """Refuse bad option values once, before the lines (they apply to every line).
 
     Raises `RequestValidationError` naming the API fields (the CLI names the options).
     """
-    (core or validator()).prepare_submission("option check", defaults)
+    from flux_flex import prepare_request
+
+    prepare_request("option check", **defaults)
 
 
 # --- what a run would do ---------------------------------------------------------------------
@@ -133,10 +135,17 @@ _FROM_DECISION = {
 class Planned:
     """One line of a batch and what the run does with it. ``entry``: the journal's row."""
 
-    item: BatchItem
-    target: Path
+    line: Line
     action: Action
     entry: JournalEntry | None = None
+
+    @property
+    def item(self) -> BatchItem:
+        return self.line.item
+
+    @property
+    def target(self) -> Path:
+        return self.line.target
 
 
 def _file_ok(path: str | None) -> bool:
@@ -144,8 +153,7 @@ def _file_ok(path: str | None) -> bool:
 
 
 def plan_batch(
-    items: Sequence[BatchItem],
-    targets: Sequence[Path],
+    lines: Sequence[Line],
     journal: Path | None,
     *,
     force: bool,
@@ -166,17 +174,17 @@ def plan_batch(
                 if held.save_to:
                     entries[os.path.abspath(held.save_to)] = held
     planned: list[Planned] = []
-    for item, target in zip(items, targets, strict=True):
-        if not force and existing_image(target.parent, item.stem) is not None:
-            planned.append(Planned(item, target, Action.EXISTS))
+    for line in lines:
+        if not force and existing_image(line.target.parent, line.item.stem) is not None:
+            planned.append(Planned(line, Action.EXISTS))
             continue
-        entry = entries.get(os.path.abspath(target))
+        entry = entries.get(os.path.abspath(line.target))
         if entry is None or (force and entry.state is State.SAVED):
-            planned.append(Planned(item, target, Action.SUBMIT, entry))
+            planned.append(Planned(line, Action.SUBMIT, entry))
             continue
         seen = Seen(entry.state, file_ok=_file_ok(entry.path))
         decision = plan(seen, resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed)
-        planned.append(Planned(item, target, _FROM_DECISION[decision.value], entry))
+        planned.append(Planned(line, _FROM_DECISION[decision.value], entry))
     return planned
 
 
@@ -194,13 +202,12 @@ class CostEstimate:
         return not self.assumptions
 
 
-def estimate_cost(items: Sequence[BatchItem], core: ClientCore | None = None) -> CostEstimate:
-    """The estimated cost of submitting ``items`` (the client's pricing, sizes as sent)."""
-    core = core or validator()
+def estimate_cost(lines: Sequence[Line]) -> CostEstimate:
+    """The estimated cost of submitting ``lines`` (the client's pricing, sizes as sent)."""
     total = 0.0
     assumptions: dict[str, None] = {}
-    for item in items:
-        estimate = core.estimate(item.prompt, item.params)
+    for line in lines:
+        estimate = line.request.estimate()
         total += estimate.credits
         assumptions.update(dict.fromkeys(estimate.assumptions))
-    return CostEstimate(round(total, 2), len(items), tuple(assumptions))
+    return CostEstimate(round(total, 2), len(lines), tuple(assumptions))

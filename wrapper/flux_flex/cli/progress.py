@@ -8,8 +8,9 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import IO, TYPE_CHECKING, Protocol
+
+from flux_flex._closing import Closing
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -72,7 +73,7 @@ def _plain(text: str) -> str:
     return escape(text)
 
 
-class TaskProgress:
+class TaskProgress(Closing):
     """Shows one task's status, progress and elapsed time until it ends.
 
     On a terminal: one live bar. Otherwise: one line per change of status and per 25 % of
@@ -97,7 +98,7 @@ class TaskProgress:
         self._task: TaskID | None = None
         self._detail = "" if label == "task" else label  # the live display's second line
 
-    def __enter__(self) -> TaskProgress:
+    def _enter(self) -> None:
         self._started = time.monotonic()
         if self._live:
             self._bar = _make_bar(self._stream, lambda: self._detail, percent=True)
@@ -105,14 +106,9 @@ class TaskProgress:
             self._task = self._bar.add_task("task", total=None, status=_plain(self._first_status))
         else:
             self._print(f"{self._label}: {self._first_status}")
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop the live display (its last state stays on the terminal)."""
         if self._bar is not None:
             self._bar.stop()
 
@@ -174,7 +170,7 @@ FINAL_KINDS = frozenset({"done", "skipped", "failed", "uncertain", "unfinished"}
 """Event kinds that end an item (the others: submitting, submitted, resumed)."""
 
 
-class BatchProgress:
+class BatchProgress(Closing):
     """A batch's progress: in flight, done, failed and credits spent so far.
 
     Fed the batch engine's events (`event`). On a terminal: a bar with the count and the
@@ -192,20 +188,15 @@ class BatchProgress:
         self._bar: Progress | None = None
         self._task: TaskID | None = None
 
-    def __enter__(self) -> BatchProgress:
+    def _enter(self) -> None:
         self._started = time.monotonic()
         if self._live:
             self._bar = _make_bar(self._stream, self.figures, percent=False)
             self._bar.start()
             self._task = self._bar.add_task("batch", total=self._total, status="")
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop the live display (its last state stays on the terminal)."""
         if self._bar is not None:
             self._bar.stop()
 

@@ -33,7 +33,7 @@ from flux_flex.cli.paths import journal_path, output_folder, prepare_folder, pre
 from flux_flex.cli.progress import FINAL_KINDS, TaskProgress
 
 if TYPE_CHECKING:
-    from flux_flex import BatchEvent
+    from flux_flex import BatchEvent, PreparedRequest
     from flux_flex.client import FluxFlex
     from flux_flex.models import Job, Result
 
@@ -120,16 +120,17 @@ def _wait_and_save(
     connection: Connection,
     status: str,
 ) -> tuple[Result, str]:
-    """Wait for ``job``, save its image. Any failure but the task's own end (moderated,
-    error) names the paid task and the exact command that resumes it."""
+    """Wait for ``job`` and save its image, both within ``timeout``. Any failure but the
+    task's own end (moderated, error) names the paid task and the exact command that resumes
+    it."""
     from flux_flex.errors import FluxFlexError, TaskError
 
     resume = resume_for(job.id, output, connection, polling_url=job.polling_url)
     try:
         progress.track(job.id, status)
-        result = job.wait(timeout=timeout, on_progress=progress.update)
-        progress.show("downloading", 1.0)
-        path = result.save(output)
+        result = job.wait(timeout=timeout, on_progress=progress.update, save_to=output)
+        assert result.path is not None
+        path = result.path
         progress.show("saved", 1.0)
     except KeyboardInterrupt:
         raise Interrupted(
@@ -228,7 +229,7 @@ class _Seen:
 
 def _run_one(
     client: FluxFlex,
-    request: dict[str, Any],
+    request: PreparedRequest,
     journal: Path | None,
     progress: TaskProgress,
     seen: _Seen,
@@ -284,19 +285,19 @@ def generate(
     The task is recorded in a journal beside ``output`` before its POST leaves, so a run
     that stops after paying is resumed by the next run of the same command.
     """
-    from flux_flex.cli.preflight import validator
+    from flux_flex import prepare_request
 
     if webhook_secret_env:
         params["webhook_secret"] = read_secret_env(webhook_secret_env, what="the webhook secret")
-    core = validator()
-    core.prepare_submission(prompt, params)  # bad input: refused before anything is sent
+    # Bad input is refused before anything is sent; this one prepared request is what the
+    # engine sends (its input images read once).
+    request = prepare_request(prompt, save_to=output, **params)
     prepare_output(output)
     journal_file = None if connection.mock else journal_path(output_folder(output), journal)
     if journal_file is not None:
         prepare_folder(journal_file.parent, option="--journal", given=str(journal_file))
         if journal_file.is_file():
             _forget_finished(journal_file, output)
-    request = {"prompt": prompt, **params, "save_to": output}
     seen = _Seen()
     with open_endpoint(connection) as endpoint, endpoint.sync_client() as client:
         _announce_mock(endpoint)
@@ -316,7 +317,7 @@ def generate(
                 raise _interrupted(seen.task_id, output, connection) from None
         if isinstance(outcome, BaseException):
             raise _after_submit(outcome, seen, output, timeout, connection)
-        estimate = core.estimate(prompt, params)
+        estimate = request.estimate()
         saved = Saved(
             task_id=outcome.id,
             path=_as_given(outcome.path or output, output),

@@ -101,10 +101,11 @@ UPSTREAM ?= https://api.bfl.ai/openapi.json
 upstream-check: setup ## compare spec/ with the vendor's published document (UPSTREAM=path or URL)
 	@$(BIN)/python scripts/upstream_check.py "$(UPSTREAM)"
 
-lint: setup ## ruff check, ruff format --check, mypy --strict on wrapper/ and benchmarks/
+lint: setup ## ruff, mypy --strict, and the public API's type completeness (pyright)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
+	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python scripts/type_completeness.py
 
 test: setup lint drift ## lint, drift check, and every test (the contract suite included), in parallel
 	@$(BIN)/pytest -q -n $(PYTEST_WORKERS) contract_tests tests

@@ -89,8 +89,8 @@ class ConnectionStats:
     """Connections accepted so far, and how many of them had ``TCP_NODELAY`` set."""
 
     def __init__(self) -> None:
-        self.accepted = 0
-        self.nodelay = 0
+        self.accepted: int = 0
+        self.nodelay: int = 0
 
     def __repr__(self) -> str:
         return f"ConnectionStats(accepted={self.accepted}, nodelay={self.nodelay})"

@@ -68,8 +68,8 @@ class FluxFlexError(Exception):
         if task_id is not None and task_id not in message:
             message = f"{message} (task id: {task_id})"
         super().__init__(message)
-        self.message = message
-        self.task_id = task_id
+        self.message: str = message
+        self.task_id: str | None = task_id
 
 
 class ConfigurationError(FluxFlexError):
@@ -99,10 +99,10 @@ class APIError(FluxFlexError):
         task_id: str | None = None,
     ) -> None:
         super().__init__(message, task_id=task_id)
-        self.status_code = status_code
-        self.body = body
-        self.request_id = request_id
-        self.headers = dict(headers or {})
+        self.status_code: int | None = status_code
+        self.body: Any = body
+        self.request_id: str | None = request_id
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 class AuthenticationError(APIError):
@@ -118,7 +118,7 @@ class RateLimitError(APIError):
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.retry_after = retry_after
+        self.retry_after: float | None = retry_after
 
 
 class ServerError(APIError):
@@ -126,7 +126,7 @@ class ServerError(APIError):
 
     def __init__(self, message: str, *, task_may_exist: bool = False, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.task_may_exist = task_may_exist
+        self.task_may_exist: bool = task_may_exist
 
 
 class RequestValidationError(APIError, ValueError):
@@ -134,7 +134,7 @@ class RequestValidationError(APIError, ValueError):
 
     def __init__(self, message: str, *, errors: Sequence[FieldError] = (), **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.errors = list(errors)
+        self.errors: list[FieldError] = list(errors)
 
     @property
     def fields(self) -> list[str]:
@@ -149,7 +149,7 @@ class APIConnectionError(FluxFlexError):
         self, message: str, *, task_may_exist: bool = False, task_id: str | None = None
     ) -> None:
         super().__init__(message, task_id=task_id)
-        self.task_may_exist = task_may_exist
+        self.task_may_exist: bool = task_may_exist
 
 
 class APITimeoutError(APIConnectionError):
@@ -163,8 +163,8 @@ class TaskError(FluxFlexError):
         self, message: str, *, task_id: str, status: str, payload: Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(message, task_id=task_id)
-        self.status = status
-        self.payload = dict(payload or {})
+        self.status: str = status
+        self.payload: dict[str, Any] = dict(payload or {})
 
 
 class ModerationError(TaskError):
@@ -186,8 +186,8 @@ class WaitTimeoutError(FluxFlexError, TimeoutError):
         self, message: str, *, task_id: str, waited: float, last_status: str | None = None
     ) -> None:
         super().__init__(message, task_id=task_id)
-        self.waited = waited
-        self.last_status = last_status
+        self.waited: float = waited
+        self.last_status: str | None = last_status
         """The status of the last poll answered before the deadline (None if none was)."""
 
 
@@ -207,8 +207,8 @@ class ProtocolError(FluxFlexError):
         task_may_exist: bool = False,
     ) -> None:
         super().__init__(message, task_id=task_id)
-        self.raw = raw
-        self.task_may_exist = task_may_exist
+        self.raw: Any = raw
+        self.task_may_exist: bool = task_may_exist
 
 
 class DownloadError(FluxFlexError):
@@ -218,7 +218,7 @@ class DownloadError(FluxFlexError):
         self, message: str, *, task_id: str | None = None, status_code: int | None = None
     ) -> None:
         super().__init__(message, task_id=task_id)
-        self.status_code = status_code
+        self.status_code: int | None = status_code
 
 
 class WebhookVerificationError(FluxFlexError):
@@ -226,7 +226,7 @@ class WebhookVerificationError(FluxFlexError):
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason: str = reason
 
 
 class UntrustedHostError(ConfigurationError):
@@ -238,7 +238,7 @@ class UntrustedHostError(ConfigurationError):
 
     def __init__(self, message: str, *, host: str | None, task_id: str | None = None) -> None:
         super().__init__(message, task_id=task_id)
-        self.host = host
+        self.host: str | None = host
 
 
 __all__ += ["UntrustedHostError"]
@@ -270,7 +270,9 @@ class BatchValidationError(RequestValidationError):
         by_index: Mapping[int, Sequence[FieldError]] | None = None,
     ) -> None:
         super().__init__(message, errors=errors)
-        self.by_index = {index: list(found) for index, found in (by_index or {}).items()}
+        self.by_index: dict[int, list[FieldError]] = {
+            index: list(found) for index, found in (by_index or {}).items()
+        }
 
 
 class JournalError(FluxFlexError):
@@ -278,7 +280,7 @@ class JournalError(FluxFlexError):
 
     def __init__(self, message: str, *, path: str, task_id: str | None = None) -> None:
         super().__init__(message, task_id=task_id)
-        self.path = path
+        self.path: str = path
 
 
 class TaskUncertainError(FluxFlexError):
@@ -295,9 +297,9 @@ class TaskUncertainError(FluxFlexError):
         self, message: str, *, prompt: str, fingerprint: str, reason: str | None = None
     ) -> None:
         super().__init__(message)
-        self.prompt = prompt
-        self.fingerprint = fingerprint
-        self.reason = reason
+        self.prompt: str = prompt
+        self.fingerprint: str = fingerprint
+        self.reason: str | None = reason
         """What was recorded about the lost answer (None: the run stopped mid-POST)."""
 
 
@@ -321,8 +323,8 @@ class PreviouslyFailedError(FluxFlexError):
         task_id: str | None = None,
     ) -> None:
         super().__init__(message, task_id=task_id)
-        self.prompt = prompt
-        self.fingerprint = fingerprint
-        self.reason = reason
-        self.error_type = error_type
-        self.retryable = retryable
+        self.prompt: str = prompt
+        self.fingerprint: str = fingerprint
+        self.reason: str = reason
+        self.error_type: str | None = error_type
+        self.retryable: bool = retryable

@@ -113,7 +113,7 @@ class Journal:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
-        self.path = os.path.abspath(os.fspath(path))
+        self.path: str = os.path.abspath(os.fspath(path))
         self._lock = threading.RLock()
         if not create and not os.path.isfile(self.path):
             raise JournalError(

@@ -62,7 +62,7 @@ class PromptsFileError(ValueError):
     """The prompts file cannot be used as a batch. ``problems``: one line per bad line."""
 
     def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = list(problems)
+        self.problems: list[str] = list(problems)
         super().__init__("; ".join(self.problems))
 
 

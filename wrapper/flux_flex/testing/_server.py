@@ -136,7 +136,7 @@ class FakeBFL:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.config = FakeConfig(
+        self.config: FakeConfig = FakeConfig(
             task_seconds=task_seconds,
             lifecycle=check_phases(lifecycle, "lifecycle"),
             reasoning_needs_upsampling=reasoning_needs_upsampling,

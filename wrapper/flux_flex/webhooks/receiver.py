@@ -29,7 +29,7 @@ from flux_flex.webhooks.verification import AUTHENTICITY_REASONS
 
 __all__ = ["EventCallback", "ReceiverStats", "WebhookReceiver"]
 
-logger = logging.getLogger("flux_flex.webhooks")
+logger: logging.Logger = logging.getLogger("flux_flex.webhooks")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -16,9 +16,9 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from flux_flex._closing import AsyncClosing, Closing
 from flux_flex._serving import BackgroundServer, ConnectionStats, wait_until_interrupted
 from flux_flex.webhooks.event import WebhookEvent
 from flux_flex.webhooks.receiver import DEFAULT_MAX_BODY_BYTES, WebhookReceiver
@@ -40,7 +40,7 @@ def _require_uvicorn() -> None:
         ) from exc
 
 
-class ReceiverServer:
+class ReceiverServer(Closing, AsyncClosing):
     """Serves a ``WebhookReceiver`` on ``host:port`` with uvicorn while the block runs.
 
     ``with ReceiverServer(receiver) as server:`` serves from a background thread;
@@ -61,7 +61,7 @@ class ReceiverServer:
         app: Any = None,
     ) -> None:
         self.receiver = receiver
-        self.app = receiver if app is None else app
+        self.app: Any = receiver if app is None else app
         self.host = host
         self.start_timeout = start_timeout
         self._requested_port = port
@@ -132,34 +132,25 @@ class ReceiverServer:
         if server is not None:
             server.stop(timeout=self.receiver.drain_timeout + 10)
 
-    def __enter__(self) -> ReceiverServer:
-        return self.start()
+    def _enter(self) -> None:
+        self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop serving: `stop`, as ``with`` does on the way out."""
         self.stop()
 
     # -- in the running event loop ------------------------------------------------------
 
-    async def __aenter__(self) -> ReceiverServer:
+    async def _aenter(self) -> None:
         server = self._prepare()
         try:
             await server.astart()
         except BaseException:
             self._server = None
             raise
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """Stop serving, from the running event loop (``async with`` does on the way out)."""
         server, self._server = self._server, None
         if server is not None:
             await server.astop()

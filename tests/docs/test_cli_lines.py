@@ -38,6 +38,7 @@ def test_the_cli_reference_shows_every_command() -> None:
 def test_cli_line_parses(line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "prompts.txt").write_text("a fox\n")  # batch's file must exist
+    (tmp_path / "examples").symlink_to(ROOT / "examples")  # as in a clone: the README's
     name, *args = shlex.split(line, comments=True)[1:]
     group = click.Context(cli, info_name="flux-flex")
     command = cli.get_command(group, name)

@@ -12,6 +12,7 @@ tests/packaging/test_bootstrap.py's subject; that it installs pytest is checked 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -53,9 +54,11 @@ def test_the_quickstart_is_in_the_readme_and_starts_with_make_demo() -> None:
 def test_make_demo_installs_pytest() -> None:
     # The quickstart's `pytest` line needs it in the demo's venv (the cli and fake extras
     # do not bring it): the demo's recipe installs it, pinned by uv.lock.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "UV"))}
     done = subprocess.run(
         ["make", "-n", "--always-make", "demo-setup", "UV=uv"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=30,

@@ -26,7 +26,7 @@ DEMO_STAMP := $(VENV)/.flux-flex-demo
 PYTEST_WORKERS ?= auto
 INSTALL_HELP := https://docs.astral.sh/uv/getting-started/installation/
 
-.PHONY: help setup demo-setup regenerate drift upstream-check lint test contract demo mock-server bench mutants clean
+.PHONY: help setup demo-setup regenerate drift upstream-check lint test docs contract demo mock-server bench mutants clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -82,14 +82,27 @@ $(STAMP): pyproject.toml uv.lock | $(UV_DEP)
 	$(call uv_sync,--all-extras --all-groups)
 	@touch $@ $(DEMO_STAMP)
 
-# The demo's .venv: the client, the CLI and the fake, no dev tools. --inexact keeps the dev
-# tools of an earlier `make setup`, which a later `make setup` checks exactly anyway.
+# The demo's .venv: the client, the CLI and the fake, and pytest (the README's offline start
+# runs `pytest examples/...`), no other dev tools. --inexact keeps the dev tools of an
+# earlier `make setup`, which a later `make setup` checks exactly anyway.
 demo-setup: $(DEMO_STAMP)
 
 $(DEMO_STAMP): pyproject.toml uv.lock | $(UV_DEP)
-	@echo "building $(VENV) from uv.lock: the package with its cli and fake extras"
+	@echo "building $(VENV) from uv.lock: the package with its cli and fake extras, and pytest"
 	$(call uv_sync,--inexact --no-dev --extra cli --extra fake)
+	$(uv_pytest)
 	@touch $@
+
+# pytest alone, at the version uv.lock pins: `uv sync` installs whole dependency groups, and
+# the dev group is every dev tool, so the lock's pins constrain a `uv pip install pytest`.
+define uv_pytest
+	@log=$$(mktemp); pins=$$(mktemp); trap 'rm -f "$$log" "$$pins"' EXIT; \
+	{ $(UV) export --locked --quiet --only-group dev --no-emit-project --no-hashes >"$$pins" \
+	  && $(UV) pip install --quiet --python $(BIN)/python --constraints "$$pins" pytest; \
+	} >"$$log" 2>&1 || { cat "$$log" >&2; \
+	  echo "error: installing pytest into $(VENV) failed (uv's message above); fix what it names (network, proxy, disk) and run make again." >&2; \
+	  exit 2; }
+endef
 
 regenerate: setup ## rewrite generated/ from spec/ with openapi-python-client
 	@$(BIN)/python scripts/regenerate.py
@@ -107,8 +120,11 @@ lint: setup ## ruff, mypy --strict, and the public API's type completeness (pyri
 	@$(BIN)/mypy
 	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python scripts/type_completeness.py
 
-test: setup lint drift ## lint, drift check, and every test (the contract suite included), in parallel
+test: setup lint drift docs ## lint, drift check, the docs build, and every test (the contract suite included), in parallel
 	@$(BIN)/pytest -q -n $(PYTEST_WORKERS) contract_tests tests
+
+docs: setup ## build the documentation site into site/ (--strict: a broken link or reference fails)
+	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict 2>&1 | { grep -v '^INFO ' || true; }
 
 contract: setup ## the contract suite alone
 	@$(BIN)/pytest -q -n $(PYTEST_WORKERS) -m "not live" contract_tests
@@ -126,4 +142,4 @@ mutants: setup ## apply deliberate breakages one at a time; the suite must catch
 	@$(BIN)/python scripts/mutants.py
 
 clean: ## remove .venv, the bootstrapped uv (.tools/) and build leftovers
-	rm -rf $(VENV) $(TOOLS) dist build out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) dist build out site .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,5 +1,5 @@
 """``python -m benchmarks``: run the benchmarks, print the tables and the targets (PASS/MISS),
-write the JSON file, and with ``--write-readme`` the README's table."""
+write the JSON file, and after a full run the results table of the docs' benchmarks page."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from typing import Any
 from rich.console import Console
 
 from benchmarks import batch, coldstart, overhead, polling, simulate
+from benchmarks.docs_page import PAGE, write_page
 from benchmarks.fakeproc import FakeProcess
 from benchmarks.machine import load_average, machine_info
-from benchmarks.readme import README, write_readme
 from benchmarks.report import compare_table, print_report, write_json
 from benchmarks.settings import FULL, QUICK, BenchSettings
 from benchmarks.targets import evaluate
@@ -60,9 +60,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file (default {DEFAULT_OUTPUT})"
     )
     parser.add_argument(
-        "--write-readme",
+        "--no-docs-page",
         action="store_true",
-        help=f"rewrite the results table in {README.name}'s Benchmarks section from this run",
+        help=f"leave the results table of {PAGE.relative_to(PAGE.parents[2])} as it is "
+        "(a full run, without --quick or --only, rewrites it)",
     )
     parser.add_argument(
         "--compare",
@@ -171,9 +172,6 @@ def run(settings: BenchSettings, names: Sequence[str], preset: str) -> dict[str,
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; exit status 1 when a benchmark could not run (a MISS is not a failure)."""
     args = parse_args(argv)
-    if args.write_readme and (args.quick or args.only):
-        print("--write-readme needs a full run (no --quick, no --only)", file=sys.stderr)
-        return 2
     settings = QUICK if args.quick else FULL
     if args.scale is not None:
         settings = settings.with_scale(args.scale)
@@ -190,9 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(compare_table(previous, results))
     write_json(results, args.output)
     console.print(f"\nresults written to {args.output} ({results['total_seconds']:.1f} s)")
-    if args.write_readme:
-        write_readme(results, evaluate(results["benchmarks"]))
-        console.print(f"table written to {README}")
+    if not (args.quick or args.only or args.no_docs_page):  # only a full run is the record
+        write_page(results, evaluate(results["benchmarks"]))
+        console.print(f"table written to {PAGE}")
     failed = [
         name
         for name, section in results["benchmarks"].items()

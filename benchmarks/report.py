@@ -215,7 +215,8 @@ def _flatten(node: Any, name: str = "") -> list[tuple[str, Any]]:
 def targets_table(checks: list[Check]) -> Table:
     """PASS/MISS per target, with the margin (negative: missed by); issue 14's rows first."""
     table = Table(
-        title="Targets (* = issue 14's table, written to the README)", title_justify="left"
+        title="Targets (* = issue 14's table, written to the docs' benchmarks page)",
+        title_justify="left",
     )
     for column in ("benchmark", "target", "baseline", "value", "limit", "", "margin"):
         table.add_column(

@@ -536,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(differences))
     print(
         f"upstream-check: {len(differences)} difference(s) between spec/ (vendor revision "
-        f"{revision}) and {args.source}. Update spec/ (README: 'Following the vendor's API').",
+        f"{revision}) and {args.source}. Update spec/ (docs/maintainers/vendor.md).",
         file=sys.stderr,
     )
     return 1

@@ -1,4 +1,4 @@
-"""The generated-client examples (the README's "Using the generated client directly") run
+"""The generated-client examples (shown in docs/guides/generated-client.md) run
 against the fake as a user runs them: BFL_API_KEY and BFL_BASE_URL set, nothing else."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The target checks, the README table and the plug-in benchmarks (pure, no timing)."""
+"""The target checks, the docs page's table and the plug-in benchmarks (pure, no timing)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import readme
+from benchmarks import docs_page
 from benchmarks.__main__ import PLUGGED, run_plugged
 from benchmarks.polling import durations
 from benchmarks.targets import evaluate
@@ -154,15 +154,16 @@ def test_a_plugged_module_gets_only_the_options_it_accepts(
         sys.modules.pop("bench_plug_probe", None)
 
 
-def test_the_readme_block_is_rewritten_between_its_markers() -> None:
+def test_the_page_block_is_rewritten_between_its_markers() -> None:
     results = {"machine": {"cpu_model": "CPU X", "load_average_at_start": [1.5, 1, 0.5]}}
-    block = readme.render(results, evaluate(_results(receiver={"error": "not run"})))
-    text = f"# T\n\n## Benchmarks\n\nintro\n\n{readme.START}\nold table\n{readme.END}\n\n## Next\n"
-    rewritten = readme.replace_block(text, block)
+    block = docs_page.render(results, evaluate(_results(receiver={"error": "not run"})))
+    start, end = docs_page.START, docs_page.END
+    text = f"# T\n\n## Benchmarks\n\nintro\n\n{start}\nold table\n{end}\n\n## Next\n"
+    rewritten = docs_page.replace_block(text, block)
     assert "old table" not in rewritten
-    assert rewritten.startswith("# T\n\n## Benchmarks\n\nintro\n\n" + readme.START)
-    assert rewritten.endswith(readme.END + "\n\n## Next\n")
-    assert readme.replace_block(rewritten, block) == rewritten  # idempotent
+    assert rewritten.startswith("# T\n\n## Benchmarks\n\nintro\n\n" + docs_page.START)
+    assert rewritten.endswith(docs_page.END + "\n\n## Next\n")
+    assert docs_page.replace_block(rewritten, block) == rewritten  # idempotent
     rows = [line for line in block.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 1 + 9 + 2  # header + the issue's rows + the alike-task context rows
     assert "| not run | MISS |" in block
@@ -170,7 +171,15 @@ def test_the_readme_block_is_rewritten_between_its_markers() -> None:
     assert "CPU X" in block
     assert "1.5/1/0.5" in block
     with pytest.raises(ValueError, match="no"):
-        readme.replace_block("# no markers\n", block)
+        docs_page.replace_block("# no markers\n", block)
+
+
+def test_the_benchmarks_page_has_the_block_a_full_run_rewrites() -> None:
+    # A full `make bench` ends by rewriting it: a page without the markers would waste the run.
+    text = docs_page.PAGE.read_text(encoding="utf-8")
+    rewritten = docs_page.replace_block(text, "| new table |")
+    assert "| new table |" in rewritten
+    assert rewritten.startswith(text[: text.index(docs_page.START)])
 
 
 def test_durations_spread_evenly_over_the_range_in_a_fixed_shuffled_order() -> None:

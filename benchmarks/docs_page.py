@@ -1,5 +1,6 @@
-"""The README's benchmark table, regenerated from one run (``python -m benchmarks
---write-readme``): the block between two markers in the Benchmarks section is replaced."""
+"""The benchmarks page's results table (docs/maintainers/benchmarks.md), rewritten by every
+full run of ``make bench``: the block between two markers is replaced, so the page always
+shows the latest full run."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 from benchmarks.targets import Check
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-START = "<!-- bench-table:start (python -m benchmarks --write-readme) -->"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "maintainers" / "benchmarks.md"
+START = "<!-- bench-table:start (make bench rewrites this table) -->"
 END = "<!-- bench-table:end -->"
 
 
@@ -49,11 +50,11 @@ def replace_block(text: str, block: str) -> str:
     """``text`` with the part between the markers replaced by ``block``."""
     start, end = text.find(START), text.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"the README has no {START!r} ... {END!r} block to rewrite")
+        raise ValueError(f"the page has no {START!r} ... {END!r} block to rewrite")
     return text[: start + len(START)] + "\n" + block + "\n" + text[end:]
 
 
-def write_readme(results: dict[str, Any], checks: list[Check], path: Path = README) -> None:
-    """Rewrite the README's results table from ``results``."""
+def write_page(results: dict[str, Any], checks: list[Check], path: Path = PAGE) -> None:
+    """Rewrite the page's results table from ``results``."""
     text = path.read_text(encoding="utf-8")
     path.write_text(replace_block(text, render(results, checks)), encoding="utf-8")

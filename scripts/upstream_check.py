@@ -22,6 +22,7 @@ Exit 0: in step. Exit 1: drift, one difference per line on stdout, each named by
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import json
 import re
@@ -112,7 +113,8 @@ def parse_document(text: str) -> dict[str, Any]:
 def without_ours(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` minus what it marks as ours: nodes with ``x-flux-flex: {ours: true}``
     (and ``$ref``s to them), the keys a node lists in ``x-flux-flex: {ours-keys: [...]}``,
-    and the marks themselves."""
+    and the marks themselves; plus the vendor's keys a node leaves out and records in
+    ``x-flux-flex: {vendor-keys: {...}}``. What is left is the vendor's document."""
 
     def ours(node: Any) -> bool:
         if isinstance(node, dict) and isinstance(node.get("$ref"), str):
@@ -127,8 +129,10 @@ def without_ours(document: dict[str, Any]) -> dict[str, Any]:
             return [strip(item) for item in node if not ours(item)]
         if not isinstance(node, dict):
             return node
-        dropped = set((node.get(MARK) or {}).get("ours-keys", ())) | {MARK}
-        return {k: strip(v) for k, v in node.items() if k not in dropped and not ours(v)}
+        mark = node.get(MARK) or {}
+        dropped = set(mark.get("ours-keys", ())) | {MARK}
+        kept = {k: strip(v) for k, v in node.items() if k not in dropped and not ours(v)}
+        return {**kept, **copy.deepcopy(mark.get("vendor-keys", {}))}
 
     return strip(document)  # type: ignore[no-any-return]
 

@@ -88,6 +88,7 @@ def test_without_our_marks_only_the_vendors_schemas_are_left() -> None:
     }
     width = vendor_shape()["components"]["schemas"]["Flux2FlexInputs"]["properties"]["width"]
     assert width["anyOf"] == [{"type": "integer", "minimum": 64}, {"type": "null"}]  # the page's
+    assert width["default"] == 0  # the vendor's, which the spec itself leaves out
 
 
 def test_every_mark_is_well_formed() -> None:
@@ -97,9 +98,11 @@ def test_every_mark_is_well_formed() -> None:
     assert len(marks) >= 15
     for path, node in marks:
         mark = node[MARK]
-        assert mark in ({"ours": True},) or set(mark) == {"ours-keys"}, path
+        assert mark in ({"ours": True},) or set(mark) in ({"ours-keys"}, {"vendor-keys"}), path
         for key in mark.get("ours-keys", []):
             assert key in node, f"{path}: marks {key!r}, which it does not have"
+        for key in mark.get("vendor-keys", {}):
+            assert key not in node, f"{path}: {key!r} is both stated and left out"
 
 
 def test_without_ours_drops_marked_nodes_refs_to_them_and_listed_keys() -> None:
@@ -109,12 +112,14 @@ def test_without_ours_drops_marked_nodes_refs_to_them_and_listed_keys() -> None:
         "components": {"responses": {"Mine": {"x-flux-flex": {"ours": True}}}},
         "list": [{"x-flux-flex": {"ours": True}}, {"$ref": "#/components/responses/Mine"}, 1],
         "kept": {"$ref": "#/components/responses/Gone"},
+        "size": {"type": "integer", "x-flux-flex": {"vendor-keys": {"default": 0}}},
     }
     assert upstream_check.without_ours(doc) == {
         "paths": {"/a": {"get": {}}},
         "components": {"responses": {}},
         "list": [1],
         "kept": {"$ref": "#/components/responses/Gone"},
+        "size": {"type": "integer", "default": 0},
     }
 
 

@@ -148,6 +148,17 @@ def test_our_marks_are_what_keeps_our_additions_out_of_the_report() -> None:
     ]
 
 
+def test_the_mark_is_what_keeps_the_vendors_default_of_width_in_the_comparison() -> None:
+    # The spec leaves width's `default: 0` out (a generated client must not send it) and
+    # records it in `vendor-keys`; without the record, the vendor's default is a difference.
+    ours = load_spec()
+    width = ours["components"]["schemas"]["Flux2FlexInputs"]["properties"]["width"]
+    del width["x-flux-flex"]
+    assert upstream_check.compare_documents(ours, vendor_document()) == [
+        "request.width: default added: 0"
+    ]
+
+
 # -- each kind of drift, named by its path ----------------------------------------------------
 def _set(node: dict[str, Any], **values: Any) -> None:
     node.update(values)

@@ -6,16 +6,23 @@ Only what describes our operations is compared: the FLEX request body, each oper
 answers (``get_result``'s two 200 shapes and its status enum, the submission's shapes, the
 output-format enum), ``get_result``'s query, ``/v1/credits``, and who needs the key. The
 comparison is structural, never by component name (the vendor's names, titles, ``$ref`` or
-inline forms differ from ours). What spec/ marks ``x-flux-flex`` is ours, not drift.
-Descriptions, titles and examples are not compared.
+inline forms differ from ours), and on schemas reduced to what they allow: ``anyOf`` with an
+empty schema ``{}`` allows any value, so FastAPI's ``anyOf: [{}, {type: null}]`` is the same
+as no schema at all. What spec/ marks ``x-flux-flex`` is ours, not drift. Descriptions,
+titles and examples are not compared.
 
-Exit 0: in step. Exit 1: drift, one difference per line, each named by its path
+The vendor's document also describes its other models and tools (FLUX 3, the other FLUX.2
+endpoints, ``/v1/flux-tools/...``). Those are listed once, on stderr, as "other endpoints, not
+followed"; they are never drift.
+
+Exit 0: in step. Exit 1: drift, one difference per line on stdout, each named by its path
 (``request.width: maximum added: 2048``). Exit 2: a document could not be read, with why.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import json
 import re
@@ -38,6 +45,7 @@ OPERATIONS = {
     "get_result": ("/v1/get_result", "get"),
     "credits": ("/v1/credits", "get"),
 }
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Enums reported once under their own name, not under every path (every shape) using them.
 ENUM_HOMES = {
     re.compile(r"get_result\.200(\[[^\]]*\])?\.status"): "status",
@@ -105,7 +113,8 @@ def parse_document(text: str) -> dict[str, Any]:
 def without_ours(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` minus what it marks as ours: nodes with ``x-flux-flex: {ours: true}``
     (and ``$ref``s to them), the keys a node lists in ``x-flux-flex: {ours-keys: [...]}``,
-    and the marks themselves."""
+    and the marks themselves; plus the vendor's keys a node leaves out and records in
+    ``x-flux-flex: {vendor-keys: {...}}``. What is left is the vendor's document."""
 
     def ours(node: Any) -> bool:
         if isinstance(node, dict) and isinstance(node.get("$ref"), str):
@@ -120,8 +129,10 @@ def without_ours(document: dict[str, Any]) -> dict[str, Any]:
             return [strip(item) for item in node if not ours(item)]
         if not isinstance(node, dict):
             return node
-        dropped = set((node.get(MARK) or {}).get("ours-keys", ())) | {MARK}
-        return {k: strip(v) for k, v in node.items() if k not in dropped and not ours(v)}
+        mark = node.get(MARK) or {}
+        dropped = set(mark.get("ours-keys", ())) | {MARK}
+        kept = {k: strip(v) for k, v in node.items() if k not in dropped and not ours(v)}
+        return {**kept, **copy.deepcopy(mark.get("vendor-keys", {}))}
 
     return strip(document)  # type: ignore[no-any-return]
 
@@ -146,8 +157,9 @@ FACTS = (
 class Shape:
     """A schema as the check sees it: no names, titles, descriptions or examples."""
 
-    types: tuple[str, ...] = ()  # sorted JSON types; () is "any value"
+    types: tuple[str, ...] = ()  # sorted JSON types other than null
     nullable: bool = False
+    anything: bool = False  # no constraint at all: any value, null included
     facts: dict[str, Any] = field(default_factory=dict)
     enum: tuple[Any, ...] | None = None
     properties: dict[str, Shape] = field(default_factory=dict)
@@ -192,13 +204,45 @@ def _flat(node: Any, document: dict[str, Any], depth: int = 0) -> dict[str, Any]
     return dict(node)
 
 
+# Keywords that say nothing about which values a schema allows.
+_ANNOTATIONS = frozenset(
+    {
+        "title",
+        "description",
+        "default",
+        "examples",
+        "example",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "$comment",
+        "nullable",  # on a schema that allows any value, null is allowed already
+    }
+)
+
+
+def _allows_anything(raw: dict[str, Any]) -> bool:
+    """True for a schema with no constraint at all: ``{}``, ``true``, or only annotations."""
+    return all(k in _ANNOTATIONS or k.startswith("x-") for k in raw)
+
+
 def shape_of(node: Any, document: dict[str, Any], depth: int = 0) -> Shape:
-    """Reduce a schema of ``document`` to a Shape (3.1 and 3.0 nullability both understood)."""
+    """Reduce a schema of ``document`` to a Shape (3.1 and 3.0 nullability both understood).
+
+    Normalised to what the schema allows, so two ways of writing the same thing compare
+    equal: a schema that allows any value is ``Shape()`` (null is one of its values, so it is
+    never "nullable" on top), however it is written (no keywords, ``{}``, ``true``, or an
+    ``anyOf``/``oneOf`` with such a branch, as FastAPI writes ``Any | None``).
+    """
     if depth > 64:
         raise Unreadable("schemas nested too deep (a cycle?)")
     raw = _flat(node, document)
     shape = Shape(facts=_facts(raw))
     branches = [_flat(b, document) for b in raw.get("anyOf", raw.get("oneOf", []))]
+    outer = {k: v for k, v in raw.items() if k not in ("anyOf", "oneOf")}
+    if _allows_anything(outer) and (not branches or any(map(_allows_anything, branches))):
+        shape.anything = True
+        return shape
     values = [b for b in branches if not _is_null(b)]
     shape.nullable = len(values) < len(branches) or raw.get("nullable") is True
     if len(values) == 1:
@@ -258,6 +302,8 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _types(shape: Shape) -> str:
+    if shape.anything:
+        return "any value"
     return " or ".join(shape.types) or ("one of several" if shape.variants else "any")
 
 
@@ -279,6 +325,10 @@ def compare_shapes(path: str, ours: Shape, theirs: Shape) -> Iterator[str]:
         # Branches are compared pairwise; what is left is the outer node (null, default).
         yield from _compare_variants(path, _branches(ours), _branches(theirs))
         yield from compare_shapes(path, _outer(ours), _outer(theirs))
+        return
+    if ours.anything != theirs.anything:
+        # One side allows any value: its null, types and fields have nothing to pair with.
+        yield f"{path}: type changed: {_kind(ours)} -> {_kind(theirs)}"
         return
     if ours.types != theirs.types:
         yield f"{path}: type changed: {_types(ours)} -> {_types(theirs)}"
@@ -401,6 +451,18 @@ def compare_documents(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]
     return _move_enums_home(out)
 
 
+def other_endpoints(theirs: dict[str, Any]) -> list[str]:
+    """The vendor's operations this check does not follow (``POST /v1/flux-3-image``…), in
+    the document's order: its other models and tools, never drift."""
+    followed = {(route, method) for route, method in OPERATIONS.values()}
+    return [
+        f"{method.upper()} {route}"
+        for route, item in theirs["paths"].items()
+        for method in HTTP_METHODS
+        if isinstance(item, dict) and method in item and (route, method) not in followed
+    ]
+
+
 Side = tuple[dict[str, Any], dict[str, Any]]  # (document, operation)
 
 
@@ -505,9 +567,10 @@ def _move_enums_home(lines: list[str]) -> list[str]:
 
 
 # -- command line ---------------------------------------------------------------------------
-def _compare_or_refuse(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+def _compare_or_refuse(ours: dict[str, Any], theirs: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The differences and the other endpoints, or Unreadable."""
     try:
-        return compare_documents(ours, theirs)
+        return compare_documents(ours, theirs), other_endpoints(theirs)
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         # A node of the wrong kind where OpenAPI puts an object, a list or a name.
         raise Unreadable(f"not a usable OpenAPI document ({type(exc).__name__}: {exc})") from exc
@@ -524,16 +587,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"upstream-check: cannot read spec/: {exc}", file=sys.stderr)
         return 2
     try:
-        differences = _compare_or_refuse(ours, read_document(args.source, args.timeout))
+        differences, others = _compare_or_refuse(ours, read_document(args.source, args.timeout))
     except Unreadable as exc:
         why = " ".join(str(exc).split())
         print(f"upstream-check: cannot use {args.source}: {why}", file=sys.stderr)
         return 2
     revision = ours["info"].get("x-vendor-revision", "?")
+    if differences:
+        print("\n".join(differences), flush=True)
+    else:
+        print(f"spec/ is in step with {args.source} (vendor revision {revision}).", flush=True)
+    if others:  # after the verdict, on stderr: stdout stays the verdict alone
+        listed = "".join(f"\n  {endpoint}" for endpoint in others)
+        print(f"other endpoints, not followed ({len(others)}):{listed}", file=sys.stderr)
     if not differences:
-        print(f"spec/ is in step with {args.source} (vendor revision {revision}).")
         return 0
-    print("\n".join(differences))
     print(
         f"upstream-check: {len(differences)} difference(s) between spec/ (vendor revision "
         f"{revision}) and {args.source}. Update spec/ (docs/maintainers/vendor.md).",

@@ -40,16 +40,29 @@ def fuzz_task_seconds(body: dict[str, Any]) -> float:
     return 0.0 if len(body.get("prompt", "")) % 2 == 0 else 0.02
 
 
-@pytest.fixture(scope="module")
-def fuzzed_fake() -> Iterator[FakeBFL]:
-    """A fake for schemathesis runs: outcomes spread over all statuses (see FUZZ_MARKERS)."""
-    with FakeBFL(
+def _fuzzed(*, strict_dimensions: bool) -> FakeBFL:
+    return FakeBFL(
         task_seconds=fuzz_task_seconds,
         markers=FUZZ_MARKERS,
         deliver_webhooks=False,
         api_key=PROVIDER_KEY,
         balance=RICH,
-    ) as fake:
+        strict_dimensions=strict_dimensions,
+    )
+
+
+@pytest.fixture(scope="module")
+def fuzzed_fake() -> Iterator[FakeBFL]:
+    """A fake for schemathesis runs: outcomes spread over all statuses (see FUZZ_MARKERS)."""
+    with _fuzzed(strict_dimensions=False) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def strict_fuzzed_fake() -> Iterator[FakeBFL]:
+    """``fuzzed_fake`` under the strict reading of width/height 0: an explicit 0 gets 422, as
+    the vendor's schema alone (``minimum: 64``) says (docs/api-facts.md#width-and-height-0)."""
+    with _fuzzed(strict_dimensions=True) as fake:
         yield fake
 
 

@@ -124,6 +124,8 @@ def test_webhook_url_length_bounds_1_to_2083(api: httpx.Client) -> None:
 
 @pytest.mark.parametrize("field", ["width", "height"])
 def test_zero_width_or_height_lets_the_model_choose(api: httpx.Client, field: str) -> None:
+    # The lenient reading, the fake's default (docs/api-facts.md#width-and-height-0); the
+    # strict one is in test_width_height_zero.py.
     assert api.post(SUBMIT, json={"prompt": "p", field: 0}).status_code == 200
     refused = api.post(SUBMIT, json={"prompt": "p", field: -1})
     assert refused.status_code == 422

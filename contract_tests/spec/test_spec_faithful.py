@@ -7,6 +7,11 @@ purpose (docs/api-facts.md#endpoint-page-slips): safety_tolerance's prose says "
 where its range says 5; the page's example body has a `webhook_url` that is not a URI.
 VENDOR_2026 is written by hand from docs/api-facts.md#vendor-document ("The vendor's
 published document, 2026"): `output_format` also takes `webp`, and the body has `user`.
+
+The fields are compared as the spec states them to the vendor (`make upstream-check`'s view:
+our marked additions out, the vendor's keys the spec leaves out back in): width/height's
+`default: 0` is the page's, recorded in the spec's mark rather than given to the generator
+(docs/api-facts.md#width-and-height-0).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from contract_tests.spec.vendor_docs import upstream_check
 from contract_tests.spec_tools import load_spec, resolve
 
 _ABSENT = object()
@@ -109,8 +115,14 @@ def describe(prop: dict[str, Any]) -> tuple[str, bool, Any, dict[str, Any], dict
     return value["type"], nullable, prop.get("default", _ABSENT), bounds, extra
 
 
-def _body() -> dict[str, Any]:
+def _raw_body() -> dict[str, Any]:
     return load_spec()["components"]["schemas"]["Flux2FlexInputs"]
+
+
+def _body() -> dict[str, Any]:
+    """The body as the spec states it to the vendor (marks applied)."""
+    vendor = upstream_check.without_ours(load_spec())
+    return vendor["components"]["schemas"]["Flux2FlexInputs"]  # type: ignore[no-any-return]
 
 
 def test_the_body_has_the_twenty_fields_of_the_page_then_the_vendors_user() -> None:
@@ -146,9 +158,19 @@ def test_width_and_height_also_allow_zero_for_model_choice_marked_as_ours() -> N
     # docs/api-facts.md#image-size: 0 lets the model choose; neither the page nor the
     # vendor's schema says so.
     for name in ("width", "height"):
-        branches = _body()["properties"][name]["anyOf"]
+        branches = _raw_body()["properties"][name]["anyOf"]
         zero = {"type": "integer", "minimum": 0, "maximum": 0, "x-flux-flex": {"ours": True}}
         assert zero in branches
+
+
+def test_width_and_height_give_the_generator_no_default_and_keep_the_pages_in_the_mark() -> None:
+    # docs/api-facts.md#width-and-height-0: a generated client sends an attribute's default,
+    # and an explicit 0 may be refused, so the spec the generator reads has none.
+    for name in ("width", "height"):
+        prop = _raw_body()["properties"][name]
+        assert "default" not in prop
+        assert prop["x-flux-flex"] == {"vendor-keys": {"default": PAGE[name][2]}}
+        assert PAGE[name][2] == 0
 
 
 def test_describe_notices_a_changed_bound() -> None:

@@ -2,7 +2,8 @@
 
 Our spec minus what it marks must be the vendor's document as
 docs/api-facts.md#vendor-document describes it ("The vendor's published document, 2026"):
-only 200 and 422 answers, no security on get_result, no links, no webhooks. Anything of ours
+200 and 422 answers on the submission and get_result, only 200 on `/v1/credits`, no security
+on get_result, no links, no webhooks. Anything of ours
 left unmarked would survive the strip and break one of these; a mark on something the vendor
 publishes would hide vendor drift from `make upstream-check` and shows up in
 test_upstream_check's in-step tests.
@@ -37,9 +38,20 @@ def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
             yield from walk(value, f"{path}/{index}")
 
 
+# The vendor's answers per operation: 422 where FastAPI validates a body or a query, none on
+# `/v1/credits` (no parameters, no body).
+VENDOR_ANSWERS = {
+    ("/v1/flux-2-flex", "post"): {"200", "422"},
+    ("/v1/get_result", "get"): {"200", "422"},
+    ("/v1/credits", "get"): {"200"},
+}
+
+
 @pytest.mark.parametrize(("route", "method"), OPERATIONS)
-def test_without_our_marks_each_operation_answers_only_200_and_422(route: str, method: str) -> None:
-    assert set(vendor_shape()["paths"][route][method]["responses"]) == {"200", "422"}
+def test_without_our_marks_each_operation_answers_what_the_vendors_does(
+    route: str, method: str
+) -> None:
+    assert set(vendor_shape()["paths"][route][method]["responses"]) == VENDOR_ANSWERS[route, method]
 
 
 def test_without_our_marks_get_result_has_no_security_and_the_others_need_the_key() -> None:
@@ -76,6 +88,7 @@ def test_without_our_marks_only_the_vendors_schemas_are_left() -> None:
     }
     width = vendor_shape()["components"]["schemas"]["Flux2FlexInputs"]["properties"]["width"]
     assert width["anyOf"] == [{"type": "integer", "minimum": 64}, {"type": "null"}]  # the page's
+    assert width["default"] == 0  # the vendor's, which the spec itself leaves out
 
 
 def test_every_mark_is_well_formed() -> None:
@@ -85,9 +98,11 @@ def test_every_mark_is_well_formed() -> None:
     assert len(marks) >= 15
     for path, node in marks:
         mark = node[MARK]
-        assert mark in ({"ours": True},) or set(mark) == {"ours-keys"}, path
+        assert mark in ({"ours": True},) or set(mark) in ({"ours-keys"}, {"vendor-keys"}), path
         for key in mark.get("ours-keys", []):
             assert key in node, f"{path}: marks {key!r}, which it does not have"
+        for key in mark.get("vendor-keys", {}):
+            assert key not in node, f"{path}: {key!r} is both stated and left out"
 
 
 def test_without_ours_drops_marked_nodes_refs_to_them_and_listed_keys() -> None:
@@ -97,12 +112,14 @@ def test_without_ours_drops_marked_nodes_refs_to_them_and_listed_keys() -> None:
         "components": {"responses": {"Mine": {"x-flux-flex": {"ours": True}}}},
         "list": [{"x-flux-flex": {"ours": True}}, {"$ref": "#/components/responses/Mine"}, 1],
         "kept": {"$ref": "#/components/responses/Gone"},
+        "size": {"type": "integer", "x-flux-flex": {"vendor-keys": {"default": 0}}},
     }
     assert upstream_check.without_ours(doc) == {
         "paths": {"/a": {"get": {}}},
         "components": {"responses": {}},
         "list": [1],
         "kept": {"$ref": "#/components/responses/Gone"},
+        "size": {"type": "integer", "default": 0},
     }
 
 

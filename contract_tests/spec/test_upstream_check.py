@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from contract_tests.spec.vendor_docs import (
+    OTHER_ENDPOINTS,
     Form,
     body_field,
     first_value_branch,
@@ -48,6 +49,61 @@ def test_our_spec_minus_our_marks_is_in_step_in_every_form(form: Form) -> None:
     # Renamed components, reworded titles and descriptions, FastAPI operationIds, inline or
     # allOf-wrapped schemas: none of it is drift.
     assert differences(vendor_document(form)) == []
+
+
+def test_the_documents_here_write_result_and_credits_as_the_vendor_does() -> None:
+    # Guards the in-step tests above: they stand for the vendor's document only if `result`
+    # is FastAPI's `anyOf: [{}, {type: null}]`, credits has no 422, and other models'
+    # endpoints sit beside FLEX's.
+    doc = vendor_document()
+    for shape in result_shapes(doc):
+        assert shape["properties"]["result"]["anyOf"] == [{}, {"type": "null"}]
+    assert set(operation(doc, "/v1/credits", "get")["responses"]) == {"200"}
+    assert {"/v1/flux-3-image", "/v1/flux-2-pro", "/v1/flux-tools/erase-v1"} <= set(doc["paths"])
+
+
+ANY_VALUE: list[Any] = [
+    {},
+    True,
+    {"title": "Result", "description": "Anything."},
+    {"anyOf": [{}, {"type": "null"}], "title": "Result"},  # FastAPI's `Any | None`
+    {"anyOf": [{"type": "null"}, {}]},
+    {"oneOf": [{"type": "string"}, {}]},
+    {"nullable": True},  # OpenAPI 3.0's way
+]
+
+
+@pytest.mark.parametrize("schema", ANY_VALUE)
+def test_any_value_is_one_shape_however_it_is_written(schema: Any) -> None:
+    assert upstream_check.shape_of(schema, {}) == upstream_check.shape_of({}, {})
+    assert (
+        list(
+            upstream_check.compare_shapes(
+                "x", upstream_check.shape_of({}, {}), upstream_check.shape_of(schema, {})
+            )
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        ({"type": "null"}, ["x: type changed: any value -> any or null"]),
+        (
+            {"anyOf": [{"type": "object"}, {"type": "null"}]},
+            ["x: type changed: any value -> object or null"],
+        ),
+        ({"type": "string", "nullable": True}, ["x: type changed: any value -> string or null"]),
+    ],
+)
+def test_a_constrained_schema_is_not_any_value(schema: Any, expected: list[str]) -> None:
+    # Guards the normalisation: only an unconstrained branch makes a union "any value".
+    any_value = upstream_check.shape_of({}, {})
+    assert (
+        list(upstream_check.compare_shapes("x", any_value, upstream_check.shape_of(schema, {})))
+        == expected
+    )
 
 
 def test_the_order_of_anyof_branches_does_not_matter() -> None:
@@ -89,6 +145,17 @@ def test_our_marks_are_what_keeps_our_additions_out_of_the_report() -> None:
     del zero["x-flux-flex"]
     assert upstream_check.compare_documents(ours, vendor_document()) == [
         "request.width[integer (minimum 0, maximum 0)]: shape removed"
+    ]
+
+
+def test_the_mark_is_what_keeps_the_vendors_default_of_width_in_the_comparison() -> None:
+    # The spec leaves width's `default: 0` out (a generated client must not send it) and
+    # records it in `vendor-keys`; without the record, the vendor's default is a difference.
+    ours = load_spec()
+    width = ours["components"]["schemas"]["Flux2FlexInputs"]["properties"]["width"]
+    del width["x-flux-flex"]
+    assert upstream_check.compare_documents(ours, vendor_document()) == [
+        "request.width: default added: 0"
     ]
 
 
@@ -248,6 +315,26 @@ CASES: dict[str, tuple[Callable[[Doc], None], list[str]]] = {
         lambda d: _drop(d["paths"], "/v1/credits"),
         ["credits: operation removed (GET /v1/credits)"],
     ),
+    "result narrowed to an object": (
+        lambda d: [
+            _set(
+                shape["properties"],
+                result={"anyOf": [{"type": "object"}, {"type": "null"}], "title": "Result"},
+            )
+            for shape in result_shapes(d)
+        ],
+        [
+            "get_result.200[with cost].result: type changed: any value -> object or null",
+            "get_result.200[plain].result: type changed: any value -> object or null",
+        ],
+    ),
+    "credits gains a 422": (
+        lambda d: _set(
+            operation(d, "/v1/credits", "get")["responses"],
+            **{"422": operation(d, "/v1/get_result", "get")["responses"]["422"]},
+        ),
+        ["credits.422: response added"],
+    ),
     "credits' type changed": (
         lambda d: _set(
             response_schema(d, "/v1/credits", "get", "200")["properties"]["credits"],
@@ -301,6 +388,35 @@ def test_several_differences_are_each_on_their_own_line(tmp_path: Path) -> None:
         "status: value added: 'Upscaling'",
     ]
     assert "3 difference(s)" in err
+
+
+def test_other_endpoints_are_listed_once_and_are_never_drift(tmp_path: Path) -> None:
+    doc = vendor_document()
+    source = tmp_path / "openapi.json"
+    source.write_text(json.dumps(doc))
+    code, out, err = run_main(str(source))
+    assert (code, out) == (0, f"spec/ is in step with {source} (vendor revision 2026-09).\n")
+    listed = ["POST /v1/flux-2-pro", "POST /v1/flux-3-image", "POST /v1/flux-tools/erase-v1"]
+    assert err == "other endpoints, not followed (3):\n" + "".join(f"  {e}\n" for e in listed)
+    assert len(OTHER_ENDPOINTS) == 3
+    # A change to one of them is not drift either; a change to FLEX still is, and the list
+    # comes once, after the verdict.
+    doc["components"]["schemas"]["Flux3ImageInputs"]["properties"]["seed"] = {"type": "integer"}
+    doc["paths"]["/v1/flux-3-video"] = {"post": doc["paths"]["/v1/flux-3-image"]["post"]}
+    _add_status(doc, "Upscaling")
+    source.write_text(json.dumps(doc))
+    code, out, err = run_main(str(source))
+    assert (code, out) == (1, "status: value added: 'Upscaling'\n")
+    assert err.count("other endpoints, not followed (4):") == 1
+    assert err.count("POST /v1/flux-3-video") == 1
+    assert err.index("other endpoints") < err.index("1 difference(s)")
+
+
+def test_a_new_method_on_a_followed_path_is_another_endpoint() -> None:
+    doc = vendor_document(others=False)
+    doc["paths"]["/v1/get_result"]["delete"] = {"responses": {"200": {"description": "OK"}}}
+    assert upstream_check.other_endpoints(doc) == ["DELETE /v1/get_result"]
+    assert differences(doc) == []
 
 
 def test_descriptions_titles_and_examples_are_not_compared() -> None:

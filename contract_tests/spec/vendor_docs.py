@@ -2,10 +2,12 @@
 
 The vendor serves a FastAPI document (docs/api-facts.md#vendor-document):
 its own component names and titles, operationIds derived from the route, `anyOf` with
-`{"type": "null"}`, no error statuses but 422, no security on get_result, no links, no
-webhooks. `vendor_document()` builds one from our spec minus what the spec marks
+`{"type": "null"}` (and `anyOf: [{}, {"type": "null"}]` for a value of any type, as FastAPI
+writes `Any | None`), no error statuses but 422 (none at all on `/v1/credits`), no security
+on get_result, no links, no webhooks, and the endpoints of the vendor's other models and
+tools beside FLEX's. `vendor_document()` builds one from our spec minus what the spec marks
 `x-flux-flex` (ours), so a test can compare, mutate, or fuzz against it. Never a copied
-vendor file: everything here is derived from spec/.
+vendor file: everything here is derived from spec/ or written here.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ VENDOR_NAMES = {
     "AsyncResponse": "AsyncResponse",
     "AsyncWebhookResponse": "AsyncWebhookResponse",
     "ResultResponse": "ResultResponse",
-    "ResultWithCostResponse": "ResultResponseWithCost",
+    "ResultWithCostResponse": "SettledCostResultResponse",
     "StatusResponse": "StatusResponse",
     "OutputFormat": "OutputFormat",
     "CreditsResponse": "CreditsOut",
@@ -53,28 +55,40 @@ OPERATION_IDS = {
     ("/v1/credits", "get"): "get_credits_v1_credits_get",
 }
 
+TAGS = {("/v1/flux-2-flex", "post"): ["Models"], ("/v1/get_result", "get"): ["Utility"]}
+# FastAPI's `Any | None`: the vendor's `result`, a value of any type (null included).
+ANY_OR_NULL = {"anyOf": [{}, {"type": "null"}], "title": "Result"}
+
 Form = Literal["ref", "inline", "allof"]
 
 
-def vendor_document(form: Form = "ref") -> dict[str, Any]:
+def vendor_document(form: Form = "ref", *, others: bool = True) -> dict[str, Any]:
     """Our spec minus our marks, dressed the vendor's way.
 
     ``form``: ``ref`` keeps ``$ref``s into components (renamed); ``inline`` replaces every
     schema ``$ref`` by a copy of its target; ``allof`` wraps each property ``$ref`` the
-    pydantic-v1 way (``allOf: [{$ref}]``).
+    pydantic-v1 way (``allOf: [{$ref}]``). ``others``: with the endpoints of the vendor's
+    other models and tools (`OTHER_ENDPOINTS`), which the check lists but never follows.
     """
     doc: dict[str, Any] = upstream_check.without_ours(load_spec())
     doc["info"] = {"title": "BFL API", "version": "0.0.1", "description": "Vendor words."}
-    doc.pop("servers", None)
+    doc["servers"] = [{"url": "https://api.bfl.ai", "description": "Vendor words."}]
+    doc["tags"] = [{"name": "Models"}, {"name": "Utility"}]
     for (route, method), operation_id in OPERATION_IDS.items():
         operation = doc["paths"][route][method]
         operation["operationId"] = operation_id
         operation["summary"] = operation["description"] = "Vendor words."
+        if (route, method) in TAGS:
+            operation["tags"] = TAGS[route, method]
     schemas = doc["components"]["schemas"]
     assert set(schemas) == set(VENDOR_NAMES), "a new component: name it in VENDOR_NAMES"
+    for name in ("ResultResponse", "ResultWithCostResponse"):
+        schemas[name]["properties"]["result"] = copy.deepcopy(ANY_OR_NULL)
     doc["components"]["schemas"] = {VENDOR_NAMES[k]: v for k, v in schemas.items()}
     doc = _rename_refs(doc)
     _reword(doc)
+    if others:
+        _add_other_endpoints(doc)
     # FastAPI writes each operation's answers in place, never as components/responses.
     doc = _inline(doc, doc, "#/components/responses/")
     doc["components"].pop("responses")
@@ -84,6 +98,88 @@ def vendor_document(form: Form = "ref") -> dict[str, Any]:
     elif form == "allof":
         doc = _wrap_in_all_of(doc)
     return doc
+
+
+def _submission(body: str, answer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tags": ["Models"],
+        "summary": "Vendor words.",
+        "operationId": f"generate_{body.lower()}_post",
+        "security": [{"APIKeyHeader": []}],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+        },
+        "responses": {
+            "200": {"description": "Successful Response", "content": {"application/json": answer}},
+            "422": {
+                "description": "Validation Error",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/HTTPValidationError"}
+                    }
+                },
+            },
+        },
+    }
+
+
+_BOTH_ANSWERS = {
+    "schema": {
+        "anyOf": [
+            {"$ref": "#/components/schemas/AsyncResponse"},
+            {"$ref": "#/components/schemas/AsyncWebhookResponse"},
+        ]
+    }
+}
+# The vendor's other models and tools, as its document lists them beside FLEX (shapes only:
+# a few fields each, enough to be real schemas the check must leave alone).
+OTHER_BODIES: dict[str, dict[str, Any]] = {
+    "Flux2Inputs": {
+        "type": "object",
+        "required": ["prompt"],
+        "properties": {
+            "prompt": {"type": "string"},
+            "disable_pup": {"type": "boolean", "default": False},
+            "width": {"anyOf": [{"type": "integer", "minimum": 64}, {"type": "null"}]},
+        },
+    },
+    "Flux3ImageInputs": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["prompt"],
+        "properties": {
+            "prompt": {"type": "string"},
+            "aspect_ratio": {
+                "anyOf": [{"type": "string", "enum": ["16:9", "1:1"]}, {"const": "auto"}],
+                "default": "auto",
+            },
+            "resolution": {"type": "string", "enum": ["1k", "2k"], "default": "1k"},
+        },
+    },
+    "Flux2EraseInputs": {
+        "type": "object",
+        "required": ["image", "mask"],
+        "properties": {"image": {"type": "string"}, "mask": {"type": "string"}},
+    },
+}
+OTHER_ENDPOINTS: dict[str, dict[str, Any]] = {
+    "/v1/flux-2-pro": {"post": _submission("Flux2Inputs", _BOTH_ANSWERS)},
+    # FLUX 3 (October 2026): a plain AsyncResponse, not the anyOf of the older endpoints.
+    "/v1/flux-3-image": {
+        "post": _submission(
+            "Flux3ImageInputs", {"schema": {"$ref": "#/components/schemas/AsyncResponse"}}
+        )
+    },
+    "/v1/flux-tools/erase-v1": {"post": _submission("Flux2EraseInputs", _BOTH_ANSWERS)},
+}
+
+
+def _add_other_endpoints(doc: dict[str, Any]) -> None:
+    """The vendor lists its other endpoints first and FLEX's among them (order kept)."""
+    doc["paths"] = {**copy.deepcopy(OTHER_ENDPOINTS), **doc["paths"]}
+    schemas = doc["components"].setdefault("schemas", {})
+    schemas.update(copy.deepcopy(OTHER_BODIES))
 
 
 def _rename_refs(doc: dict[str, Any]) -> dict[str, Any]:

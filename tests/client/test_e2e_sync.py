@@ -23,6 +23,7 @@ from flux_flex import (
     TaskNotFoundError,
     WaitTimeoutError,
 )
+from flux_flex._core.pricing import DEFAULT_OUTPUT_SIZE
 from flux_flex.testing import FakeBFL
 from PIL import Image
 
@@ -92,7 +93,7 @@ def test_issue_snippet_runs_as_written(
     assert Image.open(path).format == "PNG"
     result = client.generate("a red fox", save_to="fox.png")
     assert result.path is not None
-    assert Image.open(result.path).size == (1024, 768)
+    assert Image.open(result.path).size == DEFAULT_OUTPUT_SIZE  # the size left to the model
     job = client.job(job.id)
     snapshot = client.get_result(job.id)
     assert (snapshot.id, snapshot.status, snapshot.progress) == (job.id, "Ready", 1.0)
@@ -265,7 +266,7 @@ def test_cut_download_is_retried_and_broken_one_leaves_nothing(
     fake.cut_download_next(times=1)
     path = result.save(tmp_path / "one")
     assert path == str(tmp_path / "one.png")
-    assert Image.open(path).size == (1024, 768)
+    assert Image.open(path).size == DEFAULT_OUTPUT_SIZE
     fake.cut_download_next(times=FAST_RETRY.max_retries + 1)
     with pytest.raises(DownloadError):
         result.save(tmp_path / "two.png")

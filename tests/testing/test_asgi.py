@@ -6,6 +6,7 @@ import io
 
 import httpx
 import pytest
+from flux_flex._core.pricing import DEFAULT_OUTPUT_SIZE
 from flux_flex.testing import FakeBFL
 from PIL import Image
 
@@ -27,6 +28,6 @@ async def test_asgi_app_serves_the_whole_flow_and_shares_the_record() -> None:
         state = (await api.get(answer["polling_url"])).json()
         assert state["status"] == "Ready"
         sample = await api.get(state["result"]["sample"])
-        assert Image.open(io.BytesIO(sample.content)).size == (64, 768)
+        assert Image.open(io.BytesIO(sample.content)).size == (64, DEFAULT_OUTPUT_SIZE[1])
     assert fake.count("*", "*") == 3
     assert list(fake.tasks) == [answer["id"]]

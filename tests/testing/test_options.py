@@ -28,6 +28,7 @@ balance = 50.0
 error_shape = "error"
 webhook_timeout = 3
 default_size = [320, 200]
+strict_dimensions = true
 
 [markers]
 "[upscale]" = ["Pending", "Generating", "Upscaling", "Ready"]
@@ -50,6 +51,7 @@ def test_a_toml_file_and_flags_make_fakebfl_arguments(tmp_path: Path) -> None:
     assert values["task_seconds"] == 0.5
     assert values["lifecycle"] == [("Pending", 0.25), "Reasoning", "Generating"]
     assert values["default_size"] == (320, 200)
+    assert values["strict_dimensions"] is True
     assert values["webhook_timeout"] == 3.0
     assert values["markers"] == {
         **DEFAULT_MARKERS,
@@ -223,7 +225,14 @@ def test_the_options_module_needs_only_the_standard_library() -> None:
     assert done.stdout.strip() == "['flux_flex', 'flux_flex.testing', 'flux_flex.testing._options']"
 
 
-@pytest.mark.parametrize("argv", [[], ["--no-webhooks", "--reasoning"]])
+SWITCHED = {
+    "deliver_webhooks": False,
+    "reasoning_needs_upsampling": False,
+    "strict_dimensions": True,
+}
+
+
+@pytest.mark.parametrize("argv", [[], ["--no-webhooks", "--reasoning", "--strict-dimensions"]])
 def test_switches_mean_the_same_on_both_command_lines(argv: list[str]) -> None:
     import click
     from flux_flex.cli.app import cli
@@ -237,7 +246,14 @@ def test_switches_mean_the_same_on_both_command_lines(argv: list[str]) -> None:
     for source in (from_click, from_argparse):
         raw = {option.key: source[option.key] for option in OPTIONS}
         values, _ = settings(raw)
-        expected = (
-            {} if not argv else {"deliver_webhooks": False, "reasoning_needs_upsampling": False}
+        assert values == ({} if not argv else SWITCHED)
+
+
+def test_strict_dimensions_on_the_command_line_reach_the_fake() -> None:
+    values, _ = settings(flags(strict_dimensions=True))
+    with FakeBFL(task_seconds=0.01, **values) as fake, client_for(fake) as api:
+        refused = api.post(SUBMIT, json={"prompt": "p", "width": 0})
+        assert (refused.status_code, refused.json()["detail"][0]["type"]) == (
+            422,
+            "greater_than_equal",
         )
-        assert values == expected

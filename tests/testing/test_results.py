@@ -75,13 +75,15 @@ def test_sample_url_needs_no_key_and_the_record_says_whether_one_was_sent(
 
 
 def test_sample_url_expires_after_sample_ttl(fake: FakeBFL, api: httpx.Client) -> None:
-    configure(fake, task_seconds=0.01, sample_ttl=0.2)
-    url, fresh = _sample(api)
+    # A small image and a TTL of 1 s: rendering a megapixel can outlast a short TTL on a
+    # loaded machine, and the fresh download must land inside it.
+    configure(fake, task_seconds=0.01, sample_ttl=1.0)
+    url, fresh = _sample(api, width=64, height=64)
     assert fresh.status_code == 200
     task = next(iter(fake.tasks.values()))
     time.sleep(max(0.0, task.sample_expires_at - time.monotonic()) + 0.01)
     assert httpx.get(url).status_code == 403
-    assert task.sample_expires_at == pytest.approx(task.ready_at + 0.2)
+    assert task.sample_expires_at == pytest.approx(task.ready_at + 1.0)
 
 
 def test_polling_and_delivery_urls_may_point_at_another_host_name() -> None:

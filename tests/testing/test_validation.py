@@ -217,3 +217,64 @@ def test_validation_reads_the_packaged_spec(monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.undo()
         validation._validator.cache_clear()
     assert validate_submission({"prompt": "p", "steps": 55}) != []
+
+
+# -- width/height 0: the open question, both readings (docs/api-facts.md#width-and-height-0) ---
+@pytest.fixture(scope="module")
+def strict_api() -> Iterator[httpx.Client]:
+    with (
+        FakeBFL(task_seconds=0.01, deliver_webhooks=False, strict_dimensions=True) as fake,
+        client_for(fake) as client,
+    ):
+        yield client
+
+
+def _greater_than_equal_64(field: str) -> dict[str, object]:
+    """What FastAPI (pydantic v2) answers for an explicit 0 against `minimum: 64`."""
+    return {
+        "type": "greater_than_equal",
+        "loc": ["body", field],
+        "msg": "Input should be greater than or equal to 64",
+        "input": 0,
+        "ctx": {"ge": 64},
+    }
+
+
+@pytest.mark.parametrize("field", ["width", "height"])
+def test_strict_dimensions_refuse_an_explicit_0_as_fastapi_would(
+    strict_api: httpx.Client, api: httpx.Client, field: str
+) -> None:
+    assert _detail(strict_api.post(SUBMIT, json={"prompt": "p", field: 0})) == [
+        _greater_than_equal_64(field)
+    ]
+    assert api.post(SUBMIT, json={"prompt": "p", field: 0}).status_code == 200  # the default
+
+
+def test_strict_dimensions_report_both_in_the_order_of_the_fields(
+    strict_api: httpx.Client,
+) -> None:
+    # pydantic reports a body's errors in field order: width is declared before height.
+    detail = _detail(strict_api.post(SUBMIT, json={"prompt": "p", "height": 0, "width": 0}))
+    assert detail == [_greater_than_equal_64("width"), _greater_than_equal_64("height")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"width": None, "height": None}, {"width": 64, "height": 1024}, {"width": 512}],
+)
+def test_strict_dimensions_take_what_the_vendors_schema_takes(
+    strict_api: httpx.Client, body: dict[str, object]
+) -> None:
+    assert strict_api.post(SUBMIT, json={"prompt": "p", **body}).status_code == 200
+
+
+def test_strict_dimensions_change_only_width_and_height() -> None:
+    bodies: list[object] = [
+        {"prompt": "p", "width": 63},
+        {"prompt": "p", "guidance": 10.5},
+        {"prompt": "p", "user": ""},
+        {"prompt": "p", "width": 1024, "height": 768, "steps": 50},
+    ]
+    for body in bodies:
+        lenient = validate_submission(body)
+        assert validate_submission(body, strict_dimensions=True) == lenient

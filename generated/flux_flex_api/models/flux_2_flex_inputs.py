@@ -38,9 +38,9 @@ class Flux2FlexInputs:
     """ Blob path to the input image. """
     seed: int | None | Unset = UNSET
     """ Optional seed for reproducibility. """
-    width: int | None | Unset = 0
+    width: int | None | Unset = UNSET
     """ Width of the image """
-    height: int | None | Unset = 0
+    height: int | None | Unset = UNSET
     """ Height of the image """
     guidance: float | None | Unset = 5.0
     """ Guidance scale for image generation. High guidance scales improve prompt adherence at the cost of reduced

@@ -14,6 +14,9 @@ and its worked examples):
 * 1 credit is 0.01 USD.
 
 The ``cost`` the API answers is the authority; an estimate is only a guide.
+
+When width/height are left to the model, the size it picks is not documented: `output_size`
+is the one rule both the estimates and the fake follow (docs/api-facts.md#size-left-to-the-model).
 """
 
 from __future__ import annotations
@@ -31,13 +34,18 @@ __all__ = [
     "credits",
     "estimate",
     "megapixels",
+    "output_size",
     "reported_mp",
 ]
 
 CREDITS_PER_MP = 5.0
 USD_PER_CREDIT = 0.01
 DEFAULT_OUTPUT_SIZE = (1024, 1024)
-"""Size assumed for an estimate when width/height are left to the model (no input image)."""
+"""The size the model is assumed to pick when width/height are left to it and no input image
+gives one. Our assumption: neither the endpoint page nor the vendor's document states it
+(docs/api-facts.md#size-left-to-the-model). 1024×1024 is the vendor's own pricing example
+(1.05 MP, 5.24 credits). Estimates assume it and the fake renders it (``FakeBFL``'s
+``default_size``), so an estimate of such a request is what the fake bills for it."""
 UNKNOWN_INPUT_MP = 1.0
 """Megapixels assumed for an input image whose size cannot be read (a URL, say)."""
 # Dimensions are unbounded in the spec; cap the arithmetic so a silly size stays finite.
@@ -80,6 +88,29 @@ class Estimate:
         return not self.assumptions
 
 
+def output_size(
+    width: int | None,
+    height: int | None,
+    input_sizes: Sequence[tuple[int, int] | None] = (),
+    default: tuple[int, int] = DEFAULT_OUTPUT_SIZE,
+) -> tuple[int, int, str | None]:
+    """(width, height) of the output, and the assumption made (None when both were given).
+
+    A width or height that is None or 0 is left to the model: for an edit it takes the
+    first input image's (the API's documented rule), otherwise, or when that image's size
+    cannot be read (a URL), ``default`` (`DEFAULT_OUTPUT_SIZE`, our assumption). Each side
+    is filled on its own, so ``width=512`` alone gives 512 × the assumed height.
+    """
+    if width and height:
+        return width, height, None
+    first = input_sizes[0] if input_sizes else None
+    if first is not None:
+        out_w, out_h = width or first[0], height or first[1]
+        return out_w, out_h, f"output size taken from the first input image ({out_w}x{out_h})"
+    out_w, out_h = width or default[0], height or default[1]
+    return out_w, out_h, f"output size left to the model, assumed {out_w}x{out_h}"
+
+
 def estimate(
     width: int | None,
     height: int | None,
@@ -88,20 +119,12 @@ def estimate(
     """The estimated cost of a task of ``width`` × ``height`` with these input images.
 
     ``input_sizes`` holds each input image's (width, height), or None where it cannot be
-    read (counted as `UNKNOWN_INPUT_MP`). Width/height None or 0 let the model choose: the
-    first input image's size is assumed for an edit, `DEFAULT_OUTPUT_SIZE` otherwise.
+    read (counted as `UNKNOWN_INPUT_MP`). Width/height None or 0 let the model choose
+    (`output_size`): the first input image's size for an edit, `DEFAULT_OUTPUT_SIZE`
+    otherwise.
     """
-    assumptions: list[str] = []
-    if width and height:
-        out_w, out_h = width, height
-    else:
-        first = input_sizes[0] if input_sizes else None
-        if first is not None:
-            out_w, out_h = first
-            assumptions.append(f"output size taken from the first input image ({out_w}x{out_h})")
-        else:
-            out_w, out_h = DEFAULT_OUTPUT_SIZE
-            assumptions.append(f"output size left to the model, assumed {out_w}x{out_h}")
+    out_w, out_h, assumed = output_size(width, height, input_sizes)
+    assumptions = [assumed] if assumed else []
     input_mps: list[float] = []
     unknown = 0
     for size in input_sizes:

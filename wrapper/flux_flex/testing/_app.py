@@ -196,12 +196,10 @@ class FakeService:
         """
         inputs = [body[k] for k in _INPUT_IMAGE_FIELDS if isinstance(body.get(k), str)]
         sizes = [image_size_of(data) for data in inputs]
-        width = body.get("width") or 0
-        height = body.get("height") or 0
-        if not width or not height:
-            known = next((s for s in sizes if s is not None), None)
-            default = known or self.config.default_size
-            width, height = width or default[0], height or default[1]
+        # The size left to the model: the same rule as the client's estimates.
+        width, height, _ = pricing.output_size(
+            body.get("width"), body.get("height"), sizes, self.config.default_size
+        )
         plan = timeline(self.config, body, now)
         outcome, message = plan.outcome, None
         if plan.marker is not None:
@@ -286,7 +284,7 @@ class FakeService:
             return _unprocessable([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
         body, errors = parse_json_body(raw)
         if not errors:
-            errors = validate_submission(body)
+            errors = validate_submission(body, strict_dimensions=self.config.strict_dimensions)
         if errors:
             return _unprocessable(errors)
         now = time.monotonic()

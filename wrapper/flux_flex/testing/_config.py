@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from flux_flex._core.pricing import DEFAULT_OUTPUT_SIZE
+
 __all__ = [
     "DEFAULT_BALANCE",
     "DEFAULT_LIFECYCLE",
@@ -86,7 +88,8 @@ class FakeConfig:
     polling_base_url: str | None = None
     delivery_base_url: str | None = None
     retry_after: float | None = None
-    default_size: tuple[int, int] = (1024, 768)
+    default_size: tuple[int, int] = DEFAULT_OUTPUT_SIZE
+    strict_dimensions: bool = False
 
     def duration_for(self, body: dict[str, Any]) -> float:
         """Seconds the task for ``body`` runs before its final status (``task_seconds``)."""

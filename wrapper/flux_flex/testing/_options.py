@@ -377,9 +377,18 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "--default-size",
         "default_size",
-        "Output size when width/height are 0 or absent (default 1024x768).",
+        "Output size when width/height are 0 or absent (default: the size cost estimates "
+        "assume, flux_flex._core.pricing.DEFAULT_OUTPUT_SIZE).",
         _size,
         "WxH",
+    ),
+    Option(
+        "--strict-dimensions",
+        "strict_dimensions",
+        "Answer an explicit width or height of 0 with 422, as a server checking the "
+        "vendor's minimum of 64 would (default: 0 lets the model choose).",
+        _boolean,
+        switch=True,
     ),
     Option(
         "--webhook-auth",

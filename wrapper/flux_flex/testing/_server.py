@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+from flux_flex._core.pricing import DEFAULT_OUTPUT_SIZE
 from flux_flex._serving import BackgroundServer, wait_until_interrupted
 
 from ._config import (
@@ -104,7 +105,13 @@ class FakeBFL:
             by the fake's port, e.g. ``"http://localhost:{port}"``.
         delivery_base_url: base of sample URLs, with the same ``{port}`` substitution.
         retry_after: fixed Retry-After seconds for 429s (default: until a slot frees, >= 1).
-        default_size: width and height when the request leaves them 0/absent.
+        default_size: width and height when the request leaves them 0/absent; default
+            ``pricing.DEFAULT_OUTPUT_SIZE``, the size cost estimates assume, so an estimate
+            of a request without a size is what the fake bills for it.
+        strict_dimensions: the stricter reading of the open question of an explicit
+            ``width``/``height`` of 0 (docs/api-facts.md#width-and-height-0): True answers
+            it with the 422 a FastAPI server gives for the vendor's ``minimum: 64``; False
+            (default) takes 0 as "the model chooses". Absent or null is accepted either way.
         host, port: where to listen (port 0: a free one).
     """
 
@@ -132,7 +139,8 @@ class FakeBFL:
         polling_base_url: str | None = None,
         delivery_base_url: str | None = None,
         retry_after: float | None = None,
-        default_size: tuple[int, int] = (1024, 768),
+        default_size: tuple[int, int] = DEFAULT_OUTPUT_SIZE,
+        strict_dimensions: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -164,6 +172,7 @@ class FakeBFL:
             delivery_base_url=delivery_base_url,
             retry_after=retry_after,
             default_size=default_size,
+            strict_dimensions=strict_dimensions,
         )
         self._host = host
         self._port = port

@@ -3,10 +3,16 @@
 The schema comes from ``flux_flex.spec.request_body_schema()`` (the spec shipped in the
 package), checked by ``jsonschema``'s Draft 2020-12 validator with a format checker, so a
 change to the spec changes what the fake accepts: there is no hand-copied model here.
+
+With ``strict_dimensions``, width and height are checked as the vendor's document writes
+them, without the spec's ``0`` branch (marked ``x-flux-flex`` ours): an explicit 0 then gets
+pydantic's ``greater_than_equal`` error for ``minimum: 64``, as a FastAPI server that checks
+a sent value against the bound answers it (docs/api-facts.md#width-and-height-0).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from functools import cache
@@ -37,9 +43,25 @@ _format_checker = FormatChecker()
 _format_checker.checks("uri")(_is_uri)
 
 
+_DIMENSIONS = ("width", "height")
+_MARK = "x-flux-flex"
+
+
+def _vendors_dimensions(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with width/height as the vendor's document has them: our marked branches
+    (the lenient ``0``) left out."""
+    schema = copy.deepcopy(schema)
+    for name in _DIMENSIONS:
+        prop = schema["properties"][name]
+        prop["anyOf"] = [b for b in prop["anyOf"] if not (b.get(_MARK) or {}).get("ours")]
+    return schema
+
+
 @cache
-def _validator() -> Draft202012Validator:
+def _validator(strict_dimensions: bool = False) -> Draft202012Validator:
     schema = request_body_schema()
+    if strict_dimensions:
+        schema = _vendors_dimensions(schema)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=_format_checker)
 
@@ -162,10 +184,21 @@ def _as_fastapi(error: SchemaError, instance: Any) -> list[FieldErrorDict]:
     return [found]
 
 
-def validate_submission(body: Any) -> list[FieldErrorDict]:
-    """FastAPI-shaped errors of ``body`` against Flux2FlexInputs; empty when it is valid."""
+def validate_submission(body: Any, *, strict_dimensions: bool = False) -> list[FieldErrorDict]:
+    """FastAPI-shaped errors of ``body`` against Flux2FlexInputs; empty when it is valid.
+
+    ``strict_dimensions``: an explicit width/height of 0 is an error (see the module's doc).
+    """
+    validator = _validator(strict_dimensions)
+    order = {name: i for i, name in enumerate(validator.schema.get("properties", {}))}
+
+    def field_order(error: SchemaError) -> tuple[int, list[str]]:
+        # pydantic reports a body's errors in the order its fields are declared.
+        path = list(map(str, error.path))
+        return (order.get(path[0], len(order)) if path else -1, path)
+
     errors: list[FieldErrorDict] = []
-    for error in sorted(_validator().iter_errors(body), key=lambda e: list(map(str, e.path))):
+    for error in sorted(validator.iter_errors(body), key=field_order):
         errors.extend(_as_fastapi(error, body))
     return errors
 

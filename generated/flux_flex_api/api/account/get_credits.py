@@ -7,7 +7,6 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.credits_response import CreditsResponse
 from ...models.error_response import ErrorResponse
-from ...models.http_validation_error import HTTPValidationError
 from ...types import Response
 
 
@@ -23,7 +22,7 @@ def _get_kwargs() -> dict[str, Any]:
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> CreditsResponse | ErrorResponse | HTTPValidationError | None:
+) -> CreditsResponse | ErrorResponse | None:
     if response.status_code == 200:
         response_200 = CreditsResponse.from_dict(response.json())
 
@@ -38,11 +37,6 @@ def _parse_response(
         response_403 = ErrorResponse.from_dict(response.json())
 
         return response_403
-
-    if response.status_code == 422:
-        response_422 = HTTPValidationError.from_dict(response.json())
-
-        return response_422
 
     if response.status_code == 429:
         response_429 = ErrorResponse.from_dict(response.json())
@@ -72,7 +66,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[CreditsResponse | ErrorResponse | HTTPValidationError]:
+) -> Response[CreditsResponse | ErrorResponse]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -84,7 +78,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[CreditsResponse | ErrorResponse | HTTPValidationError]:
+) -> Response[CreditsResponse | ErrorResponse]:
     """Get the account's credit balance
 
      The credits left on the account of the key (1 credit = 0.01 USD). Free.
@@ -94,7 +88,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreditsResponse | ErrorResponse | HTTPValidationError]
+        Response[CreditsResponse | ErrorResponse]
     """
 
     kwargs = _get_kwargs()
@@ -109,7 +103,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-) -> CreditsResponse | ErrorResponse | HTTPValidationError | None:
+) -> CreditsResponse | ErrorResponse | None:
     """Get the account's credit balance
 
      The credits left on the account of the key (1 credit = 0.01 USD). Free.
@@ -119,7 +113,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreditsResponse | ErrorResponse | HTTPValidationError
+        CreditsResponse | ErrorResponse
     """
 
     return sync_detailed(
@@ -130,7 +124,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[CreditsResponse | ErrorResponse | HTTPValidationError]:
+) -> Response[CreditsResponse | ErrorResponse]:
     """Get the account's credit balance
 
      The credits left on the account of the key (1 credit = 0.01 USD). Free.
@@ -140,7 +134,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[CreditsResponse | ErrorResponse | HTTPValidationError]
+        Response[CreditsResponse | ErrorResponse]
     """
 
     kwargs = _get_kwargs()
@@ -153,7 +147,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-) -> CreditsResponse | ErrorResponse | HTTPValidationError | None:
+) -> CreditsResponse | ErrorResponse | None:
     """Get the account's credit balance
 
      The credits left on the account of the key (1 credit = 0.01 USD). Free.
@@ -163,7 +157,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        CreditsResponse | ErrorResponse | HTTPValidationError
+        CreditsResponse | ErrorResponse
     """
 
     return (

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+from flux_flex._closing import Closing
 from flux_flex._core.pricing import DEFAULT_OUTPUT_SIZE
 from flux_flex._serving import BackgroundServer, wait_until_interrupted
 
@@ -53,7 +53,7 @@ def _require_fake_extra() -> None:
         ) from exc
 
 
-class FakeBFL:
+class FakeBFL(Closing):
     """The fake FLUX.2 [FLEX] API on a free port of 127.0.0.1, in a background thread.
 
     >>> with FakeBFL(task_seconds=0.1) as fake:
@@ -250,15 +250,11 @@ class FakeBFL:
         where = self._base_url if self._server is not None else "stopped"
         return f"<FakeBFL {where} tasks={len(self._registry.tasks)}>"
 
-    def __enter__(self) -> FakeBFL:
-        return self.start()
+    def _enter(self) -> None:
+        self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop the server: `stop`, as ``with`` does on the way out."""
         self.stop()
 
     # -- where and who -----------------------------------------------------------------------

@@ -287,10 +287,6 @@ class Journal:
             self._taken[run_id] = {}
         if thread is not None:
             thread.start()
-        try:
-            self._store.prune_runs(self._now() - PRUNE_RUNS_AFTER)
-        except JournalError as exc:
-            logger.debug("journal: old runs not pruned: %s", exc)
         return run_id
 
     def _register(self, owner: str) -> None:
@@ -300,7 +296,8 @@ class Journal:
         if lease is None:
             return
         run = Run(owner, self.host, os.getpid(), self._now() + lease)
-        self._op(lambda: self._store.put_run(run))
+        prune = self._now() - PRUNE_RUNS_AFTER
+        self._op(lambda: self._store.put_run(run, prune_before=prune))
         with self._lock:
             self._unregistered.pop(owner, None)
 
@@ -613,7 +610,13 @@ class Journal:
             tx.update(name, values)
             return Delivery(True, fetch, name, attempt, _entry(Row({**row, **values})))
         found = _entry(row)
-        if fetch and row["state"] == State.READY.value and not self._held(found.holder, owner):
+        mine = found.holder is not None and found.holder.run_id == owner
+        if (
+            fetch
+            and row["state"] == State.READY.value
+            and not mine
+            and not self._held(found.holder, owner)
+        ):
             # The receiver (or worker) that held its download died: this one takes it.
             tx.update(name, {"owner": owner, "host": self.host, "updated_at": now})
             return Delivery(False, True, name, attempt, found)

@@ -91,6 +91,7 @@ _SCHEMA = (
     f"""CREATE TRIGGER flux_flex_entries_changed AFTER INSERT OR UPDATE OR DELETE
         ON {_ENTRIES} FOR EACH ROW EXECUTE FUNCTION flux_flex_notify()""",
 )
+_SELECT_ENTRY = f"SELECT {', '.join(COLUMNS)} FROM {_ENTRIES}"
 _CHANNEL = "SELECT 'flux_flex_' || left(md5(current_schema()), 20)"
 _SELECT = (
     "SELECT "
@@ -109,9 +110,9 @@ class _Transaction:
         self._cur = cursor
 
     def get(self, name: str, *, skip_locked: bool = False) -> Row | Locked | None:
-        lock = "FOR UPDATE OF e SKIP LOCKED" if skip_locked else "FOR UPDATE OF e"
-        self._cur.execute(f"{_SELECT} WHERE e.fingerprint = %s {lock}", (name,))
-        found = next(iter_rows(self._cur.fetchall()), None)
+        lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
+        self._cur.execute(f"{_SELECT_ENTRY} WHERE fingerprint = %s {lock}", (name,))
+        found = self._with_holder(self._cur.fetchone())
         if found is None and skip_locked:
             self._cur.execute(f"SELECT 1 FROM {_ENTRIES} WHERE fingerprint = %s", (name,))
             if self._cur.fetchone() is not None:
@@ -120,10 +121,26 @@ class _Transaction:
 
     def by_task(self, task_id: str) -> Row | None:
         self._cur.execute(
-            f"{_SELECT} WHERE e.task_id = %s ORDER BY e.created_at LIMIT 1 FOR UPDATE OF e",
+            f"{_SELECT_ENTRY} WHERE task_id = %s ORDER BY created_at LIMIT 1 FOR UPDATE",
             (task_id,),
         )
-        return next(iter_rows(self._cur.fetchall()), None)
+        return self._with_holder(self._cur.fetchone())
+
+    def _with_holder(self, raw: Any) -> Row | None:
+        # The owner's run is read by a statement of its own, after the entry is locked: a
+        # locking read re-checks a row changed meanwhile, but not what it was joined with.
+        if raw is None:
+            return None
+        row = Row(zip(COLUMNS, raw, strict=True))
+        if row["owner"] is not None:
+            self._cur.execute(
+                f"SELECT run_id, host, pid, lease_until FROM {_RUNS} WHERE run_id = %s",
+                (row["owner"],),
+            )
+            run = self._cur.fetchone()
+            if run is not None:
+                row.holder = Run(run[0], run[1], int(run[2]), float(run[3]))
+        return row
 
     def insert(self, values: Mapping[str, Any]) -> bool:
         names = sorted(values)
@@ -339,8 +356,10 @@ class PostgresStore:
             return cur.rowcount > 0
 
     # -- runs ----------------------------------------------------------------------------------
-    def put_run(self, run: Run) -> None:
+    def put_run(self, run: Run, *, prune_before: float | None = None) -> None:
         with self._cursor() as cur:
+            if prune_before is not None:
+                cur.execute(f"DELETE FROM {_RUNS} WHERE lease_until < %s", (prune_before,))
             cur.execute(
                 f"INSERT INTO {_RUNS} (run_id, host, pid, lease_until, started_at) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id) "
@@ -377,10 +396,6 @@ class PostgresStore:
     def end_run(self, run_id: str) -> None:
         with self._cursor() as cur:
             cur.execute(f"DELETE FROM {_RUNS} WHERE run_id = %s", (run_id,))
-
-    def prune_runs(self, before: float) -> None:
-        with self._cursor() as cur:
-            cur.execute(f"DELETE FROM {_RUNS} WHERE lease_until < %s", (before,))
 
     def now(self) -> float:
         with self._cursor() as cur:

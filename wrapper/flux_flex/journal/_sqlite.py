@@ -289,8 +289,10 @@ class SQLiteStore:
         return cursor.rowcount > 0
 
     # -- runs ----------------------------------------------------------------------------------
-    def put_run(self, run: Run) -> None:
+    def put_run(self, run: Run, *, prune_before: float | None = None) -> None:
         with self.transaction():
+            if prune_before is not None:
+                self._db.execute("DELETE FROM runs WHERE lease_until < ?", (prune_before,))
             self._db.execute(
                 "INSERT OR REPLACE INTO runs (run_id, host, pid, lease_until, started_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -307,10 +309,6 @@ class SQLiteStore:
     def end_run(self, run_id: str) -> None:
         with self.transaction():
             self._db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-
-    def prune_runs(self, before: float) -> None:
-        with self.transaction():
-            self._db.execute("DELETE FROM runs WHERE lease_until < ?", (before,))
 
     def now(self) -> float:
         return time.time()

@@ -150,17 +150,15 @@ class Store(Protocol):
     def delete(self, name: str) -> bool:
         """Remove an entry; True if there was one."""
 
-    def put_run(self, run: Run) -> None:
-        """Record a run (an owner) and its lease."""
+    def put_run(self, run: Run, *, prune_before: float | None = None) -> None:
+        """Record a run (an owner) and its lease; forget, in the same transaction, runs
+        whose lease ended before ``prune_before`` (crashed long ago)."""
 
     def renew_run(self, run_id: str, lease_until: float) -> bool:
         """Extend a run's lease; False if the run is no longer recorded."""
 
     def end_run(self, run_id: str) -> None:
         """Forget a run (it ended: what it holds is free)."""
-
-    def prune_runs(self, before: float) -> None:
-        """Forget runs whose lease ended before ``before``."""
 
     def now(self) -> float:
         """The store's clock (Unix time): leases are compared with it across machines."""

@@ -77,6 +77,7 @@ __all__ = [
     "plan",
     "submit_failure",
     "task_name",
+    "uniform_change",
     "wait_failure",
 ]
 
@@ -486,6 +487,20 @@ def apply(state: State | None, event: Event) -> Change:
         State.SAVED,
         {**cleared, "path": event.path, "url": event.url, "seed": event.seed, "cost": event.cost},
     )
+
+
+def uniform_change(event: Event) -> tuple[frozenset[State], Change] | None:
+    """The states ``event`` may happen in and the change it makes, when that change is the
+    same in each of them (so a store can apply it in one compare-and-set: "if the entry is
+    in one of these states, set these columns"); None when it depends on the state."""
+    allowed = _FROM.get(type(event))
+    if allowed is None or None in allowed:
+        return None
+    changes = {state: apply(state, event) for state in allowed if state is not None}
+    first = next(iter(changes.values()))
+    if first.state is None or any(change != first for change in changes.values()):
+        return None
+    return frozenset(changes), first
 
 
 def _error(error: str, error_type: str, *, retryable: bool | None) -> dict[str, Any]:

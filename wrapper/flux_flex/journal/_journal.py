@@ -39,6 +39,7 @@ from flux_flex._core.journal import (
     owner_live,
     plan,
     task_name,
+    uniform_change,
 )
 from flux_flex._core.sniff import sniff_format
 from flux_flex.errors import JournalError
@@ -367,6 +368,9 @@ class Journal:
         self._register(owner)
         name = self._choose(fingerprint, owner)
         request = {"prompt": prompt, "params": _params_json(params), "save_to": save_to}
+        # Most claims are of new requests: one insert decides them (nothing to read first).
+        if self._op(lambda: self._store.insert(self._new_row(name, request, owner, digest, begin))):
+            return Claim(Decision.SUBMIT, None, 1, False, name)
 
         def once() -> Claim | None:
             with self._store.transaction() as tx:
@@ -427,12 +431,35 @@ class Journal:
             if digest is not None:
                 values["digest"] = digest
             tx.update(name, values)
-        else:
-            blank = dict.fromkeys(COLUMNS)
-            blank.update(values, fingerprint=name, created_at=now, digest=digest, **request)
-            if not tx.insert(blank):
-                return None  # another run inserted it first: decide again
+        elif not tx.insert(self._new_row(name, request, owner, digest, begin)):
+            return None  # another run inserted it first: decide again
         return Claim(Decision.SUBMIT, found, attempt, False, name)
+
+    def _new_row(
+        self,
+        name: str,
+        request: Mapping[str, Any],
+        owner: str,
+        digest: str | None,
+        begin: bool,
+    ) -> dict[str, Any]:
+        change = apply(None, Begin() if begin else Take())
+        assert change.state is not None
+        now = self._now()
+        row: dict[str, Any] = dict.fromkeys(COLUMNS)
+        row.update(
+            change.values,
+            **request,
+            fingerprint=name,
+            state=change.state.value,
+            attempt=1,
+            owner=owner,
+            host=self.host,
+            digest=digest,
+            created_at=now,
+            updated_at=now,
+        )
+        return row
 
     def start(
         self, name: str, attempt: int, *, owner: str, max_in_flight: int | None = None
@@ -443,26 +470,30 @@ class Journal:
         if max_in_flight is not None and max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight!r}")
 
+        change = apply(State.CLAIMED, Begin())
+        assert change.state is not None
+        state, claimed = change.state.value, (State.CLAIMED.value,)
+
+        def started(write: Callable[..., bool]) -> bool:
+            values = {**change.values, "state": state, "updated_at": self._now()}
+            return write(name, states=claimed, attempt=attempt, owner=owner, values=values)
+
         def once() -> Start:
-            with self._store.transaction() as tx:
-                if max_in_flight is not None:
+            if max_in_flight is None:
+                if started(self._store.cas):
+                    return Start.STARTED
+            else:
+                with self._store.transaction() as tx:
                     tx.lock_slots()
-                row = tx.get(name)
-                if not isinstance(row, Row) or row["attempt"] != attempt or row["owner"] != owner:
-                    return Start.LOST
-                if row["state"] == State.SUBMITTING.value:
-                    return Start.STARTED  # written already (the answer to a retried commit)
-                if row["state"] != State.CLAIMED.value:
-                    return Start.LOST
-                if max_in_flight is not None and self._count_in_flight(tx) >= max_in_flight:
-                    return Start.NO_SLOT
-                change = apply(State.CLAIMED, Begin())
-                assert change.state is not None
-                tx.update(
-                    name,
-                    {**change.values, "state": change.state.value, "updated_at": self._now()},
-                )
-                return Start.STARTED
+                    if self._count_in_flight(tx) >= max_in_flight:
+                        return Start.NO_SLOT  # (a claim lost meanwhile says LOST next time)
+                    if started(tx.cas):
+                        return Start.STARTED
+            # Not this run's claim any more — or written already (a retried commit).
+            entry = self.entry(name)
+            if entry is None or (entry.attempt, entry.owner) != (attempt, owner):
+                return Start.LOST
+            return Start.STARTED if entry.state is State.SUBMITTING else Start.LOST
 
         return self._op(once)
 
@@ -484,11 +515,50 @@ class Journal:
         takes in what a receiver recorded for that task before the answer arrived.
         """
 
-        def once() -> bool:
+        fast = self._record_at_once(fingerprint, attempt, event, owner)
+        if fast is not None and self._op(fast):
+            return True
+
+        def once() -> bool:  # read, decide, write: the cases a compare-and-set cannot settle
             with self._store.transaction() as tx:
                 return self._record(tx, fingerprint, attempt, event, owner)
 
         return self._op(once)
+
+    def _record_at_once(
+        self, name: str, attempt: int, event: Event, owner: str
+    ) -> Callable[[], bool] | None:
+        """One compare-and-set for an event whose change does not depend on the state;
+        None for the others (`Stopped`, `Begin`, `Take`, `Abandoned`)."""
+        uniform = uniform_change(event)
+        if uniform is None:
+            return None
+        states, change = uniform
+        assert change.state is not None
+        values: dict[str, Any] = {
+            **change.values,
+            "state": change.state.value,
+            "owner": None if change.release else owner,
+            "host": self.host,
+            "updated_at": self._now(),
+        }
+        unless = None
+        if isinstance(event, Accepted):
+            values["submitted_at"] = values["updated_at"]
+            unless = task_name(event.task_id)  # a delivery came first: taken in by _record
+            if unless == name:
+                unless = None
+            elif name.startswith(PENDING_PREFIX):
+                values["fingerprint"] = task_name(event.task_id)
+        allowed = sorted(state.value for state in states)
+        return lambda: self._store.cas(
+            name,
+            states=allowed,
+            attempt=attempt,
+            owner=owner,
+            values=values,
+            unless_exists=unless,
+        )
 
     def _record(self, tx: Transaction, name: str, attempt: int, event: Event, owner: str) -> bool:
         row = tx.get(name)

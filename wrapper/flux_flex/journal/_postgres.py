@@ -12,7 +12,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -27,6 +27,7 @@ from flux_flex.journal._store import (
     Disconnected,
     Locked,
     Row,
+    cas_statement,
     iter_rows,
 )
 from flux_flex.journal._url import Target
@@ -163,6 +164,29 @@ class _Transaction:
 
     def delete(self, name: str) -> None:
         self._cur.execute(f"DELETE FROM {_ENTRIES} WHERE fingerprint = %s", (name,))
+
+    def cas(
+        self,
+        name: str,
+        *,
+        states: Collection[str],
+        attempt: int,
+        owner: str | None,
+        values: Mapping[str, Any],
+        unless_exists: str | None = None,
+    ) -> bool:
+        query, args = cas_statement(
+            _ENTRIES,
+            "%s",
+            name,
+            states=states,
+            attempt=attempt,
+            owner=owner,
+            values=values,
+            unless_exists=unless_exists,
+        )
+        self._cur.execute(query, args)
+        return self._cur.rowcount > 0
 
     def lock_slots(self) -> None:
         self._cur.execute(_SLOT_LOCK)
@@ -326,6 +350,30 @@ class PostgresStore:
     def transaction(self) -> Iterator[_Transaction]:
         with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield _Transaction(cur)
+
+    def cas(
+        self,
+        name: str,
+        *,
+        states: Collection[str],
+        attempt: int,
+        owner: str | None,
+        values: Mapping[str, Any],
+        unless_exists: str | None = None,
+    ) -> bool:
+        with self._cursor() as cur:  # one statement in autocommit: atomic by itself
+            return _Transaction(cur).cas(
+                name,
+                states=states,
+                attempt=attempt,
+                owner=owner,
+                values=values,
+                unless_exists=unless_exists,
+            )
+
+    def insert(self, values: Mapping[str, Any]) -> bool:
+        with self._cursor() as cur:
+            return _Transaction(cur).insert(values)
 
     def rows(
         self,

@@ -9,12 +9,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from flux_flex._core.journal import Run
 from flux_flex.errors import JournalError
-from flux_flex.journal._store import COLUMNS, SETTABLE, Locked, Row, iter_rows
+from flux_flex.journal._store import COLUMNS, SETTABLE, Locked, Row, cas_statement, iter_rows
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "SQLiteStore"]
 
@@ -102,6 +102,28 @@ class _Transaction:
 
     def delete(self, name: str) -> None:
         self._db.execute("DELETE FROM entries WHERE fingerprint = ?", (name,))
+
+    def cas(
+        self,
+        name: str,
+        *,
+        states: Collection[str],
+        attempt: int,
+        owner: str | None,
+        values: Mapping[str, Any],
+        unless_exists: str | None = None,
+    ) -> bool:
+        query, args = cas_statement(
+            "entries",
+            "?",
+            name,
+            states=states,
+            attempt=attempt,
+            owner=owner,
+            values=values,
+            unless_exists=unless_exists,
+        )
+        return self._db.execute(query, [_stored(a) for a in args]).rowcount > 0
 
     def lock_slots(self) -> None:
         pass  # BEGIN IMMEDIATE: this transaction is the only writer already
@@ -258,6 +280,30 @@ class SQLiteStore:
                 raise
             self._db.execute("COMMIT")
         self._watcher.bump()
+
+    def cas(
+        self,
+        name: str,
+        *,
+        states: Collection[str],
+        attempt: int,
+        owner: str | None,
+        values: Mapping[str, Any],
+        unless_exists: str | None = None,
+    ) -> bool:
+        with self.transaction() as tx:
+            return tx.cas(
+                name,
+                states=states,
+                attempt=attempt,
+                owner=owner,
+                values=values,
+                unless_exists=unless_exists,
+            )
+
+    def insert(self, values: Mapping[str, Any]) -> bool:
+        with self.transaction() as tx:
+            return tx.insert(values)
 
     def rows(
         self,

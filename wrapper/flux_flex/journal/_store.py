@@ -8,7 +8,7 @@ and owner liveness are the `Journal`'s: a store never decides anything.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from flux_flex._core.journal import Run
@@ -94,6 +94,20 @@ class Transaction(Protocol):
     def delete(self, name: str) -> None:
         """Remove the entry ``name``."""
 
+    def cas(
+        self,
+        name: str,
+        *,
+        states: Collection[str],
+        attempt: int,
+        owner: str | None,
+        values: Mapping[str, Any],
+        unless_exists: str | None = None,
+    ) -> bool:
+        """Compare and set: set ``values`` on the entry ``name`` if it is in one of
+        ``states`` at ``attempt`` held by ``owner`` (and no entry ``unless_exists`` exists);
+        False (nothing written) otherwise."""
+
     def lock_slots(self) -> None:
         """Hold the account's slot lock until the transaction ends (one holder at a time
         across every process using the store)."""
@@ -134,6 +148,21 @@ class Store(Protocol):
 
     def transaction(self) -> contextlib.AbstractContextManager[Transaction]:
         """A transaction (committed on success, rolled back on an error)."""
+
+    def cas(
+        self,
+        name: str,
+        *,
+        states: Collection[str],
+        attempt: int,
+        owner: str | None,
+        values: Mapping[str, Any],
+        unless_exists: str | None = None,
+    ) -> bool:
+        """`Transaction.cas` in a transaction of its own (one statement where it can)."""
+
+    def insert(self, values: Mapping[str, Any]) -> bool:
+        """`Transaction.insert` in a transaction of its own (one statement where it can)."""
 
     def rows(
         self,
@@ -179,3 +208,35 @@ def iter_rows(rows: Sequence[Sequence[Any]]) -> Iterator[Row]:
         if run_id is not None:
             row.holder = Run(run_id, host, int(pid), float(lease_until))
         yield row
+
+
+def cas_statement(
+    table: str,
+    mark: str,
+    name: str,
+    *,
+    states: Collection[str],
+    attempt: int,
+    owner: str | None,
+    values: Mapping[str, Any],
+    unless_exists: str | None,
+) -> tuple[str, list[Any]]:
+    """The compare-and-set UPDATE (``mark``: the driver's placeholder) and its arguments."""
+    unknown = set(values) - SETTABLE - {"fingerprint"}
+    if unknown:
+        raise ValueError(f"not journal columns: {sorted(unknown)}")
+    names = sorted(values)
+    ordered = sorted(states)
+    query = (
+        f"UPDATE {table} SET {', '.join(f'{n} = {mark}' for n in names)} "
+        f"WHERE fingerprint = {mark} AND attempt = {mark} "
+        f"AND state IN ({', '.join([mark] * len(ordered))}) "
+        + ("AND owner IS NULL" if owner is None else f"AND owner = {mark}")
+    )
+    args: list[Any] = [*(values[n] for n in names), name, attempt, *ordered]
+    if owner is not None:
+        args.append(owner)
+    if unless_exists is not None:
+        query += f" AND NOT EXISTS (SELECT 1 FROM {table} WHERE fingerprint = {mark})"
+        args.append(unless_exists)
+    return query, args

@@ -97,3 +97,18 @@ def test_tables_live_in_the_connections_schema(pg: PostgresServer) -> None:
         ).fetchone()
     assert found is not None
     assert found[0] >= 2
+
+
+def test_a_renewal_survives_a_slow_database(pg: PostgresServer) -> None:
+    url = pg.new_schema()
+    with Journal(url) as journal:
+        kept = journal.open_run(lease=1.5, renew_every=0.2)
+        claim(journal, "fp", kept, begin=False)
+        with psycopg.connect(url) as blocker:  # every renewal waits while this lasts
+            blocker.execute("LOCK TABLE flux_flex_runs IN ACCESS EXCLUSIVE MODE")
+            time.sleep(1.0)
+        time.sleep(2.0)  # more than a lease after the database came back
+        other = journal.open_run()
+        assert claim(journal, "fp", other).decision is Decision.HELD
+        journal.close_run(kept)
+        assert claim(journal, "fp", other).decision is Decision.SUBMIT

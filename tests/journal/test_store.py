@@ -530,3 +530,12 @@ def test_any_change_wakes_a_waiter_for_any_entry(journal: Journal) -> None:
     claim(journal, "x", owner)
     waiter.join(20)
     assert woke == [True]
+
+
+def test_closing_the_journal_ends_its_runs(target: str) -> None:
+    first = Journal(target)
+    owner = first.open_run()
+    claim(first, "fp", owner, begin=False)
+    first.close()
+    with Journal(target) as again:
+        assert claim(again, "fp", again.open_run()).decision is Decision.SUBMIT

@@ -816,17 +816,22 @@ class Journal:
             delay = min(delay * 2, 1.0)
 
     def close(self) -> None:
-        """Stop this journal's lease renewals and close its connections (idempotent)."""
+        """End the runs still open on this journal (what they hold is free), stop their
+        renewals and close the connections (idempotent)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            renewals = list(self._renewals.values())
+            renewals = list(self._renewals.items())
             self._renewals.clear()
-        for stop, thread in renewals:
+        for run_id, (stop, thread) in renewals:
             stop.set()
             if thread is not None:
                 thread.join(5.0)
+            try:  # a run cannot go on without its journal: what it holds is free now
+                self._store.end_run(run_id)
+            except JournalError as exc:
+                logger.debug("journal: run %s left to its lease: %s", run_id, exc)
         self._store.close()
 
     def __enter__(self) -> Journal:

@@ -327,7 +327,7 @@ def test_a_key_reused_with_other_parameters_is_a_conflict(journal: Journal) -> N
 
 def test_a_keyless_call_is_named_by_its_task_once_answered(journal: Journal) -> None:
     owner = journal.open_run()
-    pending = rules.PENDING_PREFIX + "abc"
+    pending = rules.pending_name("abc")
     claim(journal, pending, owner)
     assert journal.record(pending, 1, rules.Accepted("task-9"), owner=owner)
     assert journal.entry(pending) is None

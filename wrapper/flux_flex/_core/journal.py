@@ -74,6 +74,7 @@ __all__ = [
     "key_name",
     "owner_live",
     "parameters_digest",
+    "pending_name",
     "plan",
     "submit_failure",
     "task_name",
@@ -610,6 +611,12 @@ def key_name(key: str) -> str:
 def task_name(task_id: str) -> str:
     """The entry name of a call journaled without a key, once the API named its task."""
     return TASK_PREFIX + task_id
+
+
+def pending_name(token: str) -> str:
+    """The placeholder name of a keyless call before the API answered (``token``: unique
+    per call, e.g. a random hex string); `Accepted` renames it to `task_name`."""
+    return PENDING_PREFIX + token
 
 
 def fingerprint_v1(body: Mapping[str, Any], destination: str | None, occurrence: int = 0) -> str:

@@ -3,8 +3,10 @@
 xdist worker), on a free port of 127.0.0.1, its data under /tmp, stopped and deleted at the
 end. As root the server runs as the unprivileged ``postgres`` user (initdb refuses root).
 
-Without the binaries the tests that need it skip with one line saying how to get them;
-with ``FLUX_FLEX_REQUIRE_POSTGRES=1`` (CI) that is a failure instead.
+Without the binaries (or psycopg) the tests that need it are left out and one test,
+``test_a_postgres_server_is_available``, skips with one line saying how to get them (see
+`deselect_without_postgres`); with ``FLUX_FLEX_REQUIRE_POSTGRES=1`` (CI) every one of them
+fails instead.
 
     from tests.postgres import postgres_server   # a session fixture: PostgresServer
     url = server.new_schema()                    # a fresh schema: one test's own journal
@@ -28,7 +30,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["REQUIRE_ENV", "PostgresServer", "find_binaries", "postgres_server"]
+__all__ = ["REQUIRE_ENV", "PostgresServer", "find_binaries", "missing", "postgres_server"]
 
 REQUIRE_ENV = "FLUX_FLEX_REQUIRE_POSTGRES"
 HOW_TO_GET = (
@@ -148,19 +150,25 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _server() -> Iterator[PostgresServer]:
-    binaries = find_binaries()
-    if binaries is None:
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{HOW_TO_GET} ({REQUIRE_ENV}=1: PostgreSQL tests must run)")
-        pytest.skip(HOW_TO_GET)
+def missing() -> str | None:
+    """Why the PostgreSQL tests cannot run here (one line saying how to fix it), or None."""
+    if find_binaries() is None:
+        return HOW_TO_GET
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        message = "psycopg is not installed: pip install 'flux-flex[postgres]'"
+        return "psycopg is not installed: pip install 'flux-flex[postgres]'"
+    return None
+
+
+def _server() -> Iterator[PostgresServer]:
+    why = missing()
+    if why is not None:
         if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+            pytest.fail(f"{why} ({REQUIRE_ENV}=1: PostgreSQL tests must run)")
+        pytest.skip(why)
+    binaries = find_binaries()
+    assert binaries is not None
     server = PostgresServer(binaries)
     started = time.monotonic()
     try:
@@ -173,3 +181,25 @@ def _server() -> Iterator[PostgresServer]:
 
 
 postgres_server = pytest.fixture(scope="session")(_server)
+
+
+SENTINEL = "test_a_postgres_server_is_available"
+
+
+def deselect_without_postgres(
+    config: pytest.Config, items: list[pytest.Item], folder: Path
+) -> None:
+    """Without a server, leave out the tests under ``folder`` that need one (the
+    sentinel's one skip line says why), unless ``FLUX_FLEX_REQUIRE_POSTGRES=1``."""
+    if os.environ.get(REQUIRE_ENV) == "1" or missing() is None:
+        return
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        uses = set(getattr(item, "fixturenames", ())) & {"postgres_server", "pg"}
+        wants = uses or (callspec is not None and callspec.params.get("store") == "postgres")
+        inside = folder in Path(str(item.path)).parents
+        (dropped if inside and wants and item.name != SENTINEL else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -10,11 +10,15 @@ from typing import Any
 import pytest
 from flux_flex import Journal
 
-from tests.postgres import PostgresServer, postgres_server
+from tests.postgres import PostgresServer, deselect_without_postgres, postgres_server
 
 __all__ = ["postgres_server"]
 
 STORES = ("sqlite", "postgres")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselect_without_postgres(config, items, Path(__file__).parent)
 
 
 @pytest.fixture(params=STORES)

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from flux_flex import FluxFlex, Journal, JournalError
 from flux_flex._core import journal as rules
@@ -51,6 +50,8 @@ def test_a_newer_schema_is_refused_naming_both_versions(target: str, store: str)
         db.execute("PRAGMA user_version = 99")
         db.close()
     else:
+        import psycopg
+
         with psycopg.connect(target, autocommit=True) as conn:
             conn.execute("UPDATE flux_flex_meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(JournalError, match="newer flux-flex") as caught:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-import psycopg
 from flux_flex import FluxFlex, Journal
 from flux_flex.testing import FakeBFL
 
@@ -29,6 +28,8 @@ def every_cell(target: str, store: str) -> list[str]:
             cells += [c for row in db.execute(f"SELECT * FROM {table}") for c in row]
         db.close()
     else:
+        import psycopg
+
         with psycopg.connect(target) as conn:
             tables = [
                 r[0]

@@ -158,11 +158,14 @@ def test_overdue_tasks_of_dead_owners_and_uncertain_submissions(journal: Journal
     assert not journal.record("c", 1, rules.Saved(None, "u"), owner=live)
 
 
-def _reconcile(target: str, names: list[str], out: Any) -> None:
+def _reconcile(target: str, names: list[str], out: Any, done: Any) -> None:
     with Journal(target) as journal:
         owner = journal.open_run()
         taken = [n for n in names if journal.take_over(n, owner=owner, after=3600) is not None]
         out.put(taken)
+        # Stay alive until every reconciler has tried: one that ended would leave what it
+        # took (and did not finish) to the others, rightly.
+        done.wait(120)
 
 
 def test_any_number_of_reconcilers_take_each_task_once(target: str) -> None:
@@ -173,9 +176,11 @@ def test_any_number_of_reconcilers_take_each_task_once(target: str) -> None:
             submitted(journal, name, f"t{n}", dead)
         journal.close_run(dead)
     context = multiprocessing.get_context("fork")
-    out = context.Queue()
+    out, done = context.Queue(), context.Barrier(4)
     children = [
-        context.Process(target=_reconcile, args=(target, random.sample(names, len(names)), out))
+        context.Process(
+            target=_reconcile, args=(target, random.sample(names, len(names)), out, done)
+        )
         for _ in range(4)
     ]
     for child in children:

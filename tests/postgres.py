@@ -193,7 +193,8 @@ def deselect_without_postgres(
     sentinel's one skip line says why), unless ``FLUX_FLEX_REQUIRE_POSTGRES=1``."""
     if os.environ.get(REQUIRE_ENV) == "1" or missing() is None:
         return
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         uses = set(getattr(item, "fixturenames", ())) & {"postgres_server", "pg"}

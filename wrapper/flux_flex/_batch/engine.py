@@ -57,7 +57,7 @@ from flux_flex._core.request import PreparedRequest
 from flux_flex._core.status import Finished
 from flux_flex._requests import prepare
 from flux_flex.errors import FieldError, JournalError, RequestValidationError
-from flux_flex.journal import Claim, Journal
+from flux_flex.journal import Claim, Journal, name_from_destination
 from flux_flex.models import TaskSnapshot
 
 __all__ = [
@@ -436,17 +436,27 @@ class Engine(Generic[R]):
         if isinstance(step, ClaimStep):
             if self.journal is None:
                 return Claim(Decision.SUBMIT, None, 0)
-            body, save_to = item.request.body, item.save_to
-            return self.journal.claim(
+            body, name = item.request.body, name_from_destination(item.save_to)
+            claim = self.journal.claim(
                 # Identical requests of one run: the first occurrence it has not taken yet.
-                lambda occurrence: rules.fingerprint(body, save_to, occurrence),
+                # The name is the file name, not the folder: workers share one batch.
+                lambda occurrence: rules.fingerprint(body, name, occurrence),
                 prompt=item.prompt,
                 params=item.request.params,
                 save_to=item.save_to,
                 owner=self._owner,
                 resubmit_uncertain=self._resubmit_uncertain,
                 retry_failed=self._retry_failed,
+                digest=rules.parameters_digest(body),
             )
+            if claim.decision is Decision.HELD:
+                # Until the engine waits for what another live run holds (issue 20), it does
+                # what it did before HELD existed: resume a task, report a submission.
+                held = claim.entry.state if claim.entry is not None else None
+                resume = held in (rules.State.SUBMITTED, rules.State.READY)
+                decision = Decision.RESUME if resume else Decision.UNCERTAIN
+                claim = attrs.evolve(claim, decision=decision)
+            return claim
         if self.journal is not None:
             try:
                 claim = step.claim

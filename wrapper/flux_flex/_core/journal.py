@@ -1,20 +1,26 @@
 """The task journal's rules, without I/O: states, the events that move an entry between
-them, what a run does with an entry it finds, and the fingerprint that names a request.
+them, what a run does with an entry it finds, whether the run that holds an entry is still
+alive, how many tasks are in flight, and the names entries go by.
 
-`flux_flex.journal.Journal` keeps one entry per request in SQLite and applies these rules
-inside its transactions; `flux_flex._batch` turns what happened to a request into events.
+`flux_flex.journal.Journal` keeps one entry per request in a store (a SQLite file or a
+PostgreSQL database) and applies these rules inside the store's transactions;
+`flux_flex._batch` turns what happened to a request into events.
 
-    (none) ──Begin──▶ submitting ──Accepted──▶ submitted ──Saved──▶ saved
-                      │  ▲   │ Lost (stays)     │ Stopped (stays)    │ Saved (fetched again)
-                      │  └ Begin (resubmit)     │ Ended              │ Stopped (stays)
-                      │                          ▼                    │ Ended
-                      ├──Refused──▶ failed ◀─────┴────────────────────┘
-                      │            └─Begin (retry)──▶ submitting
-                      └──Abandoned──▶ (none)
+    (none) ──Take──▶ claimed ──Begin──▶ submitting ──Accepted──▶ submitted ──Ready──▶ ready
+      │                │  ▲               │  │ Lost (stays)        │ Stopped (stays)   │
+      │                │  └─Take (dead    │  └─Take (resubmit)     │ Saved             │ Saved
+      │                │     owner)       │                        ▼                   ▼
+      └────Begin───────┼──────────────────┘                      saved ◀──────────────┘
+                       └──Abandoned──▶ (none)      submitting ──Refused──▶ failed
+                                                   submitted/ready/saved ──Ended──▶ failed
+                                                   failed ──Take/Begin (retry)──▶ claimed/submitting
 
-``submitting`` is written before the POST is sent; it stays so only when the answer never
-came (the process died, or a 5xx / lost connection after the request left): the task may
-exist and be billed, so it is never resubmitted unless the user asks.
+``claimed``: a worker holds the request under its lease and no POST has left: if the worker
+dies the request goes back to the pool. ``submitting`` is written right before the POST; it
+stays so only when the answer never came (the process died, or a 5xx / lost connection
+after the request left): the task may exist and be billed, so it is never resubmitted
+unless the user asks. ``ready``: the API said the task is final with an image; it no longer
+takes an account slot, and its image is not saved yet.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -38,6 +44,10 @@ from flux_flex.errors import (
 )
 
 __all__ = [
+    "IN_FLIGHT_HORIZON",
+    "KEY_PREFIX",
+    "PENDING_PREFIX",
+    "TASK_PREFIX",
     "Abandoned",
     "Accepted",
     "Begin",
@@ -49,29 +59,55 @@ __all__ = [
     "InvalidTransition",
     "JournalEntry",
     "Lost",
+    "Ready",
     "Refused",
+    "Run",
     "Saved",
     "Seen",
     "State",
     "Stopped",
+    "Take",
     "apply",
+    "count_in_flight",
     "fingerprint",
+    "fingerprint_v1",
+    "key_name",
+    "owner_live",
+    "parameters_digest",
+    "pending_name",
     "plan",
     "submit_failure",
+    "task_name",
+    "uniform_change",
     "wait_failure",
 ]
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 MAX_ERROR_CHARS = 2000
+IN_FLIGHT_HORIZON = 900.0
+"""Seconds after which a ``submitted`` task that nobody saw end no longer counts as in
+flight: FLEX tasks end within minutes, and a slot held for ever by a task whose worker died
+unnoticed would block every other worker."""
+
+KEY_PREFIX = "key:"
+"""Entries named by an idempotency key: ``key:<the key>``."""
+TASK_PREFIX = "task:"
+"""Entries of calls made without a key, named by their task id once the API answered."""
+PENDING_PREFIX = "call:"
+"""A keyless call before the API answered (renamed ``task:<id>`` by its `Accepted`)."""
 
 
 class State(enum.StrEnum):
     """Where a request stands. Stored as these strings."""
 
+    CLAIMED = "claimed"
+    """A worker holds it under its lease; no POST has left (a dead worker's claim is free)."""
     SUBMITTING = "submitting"
     """The POST was (about to be) sent and no answer with a task id was recorded."""
     SUBMITTED = "submitted"
-    """The API accepted it: the task id is known, the task is billed, the image not saved."""
+    """The API accepted it: the task id is known, the task is billed, not final yet."""
+    READY = "ready"
+    """The API said the task is final with an image; the image is not saved yet."""
     SAVED = "saved"
     """Done: the image was saved (or, without a destination, the result was returned)."""
     FAILED = "failed"
@@ -82,41 +118,115 @@ class Decision(enum.StrEnum):
     """What a run does with a request, given what the journal holds for it."""
 
     SUBMIT = "submit"
-    """Nothing recorded (or a retry / resubmission was asked for): write submitting, POST."""
+    """Nothing recorded, a dead worker's claim, or a retry / resubmission that was asked
+    for: the entry is claimed (then started), and the POST sent."""
     RESUME = "resume"
-    """A task exists: wait for it by id and save it. Never resubmitted."""
+    """A task exists and nobody alive is on it: wait for it by id and save it. Never
+    resubmitted."""
     REDOWNLOAD = "redownload"
-    """Saved earlier but the file is missing or empty: fetch the image again by id (free)."""
+    """Saved earlier on this host but the file is missing or empty: fetch it again (free)."""
     SKIP = "skip"
-    """Saved earlier and the file is there: nothing to do."""
+    """Saved earlier (the file is there, or it was saved on another host): nothing to do."""
     UNCERTAIN = "uncertain"
-    """A POST whose answer never arrived: the task may exist and be billed. Reported."""
+    """A POST whose answer never arrived and whose sender is gone: the task may exist and be
+    billed. Reported, never resubmitted on its own."""
     FAILED = "failed"
     """Failed earlier: reported with its reason, not retried."""
+    HELD = "held"
+    """Another live run holds it (claimed, submitting, submitted or ready): wait for it to
+    finish or die; never treated as uncertain."""
+    CONFLICT = "conflict"
+    """The name (an idempotency key) was used before with different parameters."""
+
+
+# -- owners ------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Run:
+    """An owner as the journal holds it: one run of one process, alive while its lease is."""
+
+    run_id: str = attrs.field(repr=False)
+    host: str
+    pid: int
+    lease_until: float
+
+    @property
+    def label(self) -> str:
+        """``host:pid``, how messages name the run."""
+        return f"{self.host}:{self.pid}"
+
+
+def owner_live(
+    run: Run | None, *, now: float, host: str, pid_exists: Callable[[int], bool]
+) -> bool:
+    """Whether the run ``run`` (None: no run recorded, or it ended) still holds what it wrote.
+
+    A run is live while its lease has not expired (it renews it while it goes). On this
+    machine (``host``) a run whose process is gone is dead at once: ``pid_exists`` is asked
+    only for runs of this host. A run that ended removed its record, so it is None here.
+    """
+    if run is None or run.lease_until <= now:
+        return False
+    return not (run.host == host and not pid_exists(run.pid))
+
+
+def count_in_flight(
+    submitting: Iterable[tuple[Run | None, int]],
+    submitted_since: int,
+    *,
+    now: float,
+    host: str,
+    pid_exists: Callable[[int], bool],
+) -> int:
+    """Tasks that take an account slot now: ``submitting`` entries of live owners (given as
+    (owner, how many)) plus ``submitted_since``, the ``submitted`` tasks accepted within
+    `IN_FLIGHT_HORIZON` (a ``ready`` task takes none)."""
+    live = sum(
+        count
+        for run, count in submitting
+        if owner_live(run, now=now, host=host, pid_exists=pid_exists)
+    )
+    return live + submitted_since
+
+
+# -- deciding ----------------------------------------------------------------------------------
 
 
 @attrs.frozen
 class Seen:
-    """What a run finds for a request: the entry's state and the facts the store checked."""
+    """What a run finds for a request: the entry's state and the facts the journal checked."""
 
     state: State
     file_ok: bool = True
-    """For ``saved``: the saved file (if any) is still there and not empty."""
+    """For ``saved``: the saved file (if any) is still there and not empty (always True
+    for a file saved on another host: it cannot be checked from here)."""
     owner_live: bool = False
-    """Another run that is still alive wrote this entry last (it may be sending it now)."""
+    """Another run that is still alive holds this entry (it may be sending it now)."""
+    same_parameters: bool = True
+    """The parameters digest matches the stored one (or either is unknown)."""
+
+
+_HELD_WHEN_LIVE = frozenset({State.CLAIMED, State.SUBMITTING, State.SUBMITTED, State.READY})
 
 
 def plan(seen: Seen | None, *, resubmit_uncertain: bool, retry_failed: bool) -> Decision:
     """The decision for a request whose journal entry is ``seen`` (None: no entry)."""
     if seen is None:
         return Decision.SUBMIT
-    if seen.state is State.SUBMITTED:
+    if not seen.same_parameters:
+        return Decision.CONFLICT
+    if seen.owner_live and seen.state in _HELD_WHEN_LIVE:
+        # A live run is on it (it may be waiting for this very POST's answer): resubmitting
+        # or resuming now would make a second task or a second download.
+        return Decision.HELD
+    if seen.state is State.CLAIMED:
+        return Decision.SUBMIT  # its owner died before sending it: back to the pool
+    if seen.state in (State.SUBMITTED, State.READY):
         return Decision.RESUME
     if seen.state is State.SAVED:
         return Decision.SKIP if seen.file_ok else Decision.REDOWNLOAD
     if seen.state is State.SUBMITTING:
-        # A live run may be waiting for this very POST's answer: resubmitting now would
-        # make a second task for sure, so even an explicit request waits for it to end.
         if resubmit_uncertain and not seen.owner_live:
             return Decision.SUBMIT
         return Decision.UNCERTAIN
@@ -132,11 +242,13 @@ def plan(seen: Seen | None, *, resubmit_uncertain: bool, retry_failed: bool) -> 
 class JournalEntry:
     """One request as the journal holds it.
 
-    ``state``: ``submitting`` (sent, no answer recorded: may be billed), ``submitted`` (task
-    id known, not saved yet: a re-run resumes it), ``saved``, ``failed``. ``cost``: credits,
-    the settled cost once saved, else the submission's cost when the API gave one.
-    ``params``: the request's parameters as given (input images named, not embedded; the
-    webhook secret masked). Times are Unix timestamps.
+    ``fingerprint`` is the entry's name: a digest of a batch request's parameters and name
+    or occurrence, ``key:<key>`` for an idempotency key, ``task:<id>`` for a call journaled
+    without a key. ``state``: see `State`. ``cost``: credits, the settled cost once saved,
+    else the submission's cost when the API gave one. ``params``: the request's parameters
+    as given (input images named, not embedded; the webhook secret masked). ``host``: the
+    machine that last wrote it (for ``saved``: where ``path`` is). ``holder``: ``host:pid``
+    of the live or dead run that holds it (None: nobody). Times are Unix timestamps.
     """
 
     fingerprint: str
@@ -149,7 +261,8 @@ class JournalEntry:
     path: str | None
     """The file written (its extension follows the image's real format)."""
     url: str | None = attrs.field(repr=False)
-    """The sample URL when saved (it expires about 10 minutes after the task was ready)."""
+    """The sample URL when ready or saved (it expires about 10 minutes after the task was
+    ready)."""
     cost: float | None
     submit_cost: float | None
     seed: int | None
@@ -162,6 +275,18 @@ class JournalEntry:
     owner: str | None = attrs.field(repr=False)
     created_at: float
     updated_at: float
+    host: str | None = None
+    digest: str | None = attrs.field(default=None, repr=False)
+    """The digest of the parameters (`parameters_digest`), to refuse a reused key."""
+    submitted_at: float | None = None
+    """When the API accepted the task."""
+    holder: Run | None = None
+    """The run that holds the entry (as recorded; it may have died)."""
+
+    @property
+    def name(self) -> str:
+        """The entry's name (the same as ``fingerprint``)."""
+        return self.fingerprint
 
     @property
     def uncertain(self) -> bool:
@@ -171,7 +296,7 @@ class JournalEntry:
     @property
     def resumable(self) -> bool:
         """A task exists and its image is not saved: a re-run waits for it and saves it."""
-        return self.state is State.SUBMITTED
+        return self.state in (State.SUBMITTED, State.READY)
 
 
 @attrs.frozen
@@ -182,17 +307,30 @@ class Claim:
     entry: JournalEntry | None
     attempt: int
     owner_live: bool = False
-    """The entry was last written by another run that is still going."""
+    """The entry is held by another run that is still going."""
     fingerprint: str = ""
     """The entry's name (for identical requests of one run: the occurrence's)."""
+    holder: str | None = None
+    """For `Decision.HELD`: ``host:pid`` of the run holding it."""
+
+    @property
+    def name(self) -> str:
+        """The entry's name (the same as ``fingerprint``)."""
+        return self.fingerprint
 
 
 # -- events ------------------------------------------------------------------------------------
 
 
 @attrs.frozen
+class Take:
+    """A worker claims the request (nothing sent yet); a new attempt starts."""
+
+
+@attrs.frozen
 class Begin:
-    """A submission starts: the entry is written before the POST leaves."""
+    """A submission starts: written right before the POST leaves (from ``claimed``, or in
+    one step from nothing, ``failed`` or an uncertain ``submitting`` — a new attempt)."""
 
 
 @attrs.frozen
@@ -222,7 +360,17 @@ class Lost:
 
 @attrs.frozen
 class Abandoned:
-    """The run stopped before the POST left (e.g. cancelled while backing off a 429)."""
+    """The run stopped before the POST left (e.g. cancelled while backing off a 429), or it
+    gives back a claim it never sent: the entry is removed."""
+
+
+@attrs.frozen
+class Ready:
+    """The API said the task is final with an image (frees its account slot)."""
+
+    url: str
+    seed: int | None = None
+    cost: float | None = None
 
 
 @attrs.frozen
@@ -251,7 +399,7 @@ class Saved:
     cost: float | None = None
 
 
-Event = Begin | Accepted | Refused | Lost | Abandoned | Ended | Stopped | Saved
+Event = Take | Begin | Accepted | Refused | Lost | Abandoned | Ready | Ended | Stopped | Saved
 
 
 class InvalidTransition(ValueError):
@@ -261,22 +409,27 @@ class InvalidTransition(ValueError):
 @attrs.frozen
 class Change:
     """What applying an event does: the new state (None: the entry is removed) and the
-    columns to set. ``next_attempt``: the entry starts a new attempt (its counter + 1)."""
+    columns to set. ``next_attempt``: the entry starts a new attempt (its counter + 1).
+    ``release``: the writer lets go of the entry (nobody holds it afterwards)."""
 
     state: State | None
     values: Mapping[str, Any] = attrs.field(factory=dict)
     next_attempt: bool = False
+    release: bool = False
 
 
+_FINAL_OR_SAVED = frozenset({State.SUBMITTED, State.READY, State.SAVED})
 _FROM: dict[type[Any], frozenset[State | None]] = {
-    Begin: frozenset({None, State.SUBMITTING, State.FAILED}),
+    Take: frozenset({None, State.CLAIMED, State.SUBMITTING, State.FAILED}),
+    Begin: frozenset({None, State.CLAIMED, State.SUBMITTING, State.FAILED}),
     Accepted: frozenset({State.SUBMITTING}),
     Refused: frozenset({State.SUBMITTING}),
     Lost: frozenset({State.SUBMITTING}),
-    Abandoned: frozenset({State.SUBMITTING}),
-    Ended: frozenset({State.SUBMITTED, State.SAVED}),
-    Stopped: frozenset({State.SUBMITTED, State.SAVED}),
-    Saved: frozenset({State.SUBMITTED, State.SAVED}),
+    Abandoned: frozenset({State.CLAIMED, State.SUBMITTING}),
+    Ready: frozenset({State.SUBMITTED}),
+    Ended: _FINAL_OR_SAVED,
+    Stopped: _FINAL_OR_SAVED,
+    Saved: _FINAL_OR_SAVED,
 }
 
 
@@ -295,8 +448,13 @@ def apply(state: State | None, event: Event) -> Change:
             f"{state.value if state else 'none'}"
         )
     cleared = {"error": None, "error_type": None, "retryable": None}
+    if isinstance(event, Take):
+        return Change(State.CLAIMED, {**cleared, "task_id": None}, next_attempt=True)
     if isinstance(event, Begin):
-        return Change(State.SUBMITTING, {**cleared, "task_id": None}, next_attempt=True)
+        # From a claim: the same attempt goes on; otherwise a new one starts.
+        return Change(
+            State.SUBMITTING, {**cleared, "task_id": None}, next_attempt=state is not State.CLAIMED
+        )
     if isinstance(event, Accepted):
         return Change(
             State.SUBMITTED,
@@ -310,18 +468,40 @@ def apply(state: State | None, event: Event) -> Change:
     if isinstance(event, Refused):
         return Change(State.FAILED, _error(event.error, event.error_type, retryable=True))
     if isinstance(event, Lost):
-        return Change(State.SUBMITTING, _error(event.error, event.error_type, retryable=None))
+        # Nobody waits for this answer any more: others see it uncertain at once.
+        values = _error(event.error, event.error_type, retryable=None)
+        return Change(State.SUBMITTING, values, release=True)
     if isinstance(event, Abandoned):
         return Change(None)
+    if isinstance(event, Ready):
+        return Change(
+            State.READY, {**cleared, "url": event.url, "seed": event.seed, "cost": event.cost}
+        )
     if isinstance(event, Ended):
         return Change(State.FAILED, _error(event.error, event.error_type, retryable=False))
     if isinstance(event, Stopped):
-        return Change(state, _error(event.error, event.error_type, retryable=None))
+        # The task is kept for whoever resumes it next, here or elsewhere.
+        values = _error(event.error, event.error_type, retryable=None)
+        return Change(state, values, release=True)
     assert isinstance(event, Saved)
     return Change(
         State.SAVED,
         {**cleared, "path": event.path, "url": event.url, "seed": event.seed, "cost": event.cost},
     )
+
+
+def uniform_change(event: Event) -> tuple[frozenset[State], Change] | None:
+    """The states ``event`` may happen in and the change it makes, when that change is the
+    same in each of them (so a store can apply it in one compare-and-set: "if the entry is
+    in one of these states, set these columns"); None when it depends on the state."""
+    allowed = _FROM.get(type(event))
+    if allowed is None or None in allowed:
+        return None
+    changes = {state: apply(state, event) for state in allowed if state is not None}
+    first = next(iter(changes.values()))
+    if first.state is None or any(change != first for change in changes.values()):
+        return None
+    return frozenset(changes), first
 
 
 def _error(error: str, error_type: str, *, retryable: bool | None) -> dict[str, Any]:
@@ -380,17 +560,12 @@ def _describe(exc: BaseException) -> str:
     return text[:MAX_ERROR_CHARS]
 
 
-# -- fingerprint ---------------------------------------------------------------------------------
+# -- names -------------------------------------------------------------------------------------
 
 
-def fingerprint(body: Mapping[str, Any], destination: str | None, occurrence: int = 0) -> str:
-    """The name of a request in the journal: a digest of its canonical body, where its image
-    goes, and which occurrence of an identical request in the batch it is (0 for the first).
-
-    ``body`` is the JSON body exactly as it would be POSTed. Input images are hashed by their
-    content (the body carries the encoded bytes or the URL, never a local path); the webhook
-    secret is left out (it does not change the image, and a digest of it must not be stored).
-    """
+def _canonical(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body as names see it: input images by content hash, no webhook secret (it does
+    not change the image, and a digest of it must not be stored)."""
     canonical: dict[str, Any] = {}
     for key, value in body.items():
         if key == "webhook_secret":
@@ -398,11 +573,53 @@ def fingerprint(body: Mapping[str, Any], destination: str | None, occurrence: in
         if key in IMAGE_FIELDS and isinstance(value, str):
             value = "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
         canonical[key] = value
-    payload = json.dumps(
-        {"v": FINGERPRINT_VERSION, "body": canonical, "to": destination, "n": occurrence},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
+    return canonical
+
+
+def _digest(payload: Any) -> str:
+    text = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def parameters_digest(body: Mapping[str, Any]) -> str:
+    """A digest of a request's parameters: its canonical body (``body`` is the JSON body
+    exactly as it would be POSTed). Where the image goes and how long to wait are not
+    parameters. Stored with each entry to refuse an idempotency key reused with others."""
+    return _digest({"v": FINGERPRINT_VERSION, "body": _canonical(body)})
+
+
+def fingerprint(body: Mapping[str, Any], name: str | None = None, occurrence: int = 0) -> str:
+    """The name of a batch request in the journal: a digest of its parameters, its name
+    (when the request has one, e.g. its file name; None otherwise) and which occurrence of
+    an identical request in the batch it is (0 for the first).
+
+    The output folder is not part of it: workers sharing a journal save one batch into
+    folders of their own. Input images count by their content, never by a local path.
+    """
+    return _digest({"p": parameters_digest(body), "name": name, "n": occurrence})
+
+
+def key_name(key: str) -> str:
+    """The entry name of an idempotency key."""
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"an idempotency key is a non-empty string, not {key!r}")
+    return KEY_PREFIX + key
+
+
+def task_name(task_id: str) -> str:
+    """The entry name of a call journaled without a key, once the API named its task."""
+    return TASK_PREFIX + task_id
+
+
+def pending_name(token: str) -> str:
+    """The placeholder name of a keyless call before the API answered (``token``: unique
+    per call, e.g. a random hex string); `Accepted` renames it to `task_name`."""
+    return PENDING_PREFIX + token
+
+
+def fingerprint_v1(body: Mapping[str, Any], destination: str | None, occurrence: int = 0) -> str:
+    """The name schema-1 journals gave a request (its destination was part of it); used
+    only to migrate them."""
+    return _digest({"v": 1, "body": _canonical(body), "to": destination, "n": occurrence})

@@ -204,8 +204,8 @@ def test_an_answer_lost_after_the_task_was_created_is_uncertain(
 
 def test_a_task_the_api_forgot_is_reported_not_resubmitted(fake: FakeBFL, tmp_path: Path) -> None:
     journal = tmp_path / "tasks.sqlite"
-    requests = batch(tmp_path, 2, duration=0.5)
-    run_batch("async", fake, requests, journal=journal, timeout=0.05)
+    requests = batch(tmp_path, 2, duration=4.0)
+    run_batch("async", fake, requests, journal=journal, timeout=1.0)  # submitted, not done
     fake.reset()  # the fake forgets every task: each poll answers "Task not found"
     outcomes = run_batch("async", fake, requests, journal=journal)
     assert all(isinstance(o, TaskNotFoundError) for o in outcomes)

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flux_flex import FluxFlex, Journal, JournalError
+from flux_flex import FluxFlex, Journal, JournalError, prepare_request
 from flux_flex._core import journal as rules
 from flux_flex._core.journal import Decision, State
-from flux_flex._shared import ClientCore
 from flux_flex.journal import SCHEMA_VERSION, name_from_destination
 from flux_flex.testing import FakeBFL
 
@@ -60,14 +59,13 @@ def test_a_newer_schema_is_refused_naming_both_versions(target: str, store: str)
 
 
 def _v1_row(
-    core: ClientCore,
     prompt: str,
     params: dict[str, Any],
     save_to: str | None,
     occurrence: int,
     **columns: Any,
 ) -> dict[str, Any]:
-    body = core.prepare_submission(prompt, core.params_for_target(params, save_to)).body
+    body = prepare_request(prompt, save_to=save_to, **params).body
     now = time.time()
     return {
         "fingerprint": rules.fingerprint_v1(body, save_to, occurrence),
@@ -87,16 +85,12 @@ def test_a_schema_1_file_is_migrated_and_a_rerun_pays_nothing(tmp_path: Path) ->
     out = tmp_path / "out"
     out.mkdir()
     path = tmp_path / "tasks.sqlite"
-    core = ClientCore(
-        "k", "http://127.0.0.1", None, timeout=1.0, max_retries=None, retry=None, poll_schedule=None
-    )
     rows = []
     for n in range(3):
         image = out / f"fox{n}.jpg"
         image.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 32)
         rows.append(
             _v1_row(
-                core,
                 f"fox {n}",
                 {},
                 str(image),
@@ -108,7 +102,7 @@ def test_a_schema_1_file_is_migrated_and_a_rerun_pays_nothing(tmp_path: Path) ->
             )
         )
     # Two identical prompts without a destination: occurrences 0 and 1.
-    rows += [_v1_row(core, "same", {"seed": 3}, None, n, task_id=f"s{n}") for n in range(2)]
+    rows += [_v1_row("same", {"seed": 3}, None, n, task_id=f"s{n}") for n in range(2)]
     # Input images given as bytes: only "<3 bytes>" was kept, the body cannot be rebuilt.
     rows.append(
         {
@@ -134,13 +128,11 @@ def test_a_schema_1_file_is_migrated_and_a_rerun_pays_nothing(tmp_path: Path) ->
         assert len(entries) == 6
         assert entries["tb"].fingerprint == "f" * 64  # kept: cannot be rebuilt exactly
         for n in range(3):
-            body = core.prepare_submission(
-                f"fox {n}", core.params_for_target({}, str(out / f"fox{n}.jpg"))
-            ).body
+            body = prepare_request(f"fox {n}", save_to=str(out / f"fox{n}.jpg")).body
             assert entries[f"t{n}"].fingerprint == rules.fingerprint(body, f"fox{n}.jpg", 0)
             assert entries[f"t{n}"].digest == rules.parameters_digest(body)
         same = rules.fingerprint(
-            core.prepare_submission("same", core.params_for_target({"seed": 3}, None)).body,
+            prepare_request("same", seed=3).body,
             None,
             1,
         )

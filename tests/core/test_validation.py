@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flux_flex import FluxFlex, RequestValidationError
 from flux_flex._core.schema import check, vet
 from flux_flex._core.validation import body_errors
 from flux_flex.spec import request_body_schema
@@ -121,48 +120,6 @@ def test_interpreter_follows_refs() -> None:
     schema = {"$ref": "#/$defs/n", "$defs": {"n": {"type": "integer", "maximum": 3}}}
     assert check(2, schema) == []
     assert [v.rule for v in check(4, schema)] == ["maximum"]
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "field", "rule"),
-    [
-        ({"steps": 51}, "steps", "maximum"),
-        ({"guidance": 1.4}, "guidance", "minimum"),
-        ({"input_images": ["https://x.example/a.png"] * 9}, "input_images", "maxItems"),
-        ({"input_images": ["/does/not/exist.png"]}, "input_images[0]", "readable"),
-        ({"webhook_url": "not a url"}, "webhook_url", "format"),
-        ({"webhook_url": "mailto:me@example.com"}, "webhook_url", "scheme"),
-    ],
-)
-def test_client_refuses_bad_input_before_any_request(
-    kwargs: dict[str, Any], field: str, rule: str
-) -> None:
-    calls = []
-
-    def handler(request: Any) -> Any:  # pragma: no cover - must not be reached
-        calls.append(request)
-        raise AssertionError("a request was sent")
-
-    import httpx
-
-    with (
-        FluxFlex(
-            api_key="k", http_client=httpx.Client(transport=httpx.MockTransport(handler))
-        ) as c,
-        pytest.raises(RequestValidationError) as info,
-    ):
-        c.submit("fox", **kwargs)
-    assert calls == []
-    assert (field, rule) in [(e.field, e.rule) for e in info.value.errors]
-    assert info.value.status_code is None
-    assert field in str(info.value)
-    assert "nothing was sent" in str(info.value)
-
-
-def test_all_errors_reported_at_once() -> None:
-    with FluxFlex(api_key="k") as c, pytest.raises(RequestValidationError) as info:
-        c.submit("fox", steps=0, guidance=11, safety_tolerance=9)
-    assert info.value.fields == ["guidance", "steps", "safety_tolerance"]
 
 
 @pytest.mark.parametrize(

@@ -631,3 +631,29 @@ def test_a_tiny_dense_interval_over_a_huge_window_still_plans_a_poll() -> None:
     planner.started_at(0.0)
     planner.observe(2e9, None, "Pending")
     assert planner.next_delay(2e9) == pytest.approx(schedule.min_interval, abs=1e-3)
+
+
+@pytest.mark.xfail(
+    raises=OverflowError,
+    strict=True,
+    reason="bug in _core/schedule.py (_planned: math.floor(after / spacing) overflows): found "
+    "by test_every_delay_is_finite_and_within_the_schedule; drop this mark with the fix",
+)
+def test_a_clock_that_jumps_back_from_absurd_times_still_gives_a_delay() -> None:
+    # The example hypothesis found: a Ready seen at an absurd clock time, then the clock
+    # back at 0, with a dense interval so small that the grid's step count overflows.
+    schedule = PollSchedule(
+        initial=1.0,
+        backoff=1.0,
+        max_interval=1.0,
+        jitter=0.0,
+        use_progress=False,
+        min_interval=0.0,
+        progress_margin=0.0,
+        dense_interval=1.2933260252165125e-103,
+    )
+    planner = PollPlanner(schedule, rng=random.Random(0), timings=TaskTimings(size=8))
+    planner.started_at(0.0)
+    for now in (5.812508291676229e205, 0.0, 0.0):
+        planner.observe(now, None, "Ready")
+        assert schedule.min_interval <= planner.next_delay(now) <= schedule.max_interval

@@ -13,15 +13,22 @@ from flux_flex.testing import FakeBFL
 
 from tests.clients import Flavour
 
-TASK_SECONDS = 0.4
-# No progress, no jitter: the first poll comes `initial` (0.05 s) after submitting, unless
-# the client has seen enough tasks finish to expect this one no sooner than ~0.4 s.
-SCHEDULE = PollSchedule(use_progress=False, jitter=0.0).scaled(0.1)
+TASK_SECONDS = 0.3
+# No progress, no jitter: without history the first poll comes `initial` (0.01 s) after
+# submitting; with it, not before the window of expected finishes (the last poll that saw
+# a task running, ~0.26 s, at the earliest).
+SCHEDULE = PollSchedule(
+    initial=0.01, backoff=1.5, max_interval=0.4, min_interval=0.005, use_progress=False, jitter=0.0
+)
+# Far from both (a loaded machine makes polls later, never earlier).
+BETWEEN = TASK_SECONDS / 2
 
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeBFL]:
-    with FakeBFL(task_seconds=TASK_SECONDS, api_key="k") as server:
+    # One running status: the planner's window alone places the first poll (with several,
+    # it may first poll where the next status should begin).
+    with FakeBFL(task_seconds=TASK_SECONDS, lifecycle=["Pending"], api_key="k") as server:
         yield server
 
 
@@ -46,16 +53,12 @@ def test_a_client_learns_from_its_waits_and_polls_later_tasks_later(
 ) -> None:
     fake.reset()
     client = flavour.client(api_key="k", base_url=fake.base_url, poll_schedule=SCHEDULE)
-    for _ in range(MIN_RECORDS):
-        generated(client)
+    first = [generated(client) for _ in range(MIN_RECORDS)]
     # The copy has waited for nothing itself: it polls late only with the client's history.
     learnt = generated(client.with_options(timeout=5))
     other = flavour.client(api_key="k", base_url=fake.base_url, poll_schedule=SCHEDULE)
-    fresh = generated(other)
+    fresh = generated(other)  # a client of its own: one history per client
 
-    # With history, not before the window of expected finishes (~0.4 s less 10 % slack). A
-    # lower bound: a loaded machine can make a poll later, never earlier.
-    assert first_poll_after_creation(fake, learnt) >= 0.75 * TASK_SECONDS
-    # Without (a client of its own, one history per client): the backoff's first poll, at
-    # 0.05 s; a bound six times that still tells them apart.
-    assert first_poll_after_creation(fake, fresh) < 0.75 * TASK_SECONDS
+    assert first_poll_after_creation(fake, first[0]) < BETWEEN  # no history yet
+    assert first_poll_after_creation(fake, learnt) >= BETWEEN
+    assert first_poll_after_creation(fake, fresh) < BETWEEN

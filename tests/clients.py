@@ -20,12 +20,21 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
 import httpx
+import pytest
 from flux_flex import AsyncFluxFlex, AsyncJob, AsyncResult, FluxFlex
 
-__all__ = ["FLAVOURS", "Blocking", "Flavour", "FlavourName", "TwoWayStream"]
+__all__ = [
+    "FLAVOURS",
+    "Blocking",
+    "Flavour",
+    "FlavourName",
+    "TwoWayStream",
+    "skip_certificate_loading",
+]
 
 T = TypeVar("T")
 FlavourName = Literal["sync", "async"]
@@ -171,6 +180,18 @@ class TwoWayStream(httpx.SyncByteStream, httpx.AsyncByteStream):
             yield chunk
         if self.error is not None:
             raise self.error
+
+
+def skip_certificate_loading(monkeypatch: pytest.MonkeyPatch, empty_folder: Path) -> None:
+    """Let clients built in a test skip loading a certificate bundle: for tests that never
+    speak TLS (respx answers in-process; the fakes are plain HTTP on 127.0.0.1).
+
+    httpx builds each client's TLS context from ``$SSL_CERT_FILE``, else ``$SSL_CERT_DIR``,
+    else certifi's bundle; loading a bundle takes ~50 ms, most of what building a client
+    costs, and the client suites build several hundred. An empty folder costs nothing.
+    """
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(empty_folder))
 
 
 def _awaitable(hook: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:

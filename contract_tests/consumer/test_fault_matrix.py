@@ -41,7 +41,7 @@ from contract_tests.consumer.harness import (
     wrapper,
 )
 from contract_tests.consumer.strategies import DELIVERY_HOST
-from tests.clients import FLAVOURS, Flavour, TwoWayStream
+from tests.clients import FLAVOURS, Flavour, TwoWayStream, skip_certificate_loading
 
 SAMPLE_URL = f"{DELIVERY_HOST}/samples/task-1.png"
 
@@ -50,6 +50,13 @@ SAMPLE_URL = f"{DELIVERY_HOST}/samples/task-1.png"
 def router() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as router:
         yield router
+
+
+@pytest.fixture(autouse=True)
+def _no_certificate_loading(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    skip_certificate_loading(monkeypatch, tmp_path_factory.mktemp("empty"))
 
 
 @pytest.fixture(params=FLAVOURS)

@@ -4,12 +4,13 @@ respx router, and `client`: each test runs with the sync and with the async clie
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import respx
 from flux_flex import FluxFlex, PollSchedule, RetryPolicy
 
-from tests.clients import Flavour
+from tests.clients import Flavour, skip_certificate_loading
 
 from .answers import KEY
 
@@ -25,10 +26,16 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def empty_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("empty")
+
+
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch, empty_folder: Path) -> None:
     monkeypatch.delenv("BFL_API_KEY", raising=False)
     monkeypatch.delenv("BFL_BASE_URL", raising=False)
+    skip_certificate_loading(monkeypatch, empty_folder)
 
 
 @pytest.fixture

@@ -93,9 +93,9 @@ class Flavour:
         return self._runner.run(_coroutine(awaitable))
 
     def wrap(self, value: Any) -> Any:
-        """``value`` with every async client, job, result or batch run in it behind a sync
-        face (lists and tuples of outcomes included); anything else as it is."""
-        if isinstance(value, AsyncFluxFlex | AsyncJob | AsyncResult) or hasattr(value, "__aiter__"):
+        """``value`` with every async client, job or result in it behind a sync face (lists
+        and tuples of outcomes included); anything else as it is."""
+        if isinstance(value, AsyncFluxFlex | AsyncJob | AsyncResult):
             return Blocking(value, self)
         if isinstance(value, list | tuple):
             return type(value)(self.wrap(item) for item in value)
@@ -114,7 +114,7 @@ class Flavour:
 
 class Blocking:
     """An async object behind a sync face: its coroutines are run to completion by
-    `Flavour.run`, its async context manager and iterator become sync ones."""
+    `Flavour.run`, its async context manager becomes a sync one."""
 
     def __init__(self, target: Any, flavour: Flavour) -> None:
         self._target = target
@@ -146,15 +146,6 @@ class Blocking:
 
     def __exit__(self, *exc: object) -> None:
         self._flavour.run(self._target.__aexit__(*exc))
-
-    def __iter__(self) -> Iterator[Any]:
-        iterator = self._target.__aiter__()
-        while True:
-            try:
-                item = self._flavour.run(iterator.__anext__())
-            except StopAsyncIteration:
-                return
-            yield self._flavour.wrap(item)
 
 
 def unwrap(value: Any) -> Any:

@@ -215,7 +215,7 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             "tests/hostile/test_key_destination.py::"
             "test_a_foreign_polling_url_is_refused_before_anything_is_sent",
-            "tests/client/test_flows.py::test_a_request_to_an_untrusted_host_is_never_yielded",
+            "tests/core/test_flows.py::test_a_request_to_an_untrusted_host_is_never_yielded",
         ),
     ),
     Mutant(
@@ -255,7 +255,7 @@ MUTANTS: tuple[Mutant, ...] = (
                 "MIN_FRAGMENT = 10_000\n",
             ),
         ),
-        ("tests/client/test_redact.py::test_a_run_of_the_secret_is_masked_a_short_hint_is_not",),
+        ("tests/core/test_redact.py::test_a_run_of_the_secret_is_masked_a_short_hint_is_not",),
     ),
     Mutant(
         "uncertain-resubmitted-silently",

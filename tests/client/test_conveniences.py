@@ -1,5 +1,7 @@
 """The library's conveniences: credits, cost estimates, validate, with_options, save_to's
-extension, the version and User-Agent, the settled cost, webp and user."""
+extension, the version and User-Agent, the settled cost, webp and user.
+
+Each test that takes `client` or `flavour` runs for `FluxFlex` and for `AsyncFluxFlex`."""
 
 from __future__ import annotations
 
@@ -17,23 +19,25 @@ import respx
 from flux_flex import (
     AsyncFluxFlex,
     AuthenticationError,
+    DownloadError,
     Estimate,
     FluxFlex,
-    PollSchedule,
     ProtocolError,
+    RateLimitError,
     RequestValidationError,
     RetryPolicy,
     ServerError,
     TaskSnapshot,
+    UntrustedHostError,
     WaitTimeoutError,
 )
+from flux_flex.testing import FakeBFL
 from PIL import Image
 
-from .conftest import FAST_RETRY, FAST_SCHEDULE, JPEG
-from .test_sync_client import API, EU_POLL, KEY, SAMPLE, accepted, ready
+from tests.clients import Flavour
 
-CREDITS = f"{API}/v1/credits"
-SUBMIT = f"{API}/v1/flux-2-flex"
+from .answers import CREDITS, EU_POLL, KEY, POLL, SAMPLE, SUBMIT, NotDoneYet, accepted, ready
+from .conftest import FAST_RETRY, FAST_SCHEDULE, JPEG
 
 
 def image(fmt: str, size: tuple[int, int]) -> bytes:
@@ -45,16 +49,10 @@ def image(fmt: str, size: tuple[int, int]) -> bytes:
 PNG_512 = image("PNG", (512, 512))
 
 
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-def client() -> Iterator[FluxFlex]:
-    with FluxFlex(api_key=KEY, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY) as c:
-        yield c
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeBFL]:
+    with FakeBFL(api_key="test-key") as server:
+        yield server
 
 
 # --- credits ------------------------------------------------------------------------------
@@ -86,19 +84,13 @@ def test_credits_errors_are_typed(mock: respx.MockRouter, client: FluxFlex) -> N
     assert route.call_count == 2
 
 
-@pytest.mark.anyio
-async def test_async_credits(mock: respx.MockRouter) -> None:
-    mock.get(CREDITS).respond(200, json={"credits": 12})
-    async with AsyncFluxFlex(api_key=KEY) as client:
-        assert await client.credits() == 12.0
-
-
 # --- estimate_cost ------------------------------------------------------------------------
 
 
-def test_the_estimate_follows_the_pricing_rule_and_sends_nothing(mock: respx.MockRouter) -> None:
-    with FluxFlex(api_key=KEY) as client:
-        estimate = client.estimate_cost("a fox", width=1024, height=1024)
+def test_the_estimate_follows_the_pricing_rule_and_sends_nothing(
+    mock: respx.MockRouter, client: FluxFlex
+) -> None:
+    estimate = client.estimate_cost("a fox", width=1024, height=1024)
     assert isinstance(estimate, Estimate)
     assert (estimate.credits, estimate.output_mp, estimate.input_mp) == (5.24, 1.05, 0.0)
     assert estimate.exact
@@ -106,7 +98,7 @@ def test_the_estimate_follows_the_pricing_rule_and_sends_nothing(mock: respx.Moc
     assert mock.calls.call_count == 0
 
 
-def test_input_images_are_measured_by_their_real_size(tmp_path: Path) -> None:
+def test_input_images_are_measured_by_their_real_size(client: FluxFlex, tmp_path: Path) -> None:
     path = tmp_path / "in.png"
     path.write_bytes(PNG_512)
     jpeg = image("JPEG", (800, 600))
@@ -118,18 +110,16 @@ def test_input_images_are_measured_by_their_real_size(tmp_path: Path) -> None:
         base64.b64encode(webp).decode(),
         "data:image/png;base64," + base64.b64encode(PNG_512).decode(),
     ]
-    with FluxFlex(api_key=KEY) as client:
-        estimate = client.estimate_cost("edit", width=1024, height=1024, input_images=images)
+    estimate = client.estimate_cost("edit", width=1024, height=1024, input_images=images)
     input_mp = (3 * 512 * 512 + 800 * 600 + 300 * 200) / 1e6
     assert estimate.input_mp == round(input_mp, 2)
     assert estimate.credits == round(5 * (1024 * 1024 / 1e6 + input_mp), 2)
     assert estimate.exact
 
 
-def test_unknown_sizes_are_assumed_and_said(tmp_path: Path) -> None:
-    with FluxFlex(api_key=KEY) as client:
-        url = client.estimate_cost("edit", input_images=["https://img.example/cat.png"])
-        edit = client.estimate_cost("edit", input_images=[PNG_512])
+def test_unknown_sizes_are_assumed_and_said(client: FluxFlex) -> None:
+    url = client.estimate_cost("edit", input_images=["https://img.example/cat.png"])
+    edit = client.estimate_cost("edit", input_images=[PNG_512])
     assert not url.exact
     assert any("unknown size" in a for a in url.assumptions)
     assert any("left to the model" in a for a in url.assumptions)
@@ -141,6 +131,7 @@ def test_unknown_sizes_are_assumed_and_said(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_the_async_client_estimates_synchronously_and_checks_the_request() -> None:
+    # Only the async client has this to prove: estimate_cost is a plain method there too.
     async with AsyncFluxFlex(api_key=KEY) as client:
         assert client.estimate_cost("p", width=1024, height=1024).credits == 5.24
         with pytest.raises(RequestValidationError) as caught:
@@ -262,23 +253,11 @@ def test_save_refuses_an_unknown_extension_before_downloading(
     assert result.save(tmp_path / "fox.png") == str(tmp_path / "fox.jpg")
 
 
-@pytest.mark.anyio
-async def test_async_generate_follows_the_extension_too(
-    served: respx.MockRouter, tmp_path: Path
-) -> None:
-    async with AsyncFluxFlex(api_key=KEY, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY) as c:
-        result = await c.generate("fox", save_to=tmp_path / "want.png")
-        with pytest.raises(RequestValidationError):
-            await c.generate("fox", save_to=tmp_path / "x.png", output_format="webp")
-    assert result.path == str(tmp_path / "want.png")
-    assert served.routes[0].call_count == 1
-
-
 # --- with_options -------------------------------------------------------------------------
 
 
 def test_with_options_changes_only_the_copy(mock: respx.MockRouter, client: FluxFlex) -> None:
-    route = mock.get(f"{API}/v1/get_result").respond(503)
+    route = mock.get(POLL).respond(503)
     strict = client.with_options(max_retries=0, timeout=3.0)
     with pytest.raises(ServerError):
         strict.get_result("t1")
@@ -292,72 +271,102 @@ def test_with_options_changes_only_the_copy(mock: respx.MockRouter, client: Flux
     assert repr(strict) == repr(client)
 
 
-def test_with_options_keeps_what_is_not_given() -> None:
-    schedule = PollSchedule(initial=0.2)
-    with FluxFlex(
+def test_with_options_keeps_what_is_not_given(
+    mock: respx.MockRouter, flavour: Flavour, tmp_path: Path
+) -> None:
+    own_host = "https://api.example.test/v1/get_result?id=t1"
+    own_poll = mock.get(own_host).respond(503)
+    busy = mock.post(SUBMIT).respond(429, headers={"Retry-After": "1"})
+    mock.get(EU_POLL).mock(return_value=ready())
+    sample = mock.get(SAMPLE).respond(200, content=PNG_512)  # larger than 1000 bytes
+    client = flavour.client(
         api_key=KEY,
-        retry=RetryPolicy(max_retries=2, backoff_initial=0.1),
-        poll_schedule=schedule,
+        retry=RetryPolicy(max_retries=2, backoff_initial=0.001, retry_after_max=0.5),
+        poll_schedule=FAST_SCHEDULE,
         trusted_hosts=["api.example.test"],
         download_timeout=9.0,
         max_download_bytes=1000,
-    ) as client:
-        copy = client.with_options(max_retries=5, download_timeout=3.0)
-        core = copy._core.options
-        assert core.retry == RetryPolicy(max_retries=5, backoff_initial=0.1)
-        assert core.poll_schedule == schedule
-        assert core.trusted_hosts == ("api.example.test",)
-        assert (core.download_timeout, core.max_download_bytes) == (3.0, 1000)
-        other = copy.with_options(retry=RetryPolicy(max_retries=1), trusted_hosts=())
-        assert other._core.options.retry == RetryPolicy(max_retries=1)
-        assert other._core.options.trusted_hosts == ()
-        assert client._core.options.retry.max_retries == 2  # the original is untouched
-        assert copy.base_url == client.base_url
+    )
+    copy = client.with_options(max_retries=5, download_timeout=3.0)
+    assert copy.base_url == client.base_url
+    # The retry policy: max_retries replaced, retry_after_max kept (a Retry-After of 1 s is
+    # longer than the 0.5 s it allows: raised at once, not waited for).
+    with pytest.raises(ServerError):
+        copy.get_result("t1", polling_url=own_host)  # the trusted host kept too
+    assert own_poll.call_count == 6
+    with pytest.raises(RateLimitError):
+        copy.submit("fox")
+    assert busy.call_count == 1
+    # The poll schedule: fast polls (the default would poll once in 0.3 s).
+    polls = mock.get(POLL).respond(200, json={"id": "t2", "status": "Pending"})
+    with pytest.raises(WaitTimeoutError):
+        copy.wait("t2", timeout=0.3)
+    assert polls.call_count >= 3
+    # The downloads: the new timeout, the size limit kept.
+    result = copy.job("t1", polling_url=f"{EU_POLL}?id=t1").wait(timeout=5)
+    with pytest.raises(DownloadError):
+        result.save(tmp_path / "fox.png")
+    assert 2.0 < sample.calls.last.request.extensions["timeout"]["read"] <= 3.0  # not 9 s
+    assert list(tmp_path.iterdir()) == []
+    # The original is untouched.
+    own_poll.reset()
+    with pytest.raises(ServerError):
+        client.get_result("t1", polling_url=own_host)
+    assert own_poll.call_count == 3
+
+
+def test_with_options_replaces_what_is_given(mock: respx.MockRouter, flavour: Flavour) -> None:
+    own_host = "https://api.example.test/v1/get_result?id=t1"
+    own_poll = mock.get(own_host).respond(503)
+    poll = mock.get(POLL).respond(503)
+    client = flavour.client(
+        api_key=KEY,
+        retry=RetryPolicy(max_retries=5, backoff_initial=0.001, retry_after_max=0.5),
+        trusted_hosts=["api.example.test"],
+    )
+    other = client.with_options(
+        retry=RetryPolicy(max_retries=1, backoff_initial=0.001), trusted_hosts=()
+    )
+    with pytest.raises(UntrustedHostError):
+        other.get_result("t1", polling_url=own_host)
+    assert own_poll.call_count == 0  # refused before sending
+    with pytest.raises(ServerError):
+        other.get_result("t1")
+    assert poll.call_count == 2  # one resend
+    # The whole policy is the one given: a Retry-After longer than the old policy's
+    # retry_after_max (0.5 s) is waited for.
+    route = mock.post(SUBMIT)
+    route.side_effect = [httpx.Response(429, headers={"Retry-After": "0.6"}), accepted()]
+    assert other.submit("fox").id == "t1"
+    assert route.call_count == 2
 
 
 def test_the_copy_shares_the_pool_and_closing_it_leaves_the_pool_open(
-    mock: respx.MockRouter,
+    fake: FakeBFL, flavour: Flavour
 ) -> None:
-    seen: list[str] = []
-    route = mock.get(CREDITS).respond(200, json={"credits": 1})
-    client = FluxFlex(api_key=KEY)
-    client._http.event_hooks["request"].append(lambda request: seen.append("hooked"))
+    fake.reset()
+    client = flavour.client(api_key=fake.api_key, base_url=fake.base_url)
     copy = client.with_options(timeout=5)
     with copy:
         copy.credits()
-    assert client.credits() == 1.0  # closing the copy did not close the pool
-    assert seen == ["hooked", "hooked"]  # one pool: the copy went through it too
+    assert client.credits() == fake.balance  # closing the copy did not close the pool
+    assert fake.connections == 1  # one pool: the original reused the copy's connection
     client.close()
     with pytest.raises(RuntimeError, match="closed"):
         copy.credits()  # closing the original closed it for both
-    assert route.call_count == 2
-
-
-@pytest.mark.anyio
-async def test_async_with_options(mock: respx.MockRouter) -> None:
-    route = mock.get(CREDITS).respond(200, json={"credits": 2})
-    client = AsyncFluxFlex(api_key=KEY)
-    copy = client.with_options(max_retries=0)
-    async with copy:
-        assert await copy.credits() == 2.0
-    assert await client.credits() == 2.0
-    await client.close()
-    with pytest.raises(RuntimeError):
-        await copy.credits()
-    assert route.call_count == 2
+    assert fake.count("GET", "/v1/credits") == 2
 
 
 # --- version, User-Agent ------------------------------------------------------------------
 
 
-def test_version_and_user_agent(mock: respx.MockRouter) -> None:
+def test_version_and_user_agent(mock: respx.MockRouter, client: FluxFlex) -> None:
     import flux_flex
 
     assert flux_flex.__version__ == importlib.metadata.version("flux-flex")
     assert "__version__" in dir(flux_flex)
     route = mock.get(CREDITS).respond(200, json={"credits": 1})
-    with FluxFlex(api_key=KEY) as client:
-        client.credits()
+    client.credits()
     agent = route.calls.last.request.headers["user-agent"]
     assert agent == f"flux-flex/{flux_flex.__version__} (python-httpx/{httpx.__version__})"
 
@@ -416,19 +425,6 @@ def test_a_jpeg_is_still_saved_under_its_real_name(
     assert result.path == str(tmp_path / "want.jpg")
 
 
-class NotDoneYet:
-    """A CompletionSource holding a delivery whose status is not final (handed out at once)."""
-
-    def delivered(self, task_id: str) -> dict[str, Any]:
-        return {"id": task_id, "status": "Generating"}
-
-    def wait_delivered(self, task_id: str, timeout: float) -> dict[str, Any]:
-        return self.delivered(task_id)
-
-    async def wait_delivered_async(self, task_id: str, timeout: float) -> dict[str, Any]:
-        return self.delivered(task_id)
-
-
 def test_a_delivery_that_is_not_final_is_ignored_without_polling_in_a_loop(
     mock: respx.MockRouter, client: FluxFlex
 ) -> None:
@@ -439,18 +435,9 @@ def test_a_delivery_that_is_not_final_is_ignored_without_polling_in_a_loop(
     )
     assert result.url == SAMPLE
     assert route.call_count == 4
-    mock.get(f"{API}/v1/get_result").respond(200, json={"id": "t2", "status": "Pending"})
+    mock.get(POLL).respond(200, json={"id": "t2", "status": "Pending"})
     with pytest.raises(WaitTimeoutError) as caught:
         client.wait("t2", timeout=0.5, webhook=NotDoneYet(), webhook_grace=0.05)
     # Polls come at the schedule's pace (a tight loop made thousands and then crashed).
     assert mock.routes[-1].call_count <= 15
     assert caught.value.last_status == "Pending"
-
-
-@pytest.mark.anyio
-async def test_async_wait_ignores_a_delivery_that_is_not_final(mock: respx.MockRouter) -> None:
-    route = mock.get(f"{API}/v1/get_result").respond(200, json={"id": "t2", "status": "Pending"})
-    async with AsyncFluxFlex(api_key=KEY, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY) as c:
-        with pytest.raises(WaitTimeoutError):
-            await c.wait("t2", timeout=0.5, webhook=NotDoneYet(), webhook_grace=0.05)
-    assert route.call_count <= 15

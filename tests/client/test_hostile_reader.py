@@ -1,6 +1,6 @@
 """The reader's guarantees against servers written with the standard library (real sockets on
 127.0.0.1, `tests.hostile`, not our fake): new statuses, echoed secrets, a cut-off
-acknowledgement, a refused connection."""
+acknowledgement, a refused connection. Each test runs for `FluxFlex` and for `AsyncFluxFlex`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from flux_flex import (
     TaskFailedError,
 )
 
+from tests.clients import Flavour
 from tests.hostile import POLL, SUBMIT, Exchange, HostileServer, handlers
 
 from .conftest import FAST_RETRY, FAST_SCHEDULE
@@ -33,15 +34,14 @@ def server() -> Iterator[HostileServer]:
 
 
 @pytest.fixture
-def client(server: HostileServer) -> Iterator[FluxFlex]:
-    with FluxFlex(
+def client(server: HostileServer, flavour: Flavour) -> FluxFlex:
+    return flavour.client(
         api_key=KEY,
         base_url=server.url,
         poll_schedule=FAST_SCHEDULE,
         retry=FAST_RETRY,
         timeout=5,
-    ) as c:
-        yield c
+    )
 
 
 def test_a_lifecycle_with_a_status_nobody_knew_still_returns_the_image(
@@ -123,15 +123,13 @@ def test_a_cut_off_acknowledgement_names_the_task_and_is_not_resent(
     assert "client.job('abc-123')" in str(caught.value)
 
 
-def test_a_refused_connection_names_the_url_it_tried() -> None:
+def test_a_refused_connection_names_the_url_it_tried(flavour: Flavour) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     # Nothing listens there now: every attempt is refused.
-    with (
-        FluxFlex(api_key=KEY, base_url=f"http://127.0.0.1:{port}", retry=FAST_RETRY) as c,
-        pytest.raises(APIConnectionError) as caught,
-    ):
+    c = flavour.client(api_key=KEY, base_url=f"http://127.0.0.1:{port}", retry=FAST_RETRY)
+    with pytest.raises(APIConnectionError) as caught:
         c.get_result("t1")
     assert f"Could not connect to http://127.0.0.1:{port}/v1/get_result" in str(caught.value)
     assert "id=t1" not in str(caught.value)  # no query string

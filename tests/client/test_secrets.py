@@ -1,10 +1,11 @@
 """The API key and webhook secrets never show: not in an error's message, repr or attributes
-(``body``, ``headers``, ``raw``, ``payload``), not in the CLI's text or JSON output."""
+(``body``, ``headers``, ``raw``, ``payload``), not in the CLI's text or JSON output.
+
+Each test that takes `client` runs for `FluxFlex` and for `AsyncFluxFlex`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +14,6 @@ import pytest
 import respx
 from click.testing import CliRunner
 from flux_flex import (
-    AsyncFluxFlex,
     FluxFlex,
     ModerationError,
     ProtocolError,
@@ -22,8 +22,7 @@ from flux_flex import (
     TaskFailedError,
 )
 
-from .conftest import FAST_RETRY, FAST_SCHEDULE
-from .test_sync_client import API, EU_POLL, KEY, OneDelivery, accepted
+from .answers import EU_POLL, KEY, POLL, SUBMIT, OneDelivery, accepted
 
 SECRET = "whsec-s3cr3t-value-xyz"
 
@@ -55,23 +54,11 @@ def echoing(*secrets: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-def client() -> Iterator[FluxFlex]:
-    with FluxFlex(api_key=KEY, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY) as c:
-        yield c
-
-
 def test_a_failed_task_echoing_the_key_does_not_leak_it(
     mock: respx.MockRouter, client: FluxFlex
 ) -> None:
     # The case found by hand: the key was in TaskFailedError's message and the CLI's output.
-    mock.get(f"{API}/v1/get_result").respond(200, json=echoing(KEY))
+    mock.get(POLL).respond(200, json=echoing(KEY))
     with pytest.raises(TaskFailedError) as caught:
         client.wait("t1", timeout=5)
     assert leaks(caught.value, KEY) == []
@@ -83,7 +70,7 @@ def test_a_failed_task_echoing_the_key_does_not_leak_it(
 def test_the_webhook_secret_of_the_task_is_masked_in_its_wait(
     mock: respx.MockRouter, client: FluxFlex
 ) -> None:
-    mock.post(f"{API}/v1/flux-2-flex").mock(return_value=accepted())
+    mock.post(SUBMIT).mock(return_value=accepted())
     mock.get(EU_POLL).respond(200, json=echoing(SECRET, KEY))
     with pytest.raises(TaskFailedError) as caught:
         client.generate("fox", webhook_url="https://me.example/hook", webhook_secret=SECRET)
@@ -121,7 +108,7 @@ def test_a_broken_answer_echoing_the_key_is_masked_in_raw(
         client.job("t1", polling_url=f"{EU_POLL}?id=t1").wait(timeout=5)
     assert leaks(caught.value, KEY) == []
     assert "***" in caught.value.raw
-    route = mock.post(f"{API}/v1/flux-2-flex").respond(
+    route = mock.post(SUBMIT).respond(
         200, content=f'{{"id": "t9", "echo": "{KEY}", "polling_u'.encode()
     )
     with pytest.raises(ProtocolError) as cut:
@@ -142,16 +129,6 @@ def test_a_refused_webhook_url_does_not_spell_out_the_secret(
     assert mock.calls.call_count == 0
 
 
-@pytest.mark.anyio
-async def test_async_client_masks_too(mock: respx.MockRouter) -> None:
-    mock.get(EU_POLL).respond(200, json=echoing(KEY, SECRET))
-    async with AsyncFluxFlex(api_key=KEY, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY) as c:
-        job = c.job("t1", polling_url=f"{EU_POLL}?id=t1", webhook_secret=SECRET)
-        with pytest.raises(TaskFailedError) as caught:
-            await job.wait(timeout=5)
-    assert leaks(caught.value, KEY, SECRET) == []
-
-
 @pytest.mark.parametrize("as_json", [False, True])
 def test_the_cli_never_prints_the_key_of_a_failed_task(
     mock: respx.MockRouter, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, as_json: bool
@@ -159,7 +136,7 @@ def test_the_cli_never_prints_the_key_of_a_failed_task(
     from flux_flex.cli.app import cli
 
     monkeypatch.setenv("BFL_API_KEY", KEY)
-    mock.post(f"{API}/v1/flux-2-flex").mock(return_value=accepted())
+    mock.post(SUBMIT).mock(return_value=accepted())
     mock.get(EU_POLL).mock(return_value=httpx.Response(200, json=echoing(KEY)))
     args = ["generate", "a fox", "-o", str(tmp_path / "fox.png"), "--timeout", "5"]
     done = CliRunner().invoke(cli, [*args, "--json"] if as_json else args)

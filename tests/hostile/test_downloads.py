@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flux_flex import AsyncFluxFlex, DownloadError, FluxFlex, Result, _files
+from flux_flex import DownloadError, FluxFlex, Result, _files
 
+from tests.clients import Flavour
 from tests.hostile import (
     JPEG_HEAD,
     SAMPLES,
@@ -193,15 +194,15 @@ def test_a_connection_reset_mid_body_is_resent_then_leaves_nothing(
     assert left_in(tmp_path) == ["fox.png"]
 
 
-@pytest.mark.anyio
-async def test_async_downloads_are_checked_the_same_way(
-    server: HostileServer, api: Api, tmp_path: Path
+def test_both_clients_check_downloads_the_same_way(
+    server: HostileServer, api: Api, tmp_path: Path, flavour: Flavour
 ) -> None:
-    async with AsyncFluxFlex(
-        api_key=KEY, base_url=server.url, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY,
-        max_download_bytes=1024 * 1024,
-    ) as c:  # fmt: skip
-        result = await c.generate("a fox")
+    # The async client streams to disk with a driver of its own (the `flavour` fixture of
+    # tests/conftest.py runs this for both).
+    settings: dict[str, Any] = {"poll_schedule": FAST_SCHEDULE, "retry": FAST_RETRY}
+    c = flavour.client(api_key=KEY, base_url=server.url, max_download_bytes=1024 * 1024, **settings)
+    with c:
+        result = c.generate("a fox")
         for attack, words in [
             (handlers.html(200), "text/html"),
             (handlers.redirect_loop(), "redirect"),
@@ -209,7 +210,7 @@ async def test_async_downloads_are_checked_the_same_way(
         ]:
             server.route("GET", SAMPLE_ROUTE, attack)
             with pytest.raises(DownloadError) as caught:
-                await result.save(tmp_path / "fox.png")
+                result.save(tmp_path / "fox.png")
             assert words in str(caught.value)
             assert caught.value.task_id == result.id
     assert left_in(tmp_path) == []

@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from flux_flex import AsyncFluxFlex, ConfigurationError, FluxFlex, UntrustedHostError
+from flux_flex import ConfigurationError, FluxFlex, UntrustedHostError
 
+from tests.clients import Flavour
 from tests.hostile import POLL, SAMPLES, Api, HostileServer
 from tests.hostile.conftest import FAST_RETRY, FAST_SCHEDULE, KEY
 
@@ -35,10 +36,14 @@ def client(server: HostileServer, **options: Any) -> FluxFlex:
 
 
 def test_a_foreign_polling_url_is_refused_before_anything_is_sent(
-    server: HostileServer, foreign: HostileServer, redirected_api: Api
+    server: HostileServer, foreign: HostileServer, redirected_api: Api, flavour: Flavour
 ) -> None:
-    # Before: the client sent x-key to whatever host the polling_url named.
-    with client(server) as c, pytest.raises(UntrustedHostError) as caught:
+    # Before: the client sent x-key to whatever host the polling_url named. (For both
+    # clients: the `flavour` fixture of tests/conftest.py.)
+    c = flavour.client(
+        api_key=KEY, base_url=server.url, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY
+    )
+    with pytest.raises(UntrustedHostError) as caught:
         c.generate("a fox")
     error = caught.value
     assert isinstance(error, ConfigurationError)
@@ -51,18 +56,17 @@ def test_a_foreign_polling_url_is_refused_before_anything_is_sent(
     assert server.created_tasks == ["task-1"]
 
 
-@pytest.mark.anyio
-async def test_the_async_client_refuses_it_too(
-    server: HostileServer, foreign: HostileServer, redirected_api: Api
+def test_a_submitted_job_polling_elsewhere_is_refused_too(
+    server: HostileServer, foreign: HostileServer, redirected_api: Api, flavour: Flavour
 ) -> None:
-    async with AsyncFluxFlex(
+    c = flavour.client(
         api_key=KEY, base_url=server.url, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY
-    ) as c:
-        job = await c.submit("a fox")
-        with pytest.raises(UntrustedHostError):
-            await job.wait(timeout=5)
-        with pytest.raises(UntrustedHostError):
-            await c.get_result(job)
+    )
+    job = c.submit("a fox")
+    with pytest.raises(UntrustedHostError):
+        job.wait(timeout=5)
+    with pytest.raises(UntrustedHostError):
+        c.get_result(job)
     assert foreign.requests == []
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pytest
-from flux_flex import AsyncFluxFlex, FluxFlex, TaskSnapshot
+from flux_flex import TaskSnapshot
 
+from tests.clients import Flavour
 from tests.hostile import POLL, Api, HostileServer, handlers
 from tests.hostile.conftest import FAST_RETRY, FAST_SCHEDULE, KEY
 
@@ -32,27 +32,17 @@ def assert_sane(seen: list[TaskSnapshot]) -> None:
     assert seen[-1].progress is None or seen[-1].progress == 1.0
 
 
-def test_lying_progress_never_reaches_on_progress(server: HostileServer, api: Api) -> None:
+def test_lying_progress_never_reaches_on_progress(
+    server: HostileServer, api: Api, flavour: Flavour
+) -> None:
+    # For both clients (the `flavour` fixture of tests/conftest.py).
     lying_polls(server)
     seen: list[TaskSnapshot] = []
     settings: dict[str, Any] = {"poll_schedule": FAST_SCHEDULE, "retry": FAST_RETRY}
-    with FluxFlex(api_key=KEY, base_url=server.url, **settings) as c:
+    with flavour.client(api_key=KEY, base_url=server.url, **settings) as c:
         result = c.job("task-1").wait(timeout=10, on_progress=seen.append)
         assert result.id == "task-1"
         server.route("GET", POLL, handlers.raw_json(PENDING % "NaN"))
         assert c.get_result("task-1").progress is None
     assert_sane(seen)
     assert [s.progress for s in seen[:2]] == [None, None]  # NaN and Infinity: no news
-
-
-@pytest.mark.anyio
-async def test_lying_progress_never_reaches_on_progress_async(
-    server: HostileServer, api: Api
-) -> None:
-    lying_polls(server)
-    seen: list[TaskSnapshot] = []
-    async with AsyncFluxFlex(
-        api_key=KEY, base_url=server.url, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY
-    ) as c:
-        await c.job("task-1").wait(timeout=10, on_progress=seen.append)
-    assert_sane(seen)

@@ -1,14 +1,13 @@
-"""The journal's pure rules: every state × every event, every planning case, the failure
-classification, and the fingerprint."""
+"""The journal's pure rules: what events write, the failure classification, and the
+fingerprint (every state × every event and every planning case: test_journal_machine.py)."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
 from flux_flex._core import journal as rules
-from flux_flex._core.journal import Decision, Seen, State
+from flux_flex._core.journal import State
 from flux_flex.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -37,81 +36,6 @@ EVENTS: dict[str, rules.Event] = {
     "Stopped": rules.Stopped("timed out", "WaitTimeoutError"),
     "Saved": rules.Saved("/out/a.png", "https://cdn/x", 7, 5.24),
 }
-X = "invalid"
-# Every state (None: no entry) × every event: the state after it, or X (refused).
-TABLE: dict[State | None, dict[str, State | str | None]] = {
-    None: {
-        "Begin": S.SUBMITTING,
-        "Accepted": X,
-        "Refused": X,
-        "Lost": X,
-        "Abandoned": X,
-        "Ended": X,
-        "Stopped": X,
-        "Saved": X,
-    },
-    S.SUBMITTING: {
-        "Begin": S.SUBMITTING,  # resubmitting an uncertain one (asked for)
-        "Accepted": S.SUBMITTED,
-        "Refused": S.FAILED,
-        "Lost": S.SUBMITTING,  # stays uncertain
-        "Abandoned": None,  # nothing left: the entry is removed
-        "Ended": X,
-        "Stopped": X,
-        "Saved": X,
-    },
-    S.SUBMITTED: {
-        "Begin": X,  # a created task is never submitted again
-        "Accepted": X,
-        "Refused": X,
-        "Lost": X,
-        "Abandoned": X,
-        "Ended": S.FAILED,
-        "Stopped": S.SUBMITTED,
-        "Saved": S.SAVED,
-    },
-    S.SAVED: {
-        "Begin": X,
-        "Accepted": X,
-        "Refused": X,
-        "Lost": X,
-        "Abandoned": X,
-        "Ended": S.FAILED,  # the file was gone and the image cannot be fetched again
-        "Stopped": S.SAVED,
-        "Saved": S.SAVED,  # fetched again
-    },
-    S.FAILED: {
-        "Begin": S.SUBMITTING,  # retry (asked for)
-        "Accepted": X,
-        "Refused": X,
-        "Lost": X,
-        "Abandoned": X,
-        "Ended": X,
-        "Stopped": X,
-        "Saved": X,
-    },
-}
-
-
-def test_the_table_covers_every_state_and_event() -> None:
-    assert set(TABLE) == {None, *State}
-    for row in TABLE.values():
-        assert set(row) == set(EVENTS)
-    assert {type(event) for event in EVENTS.values()} == set(rules._FROM)
-
-
-@pytest.mark.parametrize(
-    ("state", "name"), list(itertools.product([None, *State], list(EVENTS))), ids=str
-)
-def test_every_state_and_event(state: State | None, name: str) -> None:
-    expected = TABLE[state][name]
-    if expected == X:
-        with pytest.raises(rules.InvalidTransition):
-            rules.apply(state, EVENTS[name])
-        return
-    change = rules.apply(state, EVENTS[name])
-    assert change.state == expected
-    assert change.next_attempt == (name == "Begin")
 
 
 def test_what_each_event_writes() -> None:
@@ -150,38 +74,6 @@ def test_an_unknown_event_is_a_type_error() -> None:
 
 
 # -- plan -------------------------------------------------------------------------------------
-
-
-def _expected_plan(seen: Seen | None, resubmit: bool, retry: bool) -> Decision:
-    if seen is None:
-        return Decision.SUBMIT
-    return {
-        S.SUBMITTED: Decision.RESUME,
-        S.SAVED: Decision.SKIP if seen.file_ok else Decision.REDOWNLOAD,
-        S.SUBMITTING: Decision.SUBMIT if resubmit and not seen.owner_live else Decision.UNCERTAIN,
-        S.FAILED: Decision.SUBMIT if retry else Decision.FAILED,
-    }[seen.state]
-
-
-SEEN = [None] + [
-    Seen(state, file_ok=file_ok, owner_live=live)
-    for state, file_ok, live in itertools.product(State, [True, False], [True, False])
-]
-
-
-@pytest.mark.parametrize("seen", SEEN, ids=repr)
-@pytest.mark.parametrize(("resubmit", "retry"), list(itertools.product([False, True], repeat=2)))
-def test_plan_every_case(seen: Seen | None, resubmit: bool, retry: bool) -> None:
-    decision = rules.plan(seen, resubmit_uncertain=resubmit, retry_failed=retry)
-    assert decision is _expected_plan(seen, resubmit, retry)
-
-
-def test_plan_never_submits_a_created_task_again() -> None:
-    for seen in SEEN:
-        if seen is not None and seen.state in (S.SUBMITTED, S.SAVED):
-            for resubmit, retry in itertools.product([False, True], repeat=2):
-                decision = rules.plan(seen, resubmit_uncertain=resubmit, retry_failed=retry)
-                assert decision is not Decision.SUBMIT
 
 
 # -- what happened, as events ------------------------------------------------------------------

@@ -1,11 +1,14 @@
-"""The sync client end to end against FakeBFL over real sockets on 127.0.0.1."""
+"""Both clients end to end against FakeBFL over real sockets on 127.0.0.1: the issue's
+snippet, faults, generate_many. Each test runs for `FluxFlex` and for `AsyncFluxFlex`."""
 
 from __future__ import annotations
 
 import io
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +16,8 @@ import pytest
 pytest.importorskip("uvicorn")
 from flux_flex import (
     APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
     DownloadError,
     FluxFlex,
     ModerationError,
@@ -27,6 +32,8 @@ from flux_flex._core.pricing import DEFAULT_OUTPUT_SIZE
 from flux_flex.testing import FakeBFL
 from PIL import Image
 
+from tests.clients import Flavour
+
 from .conftest import FAST_RETRY, FAST_SCHEDULE
 
 SUBMIT = "/v1/flux-2-flex"
@@ -40,12 +47,11 @@ def fake() -> Iterator[FakeBFL]:
 
 
 @pytest.fixture
-def client(fake: FakeBFL) -> Iterator[FluxFlex]:
+def client(fake: FakeBFL, flavour: Flavour) -> FluxFlex:
     fake.reset()
-    with FluxFlex(
+    return flavour.client(
         api_key=fake.api_key, base_url=fake.base_url, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY
-    ) as c:
-        yield c
+    )
 
 
 def png_file(path: Path) -> Path:
@@ -55,8 +61,16 @@ def png_file(path: Path) -> Path:
     return path
 
 
+def closed_port() -> int:
+    """A port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 def test_issue_snippet_runs_as_written(
-    fake: FakeBFL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake: FakeBFL, flavour: Flavour, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.reset()
     monkeypatch.chdir(tmp_path)
@@ -66,7 +80,7 @@ def test_issue_snippet_runs_as_written(
     url = "https://images.example/cat.png"
     callback = []
 
-    client = FluxFlex()
+    client = flavour.client()
     job = client.submit(
         "a red fox in snow",
         width=1024,
@@ -92,7 +106,7 @@ def test_issue_snippet_runs_as_written(
     assert path == "fox.png"
     assert Image.open(path).format == "PNG"
     result = client.generate("a red fox", save_to="fox.png")
-    assert result.path is not None
+    assert result.path == "fox.png"  # the extension chose the format
     assert Image.open(result.path).size == DEFAULT_OUTPUT_SIZE  # the size left to the model
     job = client.job(job.id)
     snapshot = client.get_result(job.id)
@@ -129,52 +143,58 @@ def test_dropped_post_is_not_resent(fake: FakeBFL, client: FluxFlex) -> None:
     assert len(fake.tasks) == 1
 
 
-class RefuseFirstConnect(httpx.BaseTransport):
-    """Sends the first request to a closed port (a real 'connection refused'), then passes."""
+class RefuseFirstConnect(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Sends the first request to a closed port (a real 'connection refused'), then passes;
+    for either client."""
 
     def __init__(self, closed_port: int) -> None:
         self.inner = httpx.HTTPTransport()
+        self.async_inner = httpx.AsyncHTTPTransport()
         self.closed_port = closed_port
         self.refused = 0
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def _aim(self, request: httpx.Request) -> None:
         if self.refused == 0:
             self.refused += 1
             request.url = request.url.copy_with(port=self.closed_port)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._aim(request)
         return self.inner.handle_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._aim(request)
+        return await self.async_inner.handle_async_request(request)
 
     def close(self) -> None:
         self.inner.close()
 
+    async def aclose(self) -> None:
+        await self.async_inner.aclose()
 
-def test_refused_post_is_resent_and_succeeds(fake: FakeBFL) -> None:
-    import socket
 
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+def test_refused_post_is_resent_and_succeeds(fake: FakeBFL, flavour: Flavour) -> None:
     fake.reset()
-    transport = RefuseFirstConnect(closed)
-    with httpx.Client(transport=transport) as http:
-        c = FluxFlex(
-            api_key=fake.api_key,
-            base_url=fake.base_url,
-            retry=FAST_RETRY,
-            poll_schedule=FAST_SCHEDULE,
-            http_client=http,
-        )
-        assert c.generate("fox").url
+    transport = RefuseFirstConnect(closed_port())
+    c = flavour.client(
+        api_key=fake.api_key,
+        base_url=fake.base_url,
+        retry=FAST_RETRY,
+        poll_schedule=FAST_SCHEDULE,
+        http_client=flavour.http_client(transport=transport),
+    )
+    assert c.generate("fox").url
     assert transport.refused == 1
     assert fake.count("POST", SUBMIT) == 1
     assert len(fake.tasks) == 1
 
 
 def test_429_retry_after_is_honoured(fake: FakeBFL, client: FluxFlex) -> None:
-    fake.fail_next("POST", SUBMIT, status=429, headers={"Retry-After": "1"})
+    fake.fail_next("POST", SUBMIT, status=429, headers={"Retry-After": "0.5"})
     client.submit("fox")
     posts = [r for r in fake.requests if r.method == "POST"]
     assert [r.status for r in posts] == [429, 200]
-    assert posts[1].at - posts[0].at >= 0.95  # not resent before Retry-After
+    assert posts[1].at - posts[0].at >= 0.45  # not resent before Retry-After
 
 
 @pytest.mark.parametrize(
@@ -203,9 +223,11 @@ def test_unknown_task_raises_at_once(fake: FakeBFL, client: FluxFlex) -> None:
     assert fake.count("GET", POLL) == 1
 
 
-def test_wait_timeout_then_resume(fake: FakeBFL, client: FluxFlex) -> None:
-    with FakeBFL(task_seconds=0.6) as slow:
-        c = FluxFlex(api_key=slow.api_key, base_url=slow.base_url, poll_schedule=FAST_SCHEDULE)
+def test_wait_timeout_then_resume(flavour: Flavour) -> None:
+    with FakeBFL(task_seconds=0.3) as slow:
+        c = flavour.client(
+            api_key=slow.api_key, base_url=slow.base_url, poll_schedule=FAST_SCHEDULE
+        )
         job = c.submit("slow fox")
         with pytest.raises(WaitTimeoutError) as info:
             job.wait(timeout=0.05)
@@ -214,9 +236,9 @@ def test_wait_timeout_then_resume(fake: FakeBFL, client: FluxFlex) -> None:
         c.close()
 
 
-def test_regional_polling_url_and_webhook_shape(tmp_path: Path) -> None:
+def test_regional_polling_url_and_webhook_shape(flavour: Flavour) -> None:
     with FakeBFL(task_seconds=0.05, polling_base_url="http://localhost:{port}") as fake:
-        c = FluxFlex(
+        c = flavour.client(
             api_key=fake.api_key,
             base_url=fake.base_url,
             poll_schedule=FAST_SCHEDULE,
@@ -229,7 +251,9 @@ def test_regional_polling_url_and_webhook_shape(tmp_path: Path) -> None:
     with FakeBFL(
         task_seconds=0.05, webhook_response_shape="webhook", deliver_webhooks=False
     ) as fake:
-        c = FluxFlex(api_key=fake.api_key, base_url=fake.base_url, poll_schedule=FAST_SCHEDULE)
+        c = flavour.client(
+            api_key=fake.api_key, base_url=fake.base_url, poll_schedule=FAST_SCHEDULE
+        )
         job = c.submit("fox", webhook_url="http://127.0.0.1:9/hook", webhook_secret="s3cret-hook")
         assert job.webhook_url == "http://127.0.0.1:9/hook"
         assert job.polling_url == f"{fake.base_url}/v1/get_result?id={job.id}"
@@ -273,9 +297,11 @@ def test_cut_download_is_retried_and_broken_one_leaves_nothing(
     assert sorted(os.listdir(tmp_path)) == ["one.png"]
 
 
-def test_expired_sample_says_download_promptly(tmp_path: Path) -> None:
+def test_expired_sample_says_download_promptly(flavour: Flavour, tmp_path: Path) -> None:
     with FakeBFL(task_seconds=0.02, sample_ttl=0.0) as fake:
-        c = FluxFlex(api_key=fake.api_key, base_url=fake.base_url, poll_schedule=FAST_SCHEDULE)
+        c = flavour.client(
+            api_key=fake.api_key, base_url=fake.base_url, poll_schedule=FAST_SCHEDULE
+        )
         result = c.generate("fox")
         with pytest.raises(DownloadError, match="download promptly") as info:
             result.save(tmp_path / "late.png")
@@ -284,20 +310,14 @@ def test_expired_sample_says_download_promptly(tmp_path: Path) -> None:
         c.close()
 
 
-def test_wrong_key_is_authentication_error(fake: FakeBFL) -> None:
-    from flux_flex import AuthenticationError
-
-    with (
-        FluxFlex(api_key="wrong-key-123", base_url=fake.base_url) as c,
-        pytest.raises(AuthenticationError) as info,
-    ):
+def test_wrong_key_is_authentication_error(fake: FakeBFL, flavour: Flavour) -> None:
+    c = flavour.client(api_key="wrong-key-123", base_url=fake.base_url)
+    with pytest.raises(AuthenticationError) as info:
         c.submit("fox")
     assert "wrong-key-123" not in str(info.value)
 
 
 def test_stalled_poll_is_cut_at_the_wait_deadline(fake: FakeBFL, client: FluxFlex) -> None:
-    from flux_flex import APITimeoutError
-
     job = client.submit("fox")
     fake.stall_next("GET", POLL, seconds=5)
     with pytest.raises(WaitTimeoutError) as info:
@@ -305,3 +325,75 @@ def test_stalled_poll_is_cut_at_the_wait_deadline(fake: FakeBFL, client: FluxFle
     # The poll itself was cut by the deadline (it did not wait for the stalled answer).
     assert isinstance(info.value.__cause__, APITimeoutError)
     assert info.value.task_id == job.id
+
+
+# --- generate_many: one outcome per request, in order; bounded concurrency ------------------
+
+
+def test_generate_many_100_with_failures(fake: FakeBFL, client: FluxFlex, tmp_path: Path) -> None:
+    requests: list[str | dict[str, Any]] = []
+    for i in range(100):
+        if i % 10 == 3:
+            requests.append(f"fox {i} [fail]")
+        elif i % 25 == 7:
+            requests.append({"prompt": f"fox {i} [moderate-content]", "seed": i})
+        elif i % 20 == 0:
+            requests.append({"prompt": f"fox {i}", "save_to": tmp_path / f"img{i}.png"})
+        else:
+            requests.append({"prompt": f"fox {i}", "seed": i})
+    seen: list[int] = []
+    outcomes = client.generate_many(
+        requests, concurrency=24, on_result=lambda index, outcome: seen.append(index)
+    )
+
+    assert len(outcomes) == 100
+    assert sorted(seen) == list(range(100))
+    for i, outcome in enumerate(outcomes):
+        if i % 10 == 3:
+            assert isinstance(outcome, TaskFailedError), (i, outcome)
+        elif i % 25 == 7:
+            assert isinstance(outcome, ModerationError), (i, outcome)
+        else:
+            assert not isinstance(outcome, BaseException), (i, outcome)
+            assert outcome.prompt == f"fox {i}"  # in order
+    saved = [o.path for o in outcomes if not isinstance(o, BaseException) and o.path]
+    assert len(saved) == 5
+    assert all(Path(p).stat().st_size > 0 for p in saved)
+
+    # Never more than 24 in flight: the fake refused nothing, and the task intervals agree.
+    assert fake.rate_limited == 0
+    events = sorted(
+        [(t.created_at, 1) for t in fake.tasks.values()]
+        + [(t.ready_at, -1) for t in fake.tasks.values()]
+    )
+    peak = running = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    assert len(fake.tasks) == 100
+    assert 1 < peak <= 24
+    # One pool of connections, reused (not one per request).
+    assert fake.connections < 50  # ~400 requests over a pool of 32: reused, not one each
+
+
+def test_generate_many_one_failure_never_cancels_others(fake: FakeBFL, client: FluxFlex) -> None:
+    fake.fail_next("POST", SUBMIT, status=500)  # not resent: that item fails alone
+    outcomes = client.generate_many(["a", "b", "c", "d [fail]"], concurrency=1)
+    assert isinstance(outcomes[0], ServerError)
+    assert [o.prompt for o in outcomes[1:3] if not isinstance(o, BaseException)] == ["b", "c"]
+    assert type(outcomes[3]).__name__ == "TaskFailedError"
+    # (an invalid request refuses the whole batch before anything is sent: tests/batch/)
+
+
+def test_429s_are_retried_not_surfaced(flavour: Flavour) -> None:
+    with FakeBFL(task_seconds=0.1, max_in_flight=2, retry_after=0.05) as small:
+        client = flavour.client(
+            api_key=small.api_key,
+            base_url=small.base_url,
+            poll_schedule=FAST_SCHEDULE,
+            max_retries=20,
+        )
+        outcomes = client.generate_many([f"p{i}" for i in range(6)], concurrency=6)
+        client.close()
+        assert not any(isinstance(o, BaseException) for o in outcomes), outcomes
+        assert small.rate_limited > 0

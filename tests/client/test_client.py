@@ -1,13 +1,15 @@
-"""The sync client against respx: exact requests, retries, errors, downloads, secrets."""
+"""Both clients against respx: exact requests, retries, errors, downloads, secrets.
+
+Each test runs for `FluxFlex` and for `AsyncFluxFlex` (the `client` and `flavour` fixtures).
+"""
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import os
-import threading
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,70 +27,32 @@ from flux_flex import (
     ProtocolError,
     RateLimitError,
     RequestValidationError,
+    RetryPolicy,
     ServerError,
     TaskFailedError,
     TaskNotFoundError,
     WaitTimeoutError,
 )
 
-from .conftest import FAST_RETRY, FAST_SCHEDULE, JPEG, PNG
+from tests.clients import Flavour, TwoWayStream
 
-API = "https://api.bfl.ai"
-EU_POLL = "https://api.eu.bfl.ai/v1/get_result"
-SAMPLE = "https://delivery.example/abc/sample.png?sig=zzz"
-KEY = "sk-test-SECRET-1234"
-
-
-def ready(task_id: str = "t1", url: str = SAMPLE) -> httpx.Response:
-    return httpx.Response(
-        200,
-        json={
-            "id": task_id,
-            "status": "Ready",
-            "result": {"sample": url, "seed": 7, "prompt": "fox"},
-        },
-    )
-
-
-def pending(task_id: str = "t1", progress: float | None = None) -> httpx.Response:
-    return httpx.Response(200, json={"id": task_id, "status": "Pending", "progress": progress})
-
-
-def accepted(task_id: str = "t1") -> httpx.Response:
-    return httpx.Response(
-        200,
-        json={
-            "id": task_id,
-            "polling_url": f"{EU_POLL}?id={task_id}",
-            "cost": 5.0,
-            "input_mp": 0.0,
-            "output_mp": 1.0,
-        },
-    )
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-def client() -> Iterator[FluxFlex]:
-    with FluxFlex(api_key=KEY, poll_schedule=FAST_SCHEDULE, retry=FAST_RETRY) as c:
-        yield c
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the driver's sleeps instead of sleeping (no test depends on wall-clock time)."""
-    recorded: list[float] = []
-    monkeypatch.setattr("flux_flex._drivers.time.sleep", recorded.append)
-    return recorded
+from .answers import (
+    EU_POLL,
+    KEY,
+    POLL,
+    SAMPLE,
+    SUBMIT,
+    OneDelivery,
+    accepted,
+    pending,
+    ready,
+    stamped,
+)
+from .conftest import FAST_RETRY, FAST_SCHEDULE, JPEG, PNG, WEBP
 
 
 def test_submit_sends_only_what_was_set(mock: respx.MockRouter, client: FluxFlex) -> None:
-    route = mock.post(f"{API}/v1/flux-2-flex").mock(return_value=accepted())
+    route = mock.post(SUBMIT).mock(return_value=accepted())
     job = client.submit(
         "a red fox",
         width=1024,
@@ -124,7 +88,7 @@ def test_submit_sends_only_what_was_set(mock: respx.MockRouter, client: FluxFlex
 def test_full_path_polls_regional_url_and_downloads_without_key(
     mock: respx.MockRouter, client: FluxFlex, tmp_path: Path
 ) -> None:
-    mock.post(f"{API}/v1/flux-2-flex").mock(return_value=accepted())
+    mock.post(SUBMIT).mock(return_value=accepted())
     poll = mock.get(EU_POLL, params={"id": "t1"}).mock(side_effect=[pending(progress=0.5), ready()])
     sample = mock.get(SAMPLE).mock(return_value=httpx.Response(200, content=JPEG))
     seen: list[Any] = []
@@ -139,21 +103,35 @@ def test_full_path_polls_regional_url_and_downloads_without_key(
     assert [(s.status, s.progress) for s in seen] == [("Pending", 0.5), ("Ready", None)]
 
 
+def test_submit_wait_save_and_read(
+    mock: respx.MockRouter, client: FluxFlex, tmp_path: Path
+) -> None:
+    post = mock.post(SUBMIT).mock(return_value=accepted())
+    mock.get(EU_POLL).mock(side_effect=[pending(progress=50), ready()])
+    sample = mock.get(SAMPLE).mock(return_value=httpx.Response(200, content=WEBP))
+    job = client.submit("fox", seed=1, input_images=[PNG])
+    assert set(json.loads(post.calls.last.request.content)) == {"prompt", "seed", "input_image"}
+    seen: list[Any] = []
+    result = job.wait(timeout=5, on_progress=seen.append)
+    assert [s.progress for s in seen] == [0.5, None]  # 50 is a percentage
+    assert result.save(tmp_path / "fox.png") == str(tmp_path / "fox.webp")
+    assert "x-key" not in sample.calls.last.request.headers
+    assert result.read() == WEBP
+
+
 def test_no_key_on_download_even_if_users_client_sets_it(
-    mock: respx.MockRouter, tmp_path: Path
+    mock: respx.MockRouter, flavour: Flavour, tmp_path: Path
 ) -> None:
     mock.get(SAMPLE).mock(return_value=httpx.Response(200, content=PNG))
     mock.get(EU_POLL).mock(return_value=ready())
-    with FluxFlex(api_key=KEY, http_client=httpx.Client(headers={"x-key": KEY})) as c:
+    with flavour.client(api_key=KEY, http_client=flavour.http_client(headers={"x-key": KEY})) as c:
         result = c.job("t1", polling_url=f"{EU_POLL}?id=t1").wait(timeout=5)
         assert result.save(tmp_path) == str(tmp_path / "t1.png")
     assert "x-key" not in mock.calls.last.request.headers
 
 
 def test_post_503_is_sent_once(mock: respx.MockRouter, client: FluxFlex) -> None:
-    route = mock.post(f"{API}/v1/flux-2-flex").mock(
-        return_value=httpx.Response(503, json={"detail": "busy"})
-    )
+    route = mock.post(SUBMIT).mock(return_value=httpx.Response(503, json={"detail": "busy"}))
     with pytest.raises(ServerError) as info:
         client.submit("fox")
     assert route.call_count == 1
@@ -163,62 +141,56 @@ def test_post_503_is_sent_once(mock: respx.MockRouter, client: FluxFlex) -> None
 
 
 def test_post_read_timeout_is_not_resent(mock: respx.MockRouter, client: FluxFlex) -> None:
-    route = mock.post(f"{API}/v1/flux-2-flex").mock(side_effect=httpx.ReadTimeout("slow"))
+    route = mock.post(SUBMIT).mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(APITimeoutError) as info:
         client.submit("fox")
     assert route.call_count == 1
     assert info.value.task_may_exist
 
 
-def test_post_connect_error_is_resent(
-    mock: respx.MockRouter, client: FluxFlex, sleeps: list[float]
+def test_post_connect_error_is_resent_after_a_backoff(
+    mock: respx.MockRouter, client: FluxFlex
 ) -> None:
-    route = mock.post(f"{API}/v1/flux-2-flex").mock(
-        side_effect=[httpx.ConnectError("refused"), httpx.ConnectError("refused"), accepted()]
-    )
-    assert client.submit("fox").id == "t1"
-    assert route.call_count == 3
-    assert len(sleeps) == 2
+    at: list[float] = []
+    refused = httpx.ConnectError("refused")
+    mock.post(SUBMIT).mock(side_effect=stamped(refused, refused, accepted(), at=at))
+    paced = client.with_options(retry=RetryPolicy(max_retries=3, backoff_initial=0.1))
+    assert paced.submit("fox").id == "t1"
+    # Each resend waits its jittered backoff first: at least half of 0.1 s, then of 0.2 s.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(at)]
+    assert len(gaps) == 2
+    assert min(gaps) >= 0.05
 
 
-def test_connect_errors_beyond_budget_surface(
-    mock: respx.MockRouter, client: FluxFlex, sleeps: list[float]
-) -> None:
-    route = mock.post(f"{API}/v1/flux-2-flex").mock(side_effect=httpx.ConnectError("refused"))
+def test_connect_errors_beyond_budget_surface(mock: respx.MockRouter, client: FluxFlex) -> None:
+    route = mock.post(SUBMIT).mock(side_effect=httpx.ConnectError("refused"))
     with pytest.raises(APIConnectionError) as info:
         client.submit("fox")
     assert route.call_count == FAST_RETRY.max_retries + 1
     assert not info.value.task_may_exist
 
 
-def test_429_retry_after_is_honoured(
-    mock: respx.MockRouter, client: FluxFlex, sleeps: list[float]
-) -> None:
-    route = mock.post(f"{API}/v1/flux-2-flex").mock(
-        side_effect=[
-            httpx.Response(429, json={"detail": "busy"}, headers={"Retry-After": "1"}),
-            accepted(),
-        ]
-    )
+def test_429_retry_after_is_honoured(mock: respx.MockRouter, client: FluxFlex) -> None:
+    # Retry-After 0.25 s against a backoff of at most 0.02 s: a resend sooner ignored it.
+    at: list[float] = []
+    busy = httpx.Response(429, json={"detail": "busy"}, headers={"Retry-After": "0.25"})
+    mock.post(SUBMIT).mock(side_effect=stamped(busy, accepted(), at=at))
     assert client.submit("fox").id == "t1"
-    assert route.call_count == 2
-    assert sleeps == [1.0]
+    assert len(at) == 2
+    assert at[1] - at[0] >= 0.24
 
 
-def test_429_beyond_budget_is_rate_limit_error(
-    mock: respx.MockRouter, client: FluxFlex, sleeps: list[float]
-) -> None:
-    mock.post(f"{API}/v1/flux-2-flex").mock(
-        return_value=httpx.Response(429, json={"detail": "busy"}, headers={"Retry-After": "2"})
+def test_429_beyond_budget_is_rate_limit_error(mock: respx.MockRouter, client: FluxFlex) -> None:
+    route = mock.post(SUBMIT).mock(
+        return_value=httpx.Response(429, json={"detail": "busy"}, headers={"Retry-After": "0.05"})
     )
     with pytest.raises(RateLimitError) as info:
         client.submit("fox")
-    assert info.value.retry_after == 2.0
+    assert route.call_count == FAST_RETRY.max_retries + 1
+    assert info.value.retry_after == 0.05
 
 
-def test_get_is_retried_on_5xx_and_broken_links(
-    mock: respx.MockRouter, client: FluxFlex, sleeps: list[float]
-) -> None:
+def test_get_is_retried_on_5xx_and_broken_links(mock: respx.MockRouter, client: FluxFlex) -> None:
     route = mock.get(EU_POLL).mock(
         side_effect=[
             httpx.Response(502),
@@ -243,7 +215,7 @@ def test_get_is_retried_on_5xx_and_broken_links(
 def test_terminal_status_raises_within_one_poll(
     mock: respx.MockRouter, client: FluxFlex, status: str, cls: type[Exception]
 ) -> None:
-    route = mock.get(f"{API}/v1/get_result").mock(
+    route = mock.get(POLL).mock(
         return_value=httpx.Response(200, json={"id": "t1", "status": status})
     )
     with pytest.raises(cls) as info:
@@ -256,18 +228,16 @@ def test_terminal_status_raises_within_one_poll(
 def test_malformed_json_is_protocol_error_with_raw(
     mock: respx.MockRouter, client: FluxFlex
 ) -> None:
-    mock.post(f"{API}/v1/flux-2-flex").mock(return_value=httpx.Response(200, content=b"{oops"))
+    mock.post(SUBMIT).mock(return_value=httpx.Response(200, content=b"{oops"))
     with pytest.raises(ProtocolError) as info:
         client.submit("fox")
     assert info.value.raw == "{oops"
 
 
-def test_wait_deadline_raises_with_task_id(mock: respx.MockRouter, tmp_path: Path) -> None:
-    mock.get(f"{API}/v1/get_result").mock(return_value=pending())
-    with (
-        FluxFlex(api_key=KEY, poll_schedule=FAST_SCHEDULE) as c,
-        pytest.raises(WaitTimeoutError) as info,
-    ):
+def test_wait_deadline_raises_with_task_id(mock: respx.MockRouter, flavour: Flavour) -> None:
+    mock.get(POLL).mock(return_value=pending())
+    c = flavour.client(api_key=KEY, poll_schedule=FAST_SCHEDULE)
+    with pytest.raises(WaitTimeoutError) as info:
         c.wait("t1", timeout=0.1)
     assert info.value.task_id == "t1"
     assert "client.job('t1')" in str(info.value)
@@ -276,7 +246,7 @@ def test_wait_deadline_raises_with_task_id(mock: respx.MockRouter, tmp_path: Pat
 def test_get_result_is_one_poll_and_returns_final_statuses(
     mock: respx.MockRouter, client: FluxFlex
 ) -> None:
-    route = mock.get(f"{API}/v1/get_result").mock(
+    route = mock.get(POLL).mock(
         return_value=httpx.Response(200, json={"id": "t1", "status": "Error", "progress": 80})
     )
     snapshot = client.get_result("t1")
@@ -298,15 +268,14 @@ def test_expired_sample_is_download_error(
 
 
 def test_broken_transfer_leaves_no_partial_file(
-    mock: respx.MockRouter, client: FluxFlex, tmp_path: Path, sleeps: list[float]
+    mock: respx.MockRouter, client: FluxFlex, tmp_path: Path
 ) -> None:
-    class Broken(httpx.SyncByteStream):
-        def __iter__(self) -> Iterator[bytes]:
-            yield PNG[:10]
-            raise httpx.ReadError("link lost")
-
     mock.get(EU_POLL).mock(return_value=ready())
-    route = mock.get(SAMPLE).mock(side_effect=lambda request: httpx.Response(200, stream=Broken()))
+    route = mock.get(SAMPLE).mock(
+        side_effect=lambda request: httpx.Response(
+            200, stream=TwoWayStream(PNG[:10], error=httpx.ReadError("link lost"))
+        )
+    )
     result = client.job("t1", polling_url=f"{EU_POLL}?id=t1").wait(timeout=5)
     with pytest.raises(DownloadError):
         result.save(tmp_path / "x.png")
@@ -315,9 +284,7 @@ def test_broken_transfer_leaves_no_partial_file(
 
 
 def test_auth_error(mock: respx.MockRouter, client: FluxFlex) -> None:
-    mock.post(f"{API}/v1/flux-2-flex").mock(
-        return_value=httpx.Response(401, json={"detail": "bad key"})
-    )
+    mock.post(SUBMIT).mock(return_value=httpx.Response(401, json={"detail": "bad key"}))
     with pytest.raises(AuthenticationError, match="BFL_API_KEY"):
         client.submit("fox")
 
@@ -326,7 +293,7 @@ def test_secrets_never_in_repr_str_or_logs(
     mock: respx.MockRouter, client: FluxFlex, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "whsec-VERY-SECRET"
-    mock.post(f"{API}/v1/flux-2-flex").mock(
+    mock.post(SUBMIT).mock(
         return_value=httpx.Response(
             422,
             json={
@@ -340,65 +307,36 @@ def test_secrets_never_in_repr_str_or_logs(
     with pytest.raises(RequestValidationError) as info:
         client.submit("fox", webhook_url="https://me.example/h", webhook_secret=secret)
     assert any(r.name == "flux_flex" for r in caplog.records)
+    assert "***" in repr(client)
     for text in (repr(client), str(client), str(info.value), repr(info.value), caplog.text):
         assert KEY not in text
         assert secret not in text
 
 
-def test_users_http_client_is_used_and_left_open(mock: respx.MockRouter) -> None:
+def test_users_http_client_is_used_and_left_open(mock: respx.MockRouter, flavour: Flavour) -> None:
     hooked: list[str] = []
-    http = httpx.Client(event_hooks={"request": [lambda r: hooked.append(r.method)]})
-    mock.post(f"{API}/v1/flux-2-flex").mock(return_value=accepted())
-    with FluxFlex(api_key=KEY, http_client=http) as c:
+    http = flavour.http_client(event_hooks={"request": [lambda r: hooked.append(r.method)]})
+    mock.post(SUBMIT).mock(return_value=accepted())
+    with flavour.client(api_key=KEY, http_client=http) as c:
         c.submit("fox")
     assert hooked == ["POST"]
     assert not http.is_closed
-    http.close()
 
 
-def test_configuration_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_configuration_from_environment(monkeypatch: pytest.MonkeyPatch, flavour: Flavour) -> None:
     with pytest.raises(ConfigurationError) as info:
-        FluxFlex()
+        flavour.client()
     assert "BFL_API_KEY" in str(info.value)
     assert "api_key=" in str(info.value)
     monkeypatch.setenv("BFL_API_KEY", KEY)
     monkeypatch.setenv("BFL_BASE_URL", "http://127.0.0.1:9/")
-    assert FluxFlex().base_url == "http://127.0.0.1:9"
-    assert FluxFlex(region="eu").base_url == "https://api.eu.bfl.ai"
-    assert FluxFlex(region="us").base_url == "https://api.us.bfl.ai"
+    assert flavour.client().base_url == "http://127.0.0.1:9"
+    assert flavour.client(region="eu").base_url == "https://api.eu.bfl.ai"
+    assert flavour.client(region="us").base_url == "https://api.us.bfl.ai"
     with pytest.raises(ConfigurationError, match="region"):
-        FluxFlex(region="mars")
+        flavour.client(region="mars")
     with pytest.raises(ConfigurationError):
-        FluxFlex(timeout=0)
-
-
-class OneDelivery:
-    """A CompletionSource that has (or gets) one payload."""
-
-    def __init__(self, payload: Mapping[str, Any] | None = None) -> None:
-        self.payload = payload
-        self.arrived = threading.Event()
-        if payload is not None:
-            self.arrived.set()
-
-    def deliver(self, payload: Mapping[str, Any]) -> None:
-        self.payload = payload
-        self.arrived.set()
-
-    def delivered(self, task_id: str) -> Mapping[str, Any] | None:
-        return self.payload if self.payload and self.payload["id"] == task_id else None
-
-    def wait_delivered(self, task_id: str, timeout: float) -> Mapping[str, Any] | None:
-        self.arrived.wait(timeout)
-        return self.delivered(task_id)
-
-    async def wait_delivered_async(self, task_id: str, timeout: float) -> Mapping[str, Any] | None:
-        import anyio
-
-        with anyio.move_on_after(timeout):
-            while not self.arrived.is_set():  # noqa: ASYNC110 - a threading.Event, set from any thread
-                await anyio.sleep(0.005)
-        return self.delivered(task_id)
+        flavour.client(timeout=0)
 
 
 def test_webhook_delivery_means_zero_polls(mock: respx.MockRouter, client: FluxFlex) -> None:
@@ -408,14 +346,17 @@ def test_webhook_delivery_means_zero_polls(mock: respx.MockRouter, client: FluxF
     assert (result.url, result.seed, poll.call_count) == (SAMPLE, 3, 0)
 
 
-def test_webhook_error_payload_raises(mock: respx.MockRouter, client: FluxFlex) -> None:
-    source = OneDelivery({"id": "t1", "status": "Error", "error": "GPU fell over"})
+@pytest.mark.parametrize("field", ["error", "message"])
+def test_webhook_error_payload_raises(mock: respx.MockRouter, client: FluxFlex, field: str) -> None:
+    poll = mock.get(POLL).mock(return_value=pending())
+    source = OneDelivery({"id": "t1", "status": "Error", field: "GPU fell over"})
     with pytest.raises(TaskFailedError, match="GPU fell over"):
         client.wait("t1", timeout=5, webhook=source)
+    assert poll.call_count == 0
 
 
 def test_lost_webhook_falls_back_to_polling(mock: respx.MockRouter, client: FluxFlex) -> None:
-    poll = mock.get(f"{API}/v1/get_result").mock(side_effect=[pending(), ready()])
+    poll = mock.get(POLL).mock(side_effect=[pending(), ready()])
     result = client.wait("t1", timeout=5, webhook=OneDelivery(), webhook_grace=0.02)
     assert result.url == SAMPLE
     assert poll.call_count == 2
@@ -428,7 +369,7 @@ def test_late_webhook_ends_the_wait_between_polls(mock: respx.MockRouter, client
         source.deliver({"id": "t1", "status": "Ready", "result": {"sample": SAMPLE}})
         return pending()
 
-    poll = mock.get(f"{API}/v1/get_result").mock(side_effect=answer)
+    poll = mock.get(POLL).mock(side_effect=answer)
     result = client.wait("t1", timeout=5, webhook=source, webhook_grace=0.01)
     assert result.url == SAMPLE
     assert poll.call_count == 1

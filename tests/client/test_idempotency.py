@@ -32,6 +32,7 @@ from flux_flex import (
     TaskInProgressError,
     TaskUncertainError,
 )
+from flux_flex._core.journal import Accepted
 from flux_flex.testing import FakeBFL
 
 from tests.clients import Flavour, unwrap
@@ -225,6 +226,12 @@ def test_a_live_holder_is_waited_for_within_the_timeout_then_named(
         # submit waits as long as one request may take (the client's timeout).
         with pytest.raises(TaskInProgressError):
             make(timeout=0.5).submit("a fox", idempotency_key=KEY)
+        # Once the holder's task exists, submit hands it out; generate still waits for it.
+        journal.record(f"key:{KEY}", 1, Accepted("task-held"), owner=holder)
+        assert make().submit("a fox", idempotency_key=KEY).id == "task-held"
+        with pytest.raises(TaskInProgressError) as caught:
+            make().generate("a fox", idempotency_key=KEY, timeout=0.3)
+        assert (caught.value.state, caught.value.task_id) == ("submitted", "task-held")
         assert posts(fake) == 0
         journal.close_run(holder)
 

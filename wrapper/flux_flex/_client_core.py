@@ -308,10 +308,9 @@ class ClientCore:
 
         def download(finished: Finished) -> Generator[Action, Answer, HttpResponse]:
             assert save_to is not None
-            flow = self.download_flow(
+            return self.download_flow(
                 finished.url, finished.id, save_to, deadline=deadline, secrets=request.secrets
             )
-            return flow
 
         def save(response: HttpResponse, task_id: str) -> str:
             assert save_to is not None

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from flux_flex.errors import DownloadError as DownloadError
     from flux_flex.errors import FieldError as FieldError
     from flux_flex.errors import FluxFlexError as FluxFlexError
+    from flux_flex.errors import IdempotencyConflictError as IdempotencyConflictError
     from flux_flex.errors import InsufficientCreditsError as InsufficientCreditsError
     from flux_flex.errors import JournalError as JournalError
     from flux_flex.errors import ModerationError as ModerationError
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from flux_flex.errors import ServerError as ServerError
     from flux_flex.errors import TaskError as TaskError
     from flux_flex.errors import TaskFailedError as TaskFailedError
+    from flux_flex.errors import TaskInProgressError as TaskInProgressError
     from flux_flex.errors import TaskNotFoundError as TaskNotFoundError
     from flux_flex.errors import TaskUncertainError as TaskUncertainError
     from flux_flex.errors import UntrustedHostError as UntrustedHostError

@@ -18,6 +18,7 @@ from flux_flex._core.actions import (
     AwaitDelivery,
     HttpRequest,
     HttpResponse,
+    Local,
     Report,
     Send,
     Sleep,
@@ -60,6 +61,8 @@ class AsyncDriver(BaseDriver):
                         await asyncio.sleep(action.timeout)
                 elif isinstance(action, Report) and on_report is not None:
                     on_report(action)
+                elif isinstance(action, Local):  # blocking work: off the event loop
+                    answer = await asyncio.to_thread(action.function)
                 action = flow.send(answer)
         except StopIteration as stop:
             return stop.value

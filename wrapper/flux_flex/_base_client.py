@@ -11,8 +11,9 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any, ClassVar, Generic, Self, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, Unpack, cast
 
 import attrs
 import httpx
@@ -30,6 +31,7 @@ from flux_flex._client_core import (
 from flux_flex._config import resolve_settings
 from flux_flex._core.actions import Action, Answer, HttpResponse, Report
 from flux_flex._core.deadline import Deadline
+from flux_flex._core.journaled import JournaledCall, Outcome, Submitted
 from flux_flex._core.pricing import Estimate
 from flux_flex._core.request import PreparedRequest
 from flux_flex._core.retry import RetryPolicy
@@ -38,9 +40,13 @@ from flux_flex._core.status import Acknowledged, Finished, Polled
 from flux_flex._requests import prepare, target_format
 from flux_flex._version import package_version
 from flux_flex.completion import CompletionSource
-from flux_flex.errors import ConfigurationError
+from flux_flex.errors import ConfigurationError, FieldError, RequestValidationError
 from flux_flex.models import JobInfo, ProgressCallback, ResultInfo, TaskSnapshot
 from flux_flex.params import SubmitParams
+
+if TYPE_CHECKING:  # a journal is loaded only by a client or a call given one
+    from flux_flex._call_journal import CallJournal
+    from flux_flex.journal import Journal
 
 __all__ = ["BaseClient", "BatchParts", "snapshot_of", "user_agent"]
 
@@ -79,7 +85,11 @@ class BaseClient(Generic[JobT, ResultT, DriverT, HttpT]):
     may receive the API key besides the base URL's host (and HTTPS hosts under bfl.ai);
     ``download_timeout`` and ``max_download_bytes`` bound each image download;
     ``max_connections`` sizes the connection pool. Pass ``http_client`` to use your own
-    httpx client (it is not closed by us).
+    httpx client (it is not closed by us). ``journal`` (a `Journal`, a path,
+    ``sqlite:///path`` or ``postgresql://...``) keeps every ``generate`` and ``submit`` in
+    that task journal and lets them take an ``idempotency_key``; one given as a path or URL
+    is opened on first use and closed with the client. ``$FLUX_FLEX_JOURNAL`` is not read:
+    pass ``journal=flux_flex.journal.journal_from_env()`` for that.
     """
 
     _job_type: ClassVar[Callable[..., Any]]
@@ -101,6 +111,7 @@ class BaseClient(Generic[JobT, ResultT, DriverT, HttpT]):
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         http_client: HttpT | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
     ) -> None:
         if isinstance(max_connections, bool) or not (
             isinstance(max_connections, int) and max_connections >= 1
@@ -118,6 +129,13 @@ class BaseClient(Generic[JobT, ResultT, DriverT, HttpT]):
             max_download_bytes=max_download_bytes,
         )
         self._core = ClientCore(resolve_settings(api_key, base_url, region), options, TaskTimings())
+        self._journal: CallJournal | None = None
+        self._owns_journal = False
+        if journal is not None:
+            from flux_flex._call_journal import CallJournal
+
+            self._journal = CallJournal(journal)
+            self._owns_journal = True
         self._max_connections = max_connections
         self._owns_http = http_client is None
         self._http: HttpT = self._new_http() if http_client is None else http_client
@@ -219,8 +237,10 @@ class BaseClient(Generic[JobT, ResultT, DriverT, HttpT]):
         return clone
 
     def _share_connections(self, original: BaseClient[JobT, ResultT, DriverT, HttpT]) -> None:
-        """A `with_options` copy: ``original``'s pool (not to close), a driver of its own."""
+        """A `with_options` copy: ``original``'s pool and journal (not to close), a driver of
+        its own."""
         self._owns_http = False
+        self._owns_journal = False
         self._driver = self._new_driver()
 
     def _new_driver(self) -> DriverT:
@@ -230,10 +250,69 @@ class BaseClient(Generic[JobT, ResultT, DriverT, HttpT]):
     def _batch_parts(self) -> BatchParts[DriverT, ResultT]:
         return BatchParts(self._core, self._driver, self._result)
 
+    def _batch_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """A batch's options; its journal is the client's unless it names one (None: none)."""
+        if self._journal is None or "journal" in options:
+            return dict(options)
+        return {**options, "journal": self._journal.for_batch()}
+
     # -- calls: their flows, and how their values become what the call returns ----------------
-    def _submit_call(self, prompt: Any, params: Mapping[str, Any]) -> Call[JobT]:
+    def _submit_call(
+        self,
+        prompt: Any,
+        params: Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
+    ) -> Call[JobT]:
         request = prepare(prompt, params, call="submit")
-        return Call(self._core.submit_flow(request, None), self._job_after(request))
+        port = self._call_journal(journal, idempotency_key)
+        if port is None:
+            return Call(self._core.submit_flow(request, None), self._job_after(request))
+        call = JournaledCall.of(
+            request,
+            key=idempotency_key,
+            token=uuid.uuid4().hex,
+            method="submit",
+            save_to=None,
+            resubmit_uncertain=resubmit_uncertain,
+        )
+        flow = self._core.journaled_submit_flow(request, call, port)
+        clock = self._core.env.clock
+
+        def finish(submitted: Submitted) -> JobT:
+            ack = submitted.ack
+            if not ack.polling_url:  # an earlier call's task, kept without its polling URL
+                ack = attrs.evolve(ack, polling_url=self._core.polling_url(ack.id, None))
+            return self._job(ack, clock() if submitted.fresh else None, request.secrets)
+
+        return Call(flow, finish)
+
+    def _call_journal(
+        self, journal: Journal | str | os.PathLike[str] | None, key: str | None
+    ) -> CallJournal | None:
+        """The journal a call keeps (its own, else the client's; None: none), checked with
+        its ``idempotency_key`` before anything is sent."""
+        if key is not None and (not isinstance(key, str) or not key.strip()):
+            raise RequestValidationError(
+                f"idempotency_key must be a non-empty string naming one request (e.g. your "
+                f"order or job id), not {key!r}. Nothing was sent.",
+                errors=[FieldError("idempotency_key", "type", "a non-empty string")],
+            )
+        if journal is not None:
+            from flux_flex._call_journal import CallJournal
+
+            return CallJournal(journal, per_call=True)
+        if self._journal is None and key is not None:
+            raise ConfigurationError(
+                f"idempotency_key={key!r} needs a task journal to remember the key in, and "
+                "this client has none, so nothing was sent. Give one to the client or to "
+                "the call: journal='tasks.sqlite' (one machine), or "
+                "journal='postgresql://user@host/db' shared by every worker "
+                "(flux_flex.journal.journal_from_env() reads $FLUX_FLEX_JOURNAL)."
+            )
+        return self._journal
 
     def _job_after(self, request: PreparedRequest) -> Callable[[Acknowledged], JobT]:
         clock = self._core.env.clock
@@ -303,11 +382,39 @@ class BaseClient(Generic[JobT, ResultT, DriverT, HttpT]):
         on_progress: ProgressCallback | None,
         webhook: CompletionSource | None,
         webhook_grace: float | None,
+        idempotency_key: str | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
     ) -> Call[ResultT]:
         request = prepare(prompt, params, save_to, call="generate")
+        port = self._call_journal(journal, idempotency_key)
         deadline = self._core.deadline(timeout)
         if request.save_to is not None:
             _files.prepare_target(request.save_to)
+        on_report = self._on_report(on_progress)
+        if port is not None:
+            call = JournaledCall.of(
+                request,
+                key=idempotency_key,
+                token=uuid.uuid4().hex,
+                method="generate",
+                save_to=None if request.save_to is None else os.path.abspath(request.save_to),
+                format_given=params.get("output_format") is not None,
+                resubmit_uncertain=resubmit_uncertain,
+            )
+            journaled = self._core.journaled_generate_flow(
+                request,
+                call,
+                port,
+                deadline=deadline,
+                webhook=webhook is not None,
+                webhook_grace=webhook_grace,
+            )
+
+            def result_of(outcome: Outcome) -> ResultT:
+                return self._result(outcome.finished, outcome.path)
+
+            return Call(journaled, result_of, webhook, on_report)
         flow = self._core.generate_flow(
             request, deadline=deadline, webhook=webhook is not None, webhook_grace=webhook_grace
         )
@@ -319,7 +426,7 @@ class BaseClient(Generic[JobT, ResultT, DriverT, HttpT]):
                 path = self._core.saved(generated.download, request.save_to, finished.id)
             return self._result(finished, path)
 
-        return Call(flow, finish, webhook, self._on_report(on_progress))
+        return Call(flow, finish, webhook, on_report)
 
     def _get_result_call(self, task: JobInfo | str, polling_url: str | None) -> Call[TaskSnapshot]:
         if isinstance(task, str):
@@ -342,7 +449,7 @@ class BaseClient(Generic[JobT, ResultT, DriverT, HttpT]):
         return Call(self._core.credits_flow(), float)
 
     # -- the public objects --------------------------------------------------------------------
-    def _job(self, ack: Acknowledged, submitted_at: float, secrets: Sequence[str]) -> JobT:
+    def _job(self, ack: Acknowledged, submitted_at: float | None, secrets: Sequence[str]) -> JobT:
         job = self._job_type(
             **attrs.asdict(ack, recurse=False),
             submitted_at=submitted_at,

@@ -19,15 +19,18 @@ import httpx
 
 from flux_flex import _files
 from flux_flex._config import Settings
+from flux_flex._core import journaled
 from flux_flex._core.account import credits_flow
 from flux_flex._core.actions import Action, Answer, HttpRequest, HttpResponse, Report
 from flux_flex._core.deadline import Deadline
 from flux_flex._core.flows import Flow, FlowEnv, download_flow, poll_flow, submit_flow, wait_flow
 from flux_flex._core.hosts import KeyDestinations
+from flux_flex._core.journaled import JournaledCall, JournalPort, Outcome, Submitted
 from flux_flex._core.redact import masked_flow
 from flux_flex._core.request import PreparedRequest
 from flux_flex._core.retry import RetryPolicy
 from flux_flex._core.schedule import PollSchedule, TaskTimings
+from flux_flex._core.sniff import sniff_format
 from flux_flex._core.status import Acknowledged, Finished, Polled, default_polling_url
 from flux_flex.completion import CompletionSource
 from flux_flex.errors import ConfigurationError
@@ -50,6 +53,8 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 # One pool for everything, sized for generate_many's default concurrency (24 tasks in
 # flight, the API's limit) plus downloads.
 DEFAULT_MAX_CONNECTIONS = 32
+DEFAULT_REQUEST_BOUND = 30.0
+"""How long one request may take when the client's timeout sets no bound at all."""
 
 T = TypeVar("T")
 
@@ -276,6 +281,68 @@ class ClientCore:
             )
         return Generated(ack, submitted_at, finished, download)
 
+    def journaled_generate_flow(
+        self,
+        request: PreparedRequest,
+        call: JournaledCall,
+        port: JournalPort,
+        *,
+        deadline: Deadline,
+        webhook: bool,
+        webhook_grace: float | None,
+    ) -> Generator[Action, Answer, Outcome]:
+        """`generate_flow` kept in the task journal ``port`` as ``call`` (an idempotency
+        key's, or named by its task): the image saved into place, and recorded."""
+        save_to = request.save_to
+
+        def wait(task_id: str, polling_url: str | None, submitted_at: float | None) -> Flow:
+            return self.wait_flow(
+                task_id,
+                polling_url,
+                deadline=deadline,
+                webhook=webhook,
+                webhook_grace=webhook_grace,
+                submitted_at=submitted_at,
+                secrets=request.secrets,
+            )
+
+        def download(finished: Finished) -> Generator[Action, Answer, HttpResponse]:
+            assert save_to is not None
+            return self.download_flow(
+                finished.url, finished.id, save_to, deadline=deadline, secrets=request.secrets
+            )
+
+        def save(response: HttpResponse, task_id: str) -> str:
+            assert save_to is not None
+            return self.saved(response, save_to, task_id)
+
+        steps = journaled.GenerateSteps(
+            submit=lambda: self.submit_flow(request, deadline),
+            wait=wait,
+            download=download,
+            save=save,
+            has_image=_image_at,
+            clock=self.env.clock,
+        )
+        flow = journaled.generate_flow(call, port, steps, deadline)
+        return masked_flow(flow, self._env(request.secrets).secrets)
+
+    def journaled_submit_flow(
+        self, request: PreparedRequest, call: JournaledCall, port: JournalPort
+    ) -> Generator[Action, Answer, Submitted]:
+        """`submit_flow` kept in the task journal ``port`` as ``call``. Another live call
+        sending the same key is waited for as long as one request may take."""
+        held = self.deadline(self.request_bound())
+        flow = journaled.submit_flow(
+            call, port, lambda: self.submit_flow(request, None), held=held, clock=self.env.clock
+        )
+        return masked_flow(flow, self._env(request.secrets).secrets)
+
+    def request_bound(self) -> float:
+        """The longest one request may take: the largest of the client's timeouts."""
+        limits = [value for value in self.options.timeout.as_dict().values() if value]
+        return max(limits) if limits else DEFAULT_REQUEST_BOUND
+
     def credits_flow(self) -> Flow:
         """The account's balance (``GET /v1/credits``)."""
         return masked_flow(credits_flow(self.base_url, self.env), self.env.secrets)
@@ -285,3 +352,12 @@ class ClientCore:
         """Move a streamed download into place at ``path``; the path written."""
         assert response.temp_path is not None
         return _files.finalize(response.temp_path, response.head, path, task_id)
+
+
+def _image_at(path: str) -> bool:
+    """Whether an image (a PNG, JPEG or WebP, by its first bytes) is at ``path``."""
+    try:
+        with open(path, "rb") as file:
+            return sniff_format(file.read(16)) is not None
+    except OSError:
+        return False

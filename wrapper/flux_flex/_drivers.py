@@ -18,6 +18,7 @@ from flux_flex._core.actions import (
     HttpFailure,
     HttpRequest,
     HttpResponse,
+    Local,
     Report,
     Send,
     Sleep,
@@ -223,6 +224,8 @@ class SyncDriver(BaseDriver):
                         time.sleep(action.timeout)
                 elif isinstance(action, Report) and on_report is not None:
                     on_report(action)
+                elif isinstance(action, Local):
+                    answer = action.function()
                 action = flow.send(answer)
         except StopIteration as stop:
             return stop.value

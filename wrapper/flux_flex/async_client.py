@@ -3,6 +3,7 @@ awaited. A module of its own so that the sync client does not import asyncio."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar, Unpack
@@ -22,6 +23,7 @@ from flux_flex.params import SubmitParams
 if TYPE_CHECKING:  # loaded by the first batch: a client for single calls does without them
     from flux_flex._batch.engine import BatchOptions, Request
     from flux_flex._batch.tasks import AsyncBatchRun
+    from flux_flex.journal import Journal
 
 __all__ = ["AsyncFluxFlex"]
 
@@ -48,9 +50,25 @@ class AsyncFluxFlex(
         value = await self._driver.run(call.flow, source=call.source, on_report=call.on_report)
         return call.finish(value)
 
-    async def submit(self, prompt: str, **params: Unpack[SubmitParams]) -> AsyncJob:
-        """Submit a task (billed) and return its `AsyncJob` at once; see `FluxFlex.submit`."""
-        return await self._call(self._submit_call(prompt, params))
+    async def submit(
+        self,
+        prompt: str,
+        *,
+        idempotency_key: str | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
+        **params: Unpack[SubmitParams],
+    ) -> AsyncJob:
+        """Submit a task (billed) and return its `AsyncJob` at once; see `FluxFlex.submit`
+        (``idempotency_key``, ``journal`` and ``resubmit_uncertain`` included)."""
+        call = self._submit_call(
+            prompt,
+            params,
+            idempotency_key=idempotency_key,
+            journal=journal,
+            resubmit_uncertain=resubmit_uncertain,
+        )
+        return await self._call(call)
 
     async def wait(
         self,
@@ -72,6 +90,9 @@ class AsyncFluxFlex(
         on_progress: ProgressCallback | None = None,
         webhook: CompletionSource | None = None,
         webhook_grace: float | None = None,
+        idempotency_key: str | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
         **params: Unpack[SubmitParams],
     ) -> AsyncResult:
         """Submit, wait, and (with ``save_to``) download, all within ``timeout``; see
@@ -84,6 +105,9 @@ class AsyncFluxFlex(
             on_progress=on_progress,
             webhook=webhook,
             webhook_grace=webhook_grace,
+            idempotency_key=idempotency_key,
+            journal=journal,
+            resubmit_uncertain=resubmit_uncertain,
         )
         return await self._call(call)
 
@@ -126,7 +150,7 @@ class AsyncFluxFlex(
             on_result=on_result,
             concurrency=concurrency,
             timeout=timeout,
-            **options,
+            **self._batch_options(options),
         )
 
     def generate_as_completed(
@@ -143,14 +167,20 @@ class AsyncFluxFlex(
         from flux_flex._batch.tasks import AsyncBatchRun
 
         return AsyncBatchRun(
-            self._batch_parts(), requests, concurrency=concurrency, timeout=timeout, **options
+            self._batch_parts(),
+            requests,
+            concurrency=concurrency,
+            timeout=timeout,
+            **self._batch_options(options),
         )
 
     async def aclose(self) -> None:
-        """Close the HTTP connections (not those of a client you passed in), as
-        ``async with`` does on the way out."""
+        """Close the HTTP connections (not those of a client you passed in), and the task
+        journal the client opened, as ``async with`` does on the way out."""
         if self._owns_http:
             await self._http.aclose()
+        if self._owns_journal and self._journal is not None:
+            await asyncio.to_thread(self._journal.close)
 
     async def close(self) -> None:
         """Close the HTTP connections: the same as `aclose`."""

@@ -21,6 +21,7 @@ from flux_flex.params import SubmitParams
 if TYPE_CHECKING:  # loaded by the first batch: a client for single calls does without them
     from flux_flex._batch.engine import BatchOptions, Request
     from flux_flex._batch.threads import BatchRun
+    from flux_flex.journal import Journal
 
 __all__ = ["FluxFlex"]
 
@@ -54,7 +55,15 @@ class FluxFlex(BaseClient[Job, Result, SyncDriver, httpx.Client], Closing):
         value = self._driver.run(call.flow, source=call.source, on_report=call.on_report)
         return call.finish(value)
 
-    def submit(self, prompt: str, **params: Unpack[SubmitParams]) -> Job:
+    def submit(
+        self,
+        prompt: str,
+        *,
+        idempotency_key: str | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
+        **params: Unpack[SubmitParams],
+    ) -> Job:
         """Submit a task (billed) and return its `Job` at once.
 
         Parameters left out are not sent (the API applies its defaults); width/height 0
@@ -67,8 +76,21 @@ class FluxFlex(BaseClient[Job, Result, SyncDriver, httpx.Client], Closing):
         A submission is billed and never resent unless it provably did not leave (connect
         error) or was refused with 429; a 5xx or lost answer raises an error whose
         ``task_may_exist`` is True.
+
+        ``idempotency_key`` (with a ``journal``, the client's or this call's) names the
+        request across calls, processes and machines: a later call with the same key
+        returns the job of the task the first one created, with no second POST (see
+        `generate` for the rest). A call holding the key elsewhere that is still sending
+        it is waited for as long as one request may take (`TaskInProgressError` after).
         """
-        return self._call(self._submit_call(prompt, params))
+        call = self._submit_call(
+            prompt,
+            params,
+            idempotency_key=idempotency_key,
+            journal=journal,
+            resubmit_uncertain=resubmit_uncertain,
+        )
+        return self._call(call)
 
     def wait(
         self,
@@ -98,6 +120,9 @@ class FluxFlex(BaseClient[Job, Result, SyncDriver, httpx.Client], Closing):
         on_progress: ProgressCallback | None = None,
         webhook: CompletionSource | None = None,
         webhook_grace: float | None = None,
+        idempotency_key: str | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
         **params: Unpack[SubmitParams],
     ) -> Result:
         """Submit, wait, and (with ``save_to``) download: the one-call way to an image.
@@ -108,6 +133,18 @@ class FluxFlex(BaseClient[Job, Result, SyncDriver, httpx.Client], Closing):
         ``.webp``); an extension that contradicts ``output_format``, or another one
         (``.gif``), is refused with `RequestValidationError` before anything is sent. Without
         an extension, the image's real format's is added.
+
+        ``idempotency_key`` (e.g. your order or job id) names the request in a task
+        ``journal`` — the client's, or one given to this call — across calls, processes and
+        machines, so that a re-run never pays twice. The first call with a key claims it,
+        then submits; a later one resumes that task (no second POST), or returns the saved
+        result (fetched again into ``save_to`` when the file is not on this machine). A call
+        still holding the key elsewhere is waited for within ``timeout``, then
+        `TaskInProgressError`. A submission whose answer was lost raises
+        `TaskUncertainError` (sent again only with ``resubmit_uncertain=True``); the key with
+        other parameters (the request body, not ``save_to`` or ``timeout``),
+        `IdempotencyConflictError`, before anything is sent. With a journal and no key, the
+        call is recorded under its task id.
         """
         call = self._generate_call(
             prompt,
@@ -117,6 +154,9 @@ class FluxFlex(BaseClient[Job, Result, SyncDriver, httpx.Client], Closing):
             on_progress=on_progress,
             webhook=webhook,
             webhook_grace=webhook_grace,
+            idempotency_key=idempotency_key,
+            journal=journal,
+            resubmit_uncertain=resubmit_uncertain,
         )
         return self._call(call)
 
@@ -170,7 +210,8 @@ class FluxFlex(BaseClient[Job, Result, SyncDriver, httpx.Client], Closing):
         paying again — resubmitted only with ``resubmit_uncertain=True``. Requests that
         failed are retried only with ``retry_failed=True``. On Ctrl-C (or any stop), POSTs
         already sent are awaited and recorded before it propagates; created tasks stay
-        resumable.
+        resumable. A client given a ``journal`` lends it to its batches (``journal=None``:
+        none).
         """
         from flux_flex._batch.threads import generate_many_sync
 
@@ -180,7 +221,7 @@ class FluxFlex(BaseClient[Job, Result, SyncDriver, httpx.Client], Closing):
             on_result=on_result,
             concurrency=concurrency,
             timeout=timeout,
-            **options,
+            **self._batch_options(options),
         )
 
     def generate_as_completed(
@@ -203,10 +244,17 @@ class FluxFlex(BaseClient[Job, Result, SyncDriver, httpx.Client], Closing):
         from flux_flex._batch.threads import BatchRun
 
         return BatchRun(
-            self._batch_parts(), requests, concurrency=concurrency, timeout=timeout, **options
+            self._batch_parts(),
+            requests,
+            concurrency=concurrency,
+            timeout=timeout,
+            **self._batch_options(options),
         )
 
     def close(self) -> None:
-        """Close the HTTP connections (not those of a client you passed in)."""
+        """Close the HTTP connections (not those of a client you passed in), and the task
+        journal the client opened."""
         if self._owns_http:
             self._http.close()
+        if self._owns_journal and self._journal is not None:
+            self._journal.close()

@@ -28,7 +28,9 @@ there: whole secrets in any encoding, and runs of 8 or more of their characters)
     ├── WebhookVerificationError    a webhook delivery failed authentication
     ├── JournalError                a task journal could not be read or written
     ├── TaskUncertainError          a submission's answer was lost: a billed task may exist
-    └── PreviouslyFailedError       failed in an earlier run of a journal; retried when asked
+    ├── PreviouslyFailedError       failed in an earlier run of a journal; retried when asked
+    ├── TaskInProgressError         another live call holds the idempotency key (timed out)
+    └── IdempotencyConflictError    an idempotency key reused with other parameters
 """
 
 from __future__ import annotations
@@ -249,8 +251,10 @@ __all__ += ["UntrustedHostError"]
 
 __all__ += [
     "BatchValidationError",
+    "IdempotencyConflictError",
     "JournalError",
     "PreviouslyFailedError",
+    "TaskInProgressError",
     "TaskUncertainError",
 ]
 
@@ -287,20 +291,29 @@ class TaskUncertainError(FluxFlexError):
     """A submission whose answer never arrived: a billed task may exist for it.
 
     The journal holds it as ``submitting``; it is never resubmitted on its own (that could
-    pay twice). ``prompt`` and ``fingerprint`` name the request; resubmit it on purpose
-    with ``resubmit_uncertain=True`` (CLI: ``--resubmit-uncertain``).
+    pay twice). ``prompt`` and ``fingerprint`` name the request (``idempotency_key`` too,
+    for a call made with one); resubmit it on purpose with ``resubmit_uncertain=True``
+    (CLI: ``--resubmit-uncertain``).
     """
 
     task_may_exist = True
 
     def __init__(
-        self, message: str, *, prompt: str, fingerprint: str, reason: str | None = None
+        self,
+        message: str,
+        *,
+        prompt: str,
+        fingerprint: str,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         super().__init__(message)
         self.prompt: str = prompt
         self.fingerprint: str = fingerprint
         self.reason: str | None = reason
         """What was recorded about the lost answer (None: the run stopped mid-POST)."""
+        self.idempotency_key: str | None = idempotency_key
+        """The call's idempotency key (None: a batch request)."""
 
 
 class PreviouslyFailedError(FluxFlexError):
@@ -328,3 +341,46 @@ class PreviouslyFailedError(FluxFlexError):
         self.reason: str = reason
         self.error_type: str | None = error_type
         self.retryable: bool = retryable
+
+
+# -- Idempotency keys (generate / submit with idempotency_key=) ---------------------------------
+
+
+class TaskInProgressError(FluxFlexError, TimeoutError):
+    """Another call that is still alive holds this idempotency key (it is sending the
+    request, or waiting for its task), and it did not finish within this call's timeout.
+
+    Nothing was sent by this call. Call again later with the same key: it returns that
+    call's result, or takes the task over if that call died. ``holder`` is ``host:pid`` of
+    the call holding the key (None when unknown), ``state`` its journal entry's state.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str,
+        holder: str | None,
+        state: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.idempotency_key: str = idempotency_key
+        self.holder: str | None = holder
+        self.state: str | None = state
+
+
+class IdempotencyConflictError(FluxFlexError, ValueError):
+    """The idempotency key was used before with other parameters (another request body).
+
+    Raised before anything is sent. A key names one request: ``save_to`` and ``timeout``
+    may differ between its calls, the parameters may not. ``name`` is the journal entry
+    (``key:<key>``); ``task_id`` the earlier call's task, when it has one.
+    """
+
+    def __init__(
+        self, message: str, *, idempotency_key: str, name: str, task_id: str | None = None
+    ) -> None:
+        super().__init__(message, task_id=task_id)
+        self.idempotency_key: str = idempotency_key
+        self.name: str = name

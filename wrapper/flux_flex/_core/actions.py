@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -14,6 +14,7 @@ __all__ = [
     "HttpFailure",
     "HttpRequest",
     "HttpResponse",
+    "Local",
     "RefusedBody",
     "Report",
     "Send",
@@ -114,5 +115,15 @@ class Report:
     raw: Mapping[str, Any]
 
 
-Action = Send | Sleep | AwaitDelivery | Report
+@attrs.frozen
+class Local:
+    """Call ``function`` (blocking local work: the task journal, the disk); answer with what
+    it returns. The sync driver calls it; the async driver runs it in a worker thread, so
+    the event loop never blocks. Flows build it with `flux_flex._core.journaled.local`,
+    which hands the function's exception back to the flow instead of to the driver."""
+
+    function: Callable[[], Any] = attrs.field(repr=False)
+
+
+Action = Send | Sleep | AwaitDelivery | Report | Local
 Answer = HttpResponse | HttpFailure | RefusedBody | Mapping[str, Any] | None

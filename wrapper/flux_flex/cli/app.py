@@ -603,12 +603,38 @@ def mock_server(config_file: str | None, debug: bool, **options: Any) -> int:
     default=None,
     help="Also save each verified event as JSON in this directory.",
 )
+@click.option(
+    "--journal",
+    metavar="URL",
+    default=None,
+    help="Record every final delivery in this task journal (a path, sqlite:///path or "
+    "postgresql://...), once across all receivers sharing it; 503 while it is unreachable.",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Save each Ready task's image here as <name or task id>.<ext>, once across the "
+    "receivers sharing --journal (needs --journal).",
+)
 @debug_option
 @reports_errors
 def webhook_listen(
-    host: str, port: int, secret_envs: tuple[str, ...], save_dir: str | None, debug: bool
+    host: str,
+    port: int,
+    secret_envs: tuple[str, ...],
+    save_dir: str | None,
+    journal: str | None,
+    out_dir: str | None,
+    debug: bool,
 ) -> int:
-    """Receive webhook deliveries, verify them, and print (or save) each event."""
+    """Receive webhook deliveries, verify them, and print (or save) each event.
+
+    With --journal, deliveries are recorded in the task journal that workers share, and
+    --out-dir saves each image once across every receiver of that journal.
+    """
     from flux_flex.cli import servers
 
-    return servers.webhook_listen(host, port, secret_envs=secret_envs, save_dir=save_dir)
+    return servers.webhook_listen(
+        host, port, secret_envs=secret_envs, save_dir=save_dir, journal=journal, out_dir=out_dir
+    )

@@ -9,6 +9,7 @@ wait completes from whichever receiver got it.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 import re
@@ -18,7 +19,14 @@ from typing import Any
 from flux_flex._core.journal import Ended, JournalEntry, Ready, State
 from flux_flex._core.status import is_final
 
-__all__ = ["DELIVERED_FAILURES", "delivery_event", "image_stem", "payload_of"]
+__all__ = [
+    "DELIVERED_FAILURES",
+    "DownloadTurn",
+    "delivery_event",
+    "download_turn",
+    "image_stem",
+    "payload_of",
+]
 
 DELIVERED_FAILURES = frozenset(
     {"Error", "Request Moderated", "Content Moderated", "Task not found"}
@@ -78,6 +86,30 @@ def payload_of(entry: JournalEntry | None) -> dict[str, Any] | None:
             "message": entry.error or "",
         }
     return None
+
+
+class DownloadTurn(enum.StrEnum):
+    """What a run that waited for a task does about its image, given its journal entry."""
+
+    DOWNLOAD = "download"
+    """Nobody else saved it or is saving it: download it."""
+    SKIP = "skip"
+    """Another run (a receiver) saved it already: use that file, download nothing."""
+    WAIT = "wait"
+    """A live receiver holds its download now: wait for the entry to change, decide again."""
+
+
+def download_turn(entry: JournalEntry | None, *, owner: str, other_live: bool) -> DownloadTurn:
+    """Whether the run ``owner`` downloads a finished task's image: ``entry`` is its journal
+    entry now, ``other_live`` whether a live run other than ``owner`` holds it."""
+    if entry is None:
+        return DownloadTurn.DOWNLOAD
+    if entry.state is State.SAVED and entry.path is not None:
+        return DownloadTurn.SKIP
+    mine = entry.holder is not None and entry.holder.run_id == owner
+    if entry.state is State.READY and not mine and other_live:
+        return DownloadTurn.WAIT
+    return DownloadTurn.DOWNLOAD
 
 
 def image_stem(entry: JournalEntry | None, task_id: str) -> str:

@@ -638,3 +638,51 @@ def webhook_listen(
     return servers.webhook_listen(
         host, port, secret_envs=secret_envs, save_dir=save_dir, journal=journal, out_dir=out_dir
     )
+
+
+@cli.command("reconcile", context_settings=CONTEXT)
+@click.option(
+    "--journal",
+    metavar="URL",
+    required=True,
+    help="The task journal workers and receivers share (a path, sqlite:///path or "
+    "postgresql://...).",
+)
+@click.option(
+    "--out-dir",
+    metavar="DIR",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Where the images of the tasks it finishes go, as <name or task id>.<ext>.",
+)
+@click.option(
+    "--after",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds after which a task a live worker holds counts as overdue and is taken "
+    "over [default: twice the task's expected time].",
+)
+@timeout_option("waiting for running tasks and finishing the overdue ones")
+@json_option
+@connection_options(mock=False)
+@debug_option
+@reports_errors
+def reconcile(journal: str, out_dir: str, after: float | None, **kwargs: Any) -> int:
+    """Finish what died: poll, save and settle the journal's overdue tasks and those whose
+    worker is gone, once across any number of reconcilers; wait for running ones; list
+    uncertain submissions with the command that resends each (never resent on its own).
+
+    Exit 0 when everything is settled, 1 when some tasks failed, still run, or stay
+    uncertain.
+    """
+    from flux_flex.cli.reconcile import run_reconcile
+
+    connection = _connection(kwargs)
+    return run_reconcile(
+        journal,
+        out_dir,
+        connection=connection,
+        after=after,
+        timeout=kwargs["timeout"],
+        as_json=kwargs["as_json"],
+    )

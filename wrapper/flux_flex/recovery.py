@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ReconcileReport", "ReconciledTask", "UncertainSubmission", "reconcile"]
 
-logger = logging.getLogger("flux_flex")
+logger: logging.Logger = logging.getLogger("flux_flex")
 
 ROUND = 1.0
 """Seconds between two looks at the tasks live runs hold (their writes wake it sooner)."""

@@ -108,7 +108,7 @@ class DeliveryRecorder:
         client: FluxFlex | None = None,
     ) -> None:
         self._journal = _OpenedJournal(journal)
-        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.out_dir: Path | None = None if out_dir is None else Path(out_dir)
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         self._client = client

@@ -46,6 +46,13 @@ WINDOW_SLACK = 0.02
 CUT_GAIN = 4.0
 GRID_K = 8.0
 PROGRESS_LEAD = 0.1
+# Without a prediction or a history (a fresh process, no progress): the first poll comes
+# `initial` after the submission (a task that is ready at once), the next COLD_SKIP dense
+# intervals after it (no FLUX task is done sooner, so a fixed 1 s loop's first polls are
+# spent for nothing), then one every dense_interval, as that loop does, for COLD_POLLS
+# polls; a task that outlasts them is backed off from dense_interval.
+COLD_SKIP = 3.0
+COLD_POLLS = 40
 # Exponents are capped so that ``backoff ** n`` never overflows a float (after ~1,750
 # polls at 1.5); any cap past the point where the delay reaches ``max_interval`` is the same.
 MAX_EXPONENT = 64
@@ -55,8 +62,12 @@ MAX_EXPONENT = 64
 class PollSchedule:
     """How a wait spaces its polls. All times in seconds.
 
-    Without better knowledge, the n-th delay (n from 0) is ``initial * backoff ** n`` capped
-    at ``max_interval``, multiplied by a random factor in ``[1 - jitter, 1 + jitter]``.
+    Without better knowledge (a fresh process, no progress), the first poll comes
+    ``initial`` after the submission, the second 3 ``dense_interval`` after it, then one
+    every ``dense_interval`` (a fixed 1 s loop, without its first useless polls) for 40
+    polls; after that the delay backs off from ``dense_interval``: multiplied by
+    ``backoff`` at each poll, capped at ``max_interval``, and by a random factor in
+    ``[1 - jitter, 1 + jitter]``.
 
     With ``use_progress``, once the API reports rising progress the next poll is placed just
     after the predicted finish (``progress_margin`` later), never earlier than
@@ -606,7 +617,20 @@ class PollPlanner:
             elif known:  # the task outlasted its window: the backoff again, from dense_interval
                 delay = self._jittered(s.backed_off(s.dense_interval, self._late))
                 self._late += 1
+            else:
+                delay = self._cold(now)
         return self._clamped(delay)
+
+    def _cold(self, now: float) -> float:
+        """The delay when nothing predicts the finish (see `COLD_SKIP`)."""
+        s = self.schedule
+        if self.polls >= COLD_POLLS:
+            return self._jittered(s.backed_off(s.dense_interval, self.polls - COLD_POLLS))
+        if self.polls == 1:  # (a wait that did not submit: its first poll was at once)
+            if self._submitted is None:
+                return s.initial
+            return max(self._submitted + COLD_SKIP * s.dense_interval - now, 0.0)
+        return s.dense_interval
 
     def next_delay_with_webhook(self, now: float, grace: float) -> float:
         """Seconds to wait on the webhook delivery before the next (fallback) poll.

@@ -7,8 +7,8 @@ import math
 import random
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -20,6 +20,8 @@ __all__ = [
     "TaskTimings",
     "TimingRecord",
     "normalize_progress",
+    "records_from_json",
+    "records_to_json",
 ]
 
 READY = "Ready"
@@ -283,18 +285,30 @@ class TaskTimings:
     """How long a client's recent tasks took: shared by all its waits (and threads).
 
     Keeps the latest ``size`` records; tasks of one client tend to be alike (same model,
-    similar parameters), so recent ones predict the next.
+    similar parameters), so recent ones predict the next. ``on_add`` is called (outside
+    the lock) after each `add`: the client's shell keeps them for the next process.
     """
 
-    def __init__(self, size: int = 32) -> None:
+    def __init__(
+        self, size: int = 32, on_add: Callable[[TaskTimings], object] | None = None
+    ) -> None:
         self._records: deque[TimingRecord] = deque(maxlen=size)
         self._lock = threading.Lock()
         self._learnt: History | None = None
+        self.on_add = on_add
 
     def add(self, record: TimingRecord) -> None:
         """Remember one finished task (the oldest record goes once ``size`` are kept)."""
         with self._lock:
             self._records.append(record)
+            self._learnt = None
+        if self.on_add is not None:
+            self.on_add(self)
+
+    def restore(self, records: Sequence[TimingRecord]) -> None:
+        """Take ``records`` (oldest first) as earlier history, without calling ``on_add``."""
+        with self._lock:
+            self._records.extend(records)
             self._learnt = None
 
     def records(self) -> tuple[TimingRecord, ...]:
@@ -315,6 +329,64 @@ class TaskTimings:
     def model(self, status: str) -> Reading | None:
         """How the start of ``status`` predicts the finish; None with too few records."""
         return self.history().models.get(status)
+
+
+TIMINGS_FORMAT = 1
+"""The version of `records_to_json`'s format; another version is ignored on reading."""
+# What a stored record may hold: times within a day, the statuses the spec names (a name
+# the server made up is not kept: nothing a server sends but these words reaches the disk).
+MAX_STORED_SECONDS = 86_400.0
+
+
+def records_to_json(records: Sequence[TimingRecord]) -> dict[str, Any]:
+    """``records`` as JSON-ready data (numbers and status names only)."""
+    return {
+        "format": TIMINGS_FORMAT,
+        "records": [
+            {
+                "finished": list(r.finished),
+                "began": {name: list(bracket) for name, bracket in r.began.items()},
+            }
+            for r in records
+        ],
+    }
+
+
+def _bracket(value: Any) -> Bracket | None:
+    if not (isinstance(value, list) and len(value) == 2):
+        return None
+    a, b = value
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b)):
+        return None
+    if not 0.0 <= a <= b <= MAX_STORED_SECONDS:  # (NaN fails this too)
+        return None
+    return float(a), float(b)
+
+
+def records_from_json(data: Any, *, limit: int = 32) -> list[TimingRecord]:
+    """The records in ``data`` (as `records_to_json` makes it), oldest first, at most the
+    latest ``limit``; a record that is malformed in any way is left out, and data of
+    another format or shape gives none."""
+    from flux_flex._core.status import KNOWN_STATUSES
+
+    allowed = {*KNOWN_STATUSES, SUBMITTED} - {READY}
+    if not isinstance(data, dict) or data.get("format") != TIMINGS_FORMAT:
+        return []
+    rows = data.get("records")
+    if not isinstance(rows, list):
+        return []
+    records = []
+    for row in rows[-limit:]:
+        if not isinstance(row, dict) or not isinstance(row.get("began"), dict):
+            continue
+        finished = _bracket(row.get("finished"))
+        began = {name: _bracket(value) for name, value in row["began"].items()}
+        if finished is None or any(
+            name not in allowed or bracket is None for name, bracket in began.items()
+        ):
+            continue
+        records.append(TimingRecord(finished, {n: b for n, b in began.items() if b is not None}))
+    return records
 
 
 class PollPlanner:

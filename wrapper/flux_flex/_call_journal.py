@@ -142,7 +142,11 @@ class CallJournal:
                 live = entry is not None and journal.is_held(entry, by_other_than=owner)
                 turn = download_turn(entry, owner=owner, other_live=live)
                 if turn is DownloadTurn.SKIP:
-                    return entry
+                    # Only a file this call can open counts: one saved on another host, or
+                    # removed since, is downloaded again (never paid again).
+                    path = entry.path if entry is not None else None
+                    here = entry is not None and entry.host == journal.host
+                    return entry if here and path and os.path.isfile(path) else None
                 remaining = deadline - time.monotonic()
                 if turn is DownloadTurn.DOWNLOAD or remaining <= 0:
                     if entry is not None and entry.resumable and entry.owner != owner:

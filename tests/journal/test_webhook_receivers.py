@@ -218,3 +218,43 @@ def test_job_wait_completes_from_a_delivery_recorded_by_another_receiver(
     for r in (receiver, other):
         assert r.recorder is not None
         r.recorder.close()
+
+
+def test_a_download_cut_short_is_finished_by_reconcile(
+    target: str, tmp_path: Path, samples: HostileServer
+) -> None:
+    from flux_flex import FluxFlex, reconcile
+
+    with FluxFlex(api_key="unused-key-0123", base_url=samples.url) as client:
+        job = client.submit("a fox")
+        broken = {  # the sample host refuses: the receiver's download fails
+            "id": job.id,
+            "status": "Ready",
+            "result": {"sample": f"http://127.0.0.1:{free_port()}/gone.png"},
+        }
+        quick = client.with_options(max_retries=0)
+        receiver = WebhookReceiver(SECRET, journal=target, out_dir=tmp_path / "r", client=quick)
+
+        async def scenario() -> int:
+            code = (await deliver(receiver, broken)).status_code
+            await receiver.drain()
+            return code
+
+        try:
+            assert asyncio.run(scenario()) == 200  # recorded: the API must not resend it
+        finally:
+            assert receiver.recorder is not None
+            receiver.recorder.close()
+        assert receiver.stats.saved == 0
+        with Journal(target) as journal:
+            left = journal.entry_for_task(job.id)
+            assert left is not None
+            assert left.state is State.READY  # kept for whoever finishes it
+            report = reconcile(journal, tmp_path / "recovered", client=client, timeout=30)
+            assert report.ok
+            done = journal.entry_for_task(job.id)
+        assert done is not None
+        assert (done.state, done.path) == (
+            State.SAVED,
+            str(tmp_path / "recovered" / f"{job.id}.png"),
+        )

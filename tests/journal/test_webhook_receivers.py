@@ -22,7 +22,7 @@ from flux_flex.webhooks import WebhookEvent, WebhookReceiver, journaled, sign
 from flux_flex.webhooks.journaled import JournalDeliveries
 
 from tests.hostile import HostileServer
-from tests.postgres import free_port
+from tests.postgres import PostgresServer, free_port
 
 from .conftest import claim
 
@@ -258,3 +258,31 @@ def test_a_download_cut_short_is_finished_by_reconcile(
             State.SAVED,
             str(tmp_path / "recovered" / f"{job.id}.png"),
         )
+
+
+def test_while_postgres_is_stopped_deliveries_get_503_then_count_once_it_is_back(
+    pg: PostgresServer, samples: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_flex.journal import _postgres
+
+    monkeypatch.setattr(_postgres, "CONNECT_TIMEOUT", 1.0)  # the pool's wait for a connection
+    with Journal(pg.new_schema(), reconnect_timeout=0.5) as journal:
+        handled: list[str] = []
+        receiver = WebhookReceiver(SECRET, on_event=lambda e: handled.append(e.id), journal=journal)
+
+        async def post_once() -> int:
+            return (await deliver(receiver, ready(samples, "t1"))).status_code
+
+        assert asyncio.run(post_once()) == 200
+        pg.stop()
+        try:
+            down = asyncio.run(post_once())
+        finally:
+            pg.start()
+        journal.reconnect_timeout = 30.0
+        back = asyncio.run(post_once())
+        receiver.close()
+    assert down == 503  # the API delivers it again
+    assert back == 200  # a duplicate now: recorded once, handled once
+    assert handled == ["t1"]
+    assert receiver.stats.unavailable == 1

@@ -56,3 +56,38 @@ def test_an_image_a_receiver_saved_is_not_downloaded_again(
         entry = journal.entry("key:k1")
         assert entry is not None
         assert (entry.state, entry.path) == (State.SAVED, str(elsewhere))
+
+
+def test_an_image_a_receiver_gave_up_on_is_downloaded_and_recorded(
+    flavour: Flavour, tmp_path: Path
+) -> None:
+    target = str(tmp_path / "tasks.sqlite")
+    with HostileServer() as server:
+        api = server.api(key=KEY)
+
+        def poll_after_a_receiver_gave_up(exchange: Exchange) -> None:
+            with Journal(target) as journal:
+                receiver = journal.open_run()
+                got = journal.deliver(exchange.query["id"], rules.Ready("u"), owner=receiver)
+                if got.download:  # its download failed: the task is left to others
+                    stopped = rules.Stopped("disk full", "OSError")
+                    assert journal.record(got.name, got.attempt, stopped, owner=receiver)
+            api.poll(exchange)
+
+        server.route("GET", "/v1/get_result", poll_after_a_receiver_gave_up)
+        client = flavour.client(
+            api_key=KEY,
+            base_url=server.url,
+            journal=target,
+            poll_schedule=FAST_SCHEDULE,
+            retry=FAST_RETRY,
+        )
+        result = client.generate(
+            "a fox", save_to=tmp_path / "worker" / "fox.png", idempotency_key="k2", timeout=30
+        )
+        assert server.count("GET", "/samples/*") == 1
+    assert result.path == str(tmp_path / "worker" / "fox.png")
+    with Journal(target) as journal:
+        entry = journal.entry("key:k2")
+        assert entry is not None
+        assert (entry.state, entry.path) == (State.SAVED, result.path)

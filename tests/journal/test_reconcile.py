@@ -4,15 +4,15 @@ submissions are listed with the command that resends them; the exit codes."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flux_flex import FluxFlex, Journal, ReconcileReport, reconcile
+from flux_flex import FluxFlex, Journal, reconcile
 from flux_flex._core import journal as rules
 from flux_flex._core.journal import State
 
@@ -72,22 +72,21 @@ def test_two_reconcilers_at_once_download_each_image_once(
     target: str, tmp_path: Path, api: HostileServer
 ) -> None:
     names = orphans(target, api, 6)
-    reports: list[ReconcileReport] = []
-
-    def run(folder: str) -> None:
-        with Journal(target) as journal, client_for(api) as client:
-            reports.append(reconcile(journal, tmp_path / folder, client=client, timeout=60))
-
-    threads = [threading.Thread(target=run, args=(f"r{n}",)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert all(report.ok for report in reports)
-    saved = sorted(item.entry.fingerprint for report in reports for item in report.saved)
-    assert saved == sorted(names)
+    reconcilers = [
+        start_cli(
+            "--journal", target, "--out-dir", str(tmp_path / f"r{n}"), "--json", base_url=api.url
+        )
+        for n in range(2)
+    ]
+    outcomes = [proc.communicate(timeout=120) for proc in reconcilers]
+    assert [proc.returncode for proc in reconcilers] == [0, 0], outcomes
+    reports = [json.loads(out) for out, _ in outcomes]
+    saved = sorted(item["name"] for report in reports for item in report["saved"])
+    assert saved == sorted(names)  # each task settled by exactly one of them
     assert api.count("GET", "/samples/*") == len(names)  # each image downloaded once
     assert api.count("POST", SUBMIT) == len(names)  # nothing was submitted again
+    files = [p.name for n in range(2) for p in (tmp_path / f"r{n}").glob("*.png")]
+    assert len(files) == len(names)
 
 
 def test_a_task_a_live_worker_holds_is_waited_for_then_listed_as_running(
@@ -108,13 +107,19 @@ def test_a_task_a_live_worker_holds_is_waited_for_then_listed_as_running(
         assert "does not know this task" in (late.failed[0].error or "")
 
 
-def run_cli(*args: str, cwd: Path, base_url: str) -> subprocess.CompletedProcess[str]:
+def start_cli(*args: str, base_url: str) -> subprocess.Popen[str]:
     env = {**os.environ, "BFL_API_KEY": KEY}
     env.pop("BFL_BASE_URL", None)
     command = [sys.executable, "-m", "flux_flex.cli", "reconcile", *args, "--base-url", base_url]
-    return subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def run_cli(*args: str, base_url: str) -> subprocess.CompletedProcess[str]:
+    proc = start_cli(*args, base_url=base_url)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_the_command_lists_uncertain_submissions_and_exits_1_until_settled(
@@ -132,7 +137,7 @@ def test_the_command_lists_uncertain_submissions_and_exits_1_until_settled(
         )  # sent, never answered
         journal.close_run(dead)
     args = ("--journal", target, "--out-dir", str(tmp_path / "out"), "--timeout", "30")
-    first = run_cli(*args, cwd=tmp_path, base_url=api.url)
+    first = run_cli(*args, base_url=api.url)
     assert first.returncode == 1, first.stderr
     assert "saved " in first.stdout
     expected = "flux-flex generate 'a red fox' -o /w/out/fox.png --width 512 --seed 3 --journal "
@@ -141,7 +146,7 @@ def test_the_command_lists_uncertain_submissions_and_exits_1_until_settled(
     assert "1 saved, 0 failed, 0 running, 1 uncertain" in first.stderr
     with Journal(target) as journal:
         assert journal.forget("sent")  # decided: the user checked their tasks
-    second = run_cli(*args, "--json", cwd=tmp_path, base_url=api.url)
+    second = run_cli(*args, "--json", base_url=api.url)
     assert second.returncode == 0, second.stderr
     assert '"ok": true' in second.stdout
     assert api.count("POST", SUBMIT) == 1

@@ -16,6 +16,7 @@ from flux_flex import Journal
 from flux_flex._core.journal import State
 from flux_flex.webhooks import SIGNATURE_HEADER, sign
 
+from tests.cli.conftest import invoke
 from tests.cli.test_servers import stop, wait_for_port
 from tests.hostile import HostileServer
 from tests.postgres import free_port
@@ -85,3 +86,15 @@ def test_a_listener_whose_journal_is_unreachable_answers_503(tmp_path: Path) -> 
     assert "cannot be reached" in out
     assert "hunter2" not in out + err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_out_dir_without_a_journal_and_a_bad_journal_are_usage_errors(tmp_path: Path) -> None:
+    base = ["webhook-listen", "--port", "0", "--secret-env", "HOOK_SECRET"]
+    env = {"HOOK_SECRET": SECRET}
+    alone = invoke([*base, "--out-dir", str(tmp_path / "out")], env)
+    assert alone.exit_code == 2
+    assert "--out-dir needs --journal" in alone.stderr
+    unknown = invoke([*base, "--journal", "mysql://db/flux"], env)
+    assert unknown.exit_code != 0
+    assert "mysql" in unknown.stderr
+    assert not (tmp_path / "out").exists()

@@ -149,6 +149,10 @@ class CallJournal:
                     return entry if here and path and os.path.isfile(path) else None
                 remaining = deadline - time.monotonic()
                 if turn is DownloadTurn.DOWNLOAD or remaining <= 0:
+                    if entry is not None and entry.resumable and entry.owner != owner:
+                        # A receiver that held it gave up (or died): hold it again, so that
+                        # this call's Saved is recorded.
+                        journal.take_over(name, owner=owner, after=float("inf"))
                     return None
                 journal.wait_for_change(name, timeout=min(1.0, remaining), since=entry)
         except JournalError as exc:

@@ -333,11 +333,13 @@ def _generate(
     try:
         finished = yield from steps.wait(task_id, polling_url, submitted_at)
         path = None
-        if call.save_to is not None:
+        # A REDOWNLOAD's entry was saved already (its file is gone): fetch it again.
+        if call.save_to is not None and claim.decision is not Decision.REDOWNLOAD:
             left = max(0.0, deadline.at - steps.clock())
             elsewhere = yield from local(partial(port.saved_elsewhere, name, owner, left))
             if elsewhere is not None:  # a receiver saved it: not downloaded twice
                 return Outcome(finished, elsewhere.path)
+        if call.save_to is not None:
             response = yield from steps.download(finished)
             path = yield from local(partial(steps.save, response, finished.id))
     except Exception as exc:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from flux_flex._core.delivery import delivery_event, image_stem, payload_of
 from flux_flex._core.journal import Saved, task_name, wait_failure
@@ -33,7 +33,7 @@ __all__ = ["DeliveryRecorder", "JournalDeliveries", "JournalLike"]
 
 logger: logging.Logger = logging.getLogger("flux_flex.webhooks")
 
-JournalLike = Any
+JournalLike: TypeAlias = "Journal | str | os.PathLike[str]"
 """A `flux_flex.Journal`, or where one is: a path, ``sqlite:///path``, ``postgresql://...``."""
 
 RECEIVER_RECONNECT_TIMEOUT = 5.0
@@ -126,7 +126,7 @@ class DeliveryRecorder:
     def deliveries(self) -> JournalDeliveries:
         """A `JournalDeliveries` over this receiver's journal (what every receiver
         recorded)."""
-        return JournalDeliveries(self._journal)
+        return JournalDeliveries._sharing(self._journal)
 
     def open(self) -> None:
         """Open the journal now (blocking); `JournalError` if it cannot be reached."""
@@ -219,7 +219,14 @@ class JournalDeliveries:
     """
 
     def __init__(self, journal: JournalLike) -> None:
-        self._journal = journal if isinstance(journal, _OpenedJournal) else _OpenedJournal(journal)
+        self._journal = _OpenedJournal(journal)
+
+    @classmethod
+    def _sharing(cls, opened: _OpenedJournal) -> JournalDeliveries:
+        """One over a receiver's own journal (opened once for both)."""
+        deliveries = cls.__new__(cls)
+        deliveries._journal = opened
+        return deliveries
 
     def __repr__(self) -> str:
         return f"JournalDeliveries({self._journal.where!r})"

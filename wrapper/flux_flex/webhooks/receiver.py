@@ -100,7 +100,9 @@ class WebhookReceiver:
     answer, as ``<out_dir>/<name or task id>.<ext>`` (its name when the journal knows the
     request), and the journal records it saved with this host and the path; a download cut
     short by a crash is finished by `flux_flex.reconcile`. ``client`` downloads the images
-    (default: a client of its own; a download sends no API key). The waits it answers
+    (default: a client of its own; a download sends no API key). A `Journal` given as it
+    is keeps its own ``reconnect_timeout``: keep it well under the 30 s the API waits for
+    an answer (one opened here from a location uses 5 s). The waits it answers
     (``job.wait(webhook=receiver)``) then complete from a delivery any of those receivers
     recorded.
     """

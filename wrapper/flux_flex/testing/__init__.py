@@ -43,7 +43,7 @@ option):
 
 What a test can inspect: ``requests`` (secrets masked), ``tasks`` (each with ``statuses``
 and ``status_at(t)``), ``deliveries``, ``downloads``, ``connections``, ``rate_limited``,
-``balance``, ``spent``, ``count(method, path)``; and inject: ``fail_next``, ``drop_next``,
+``peak_in_flight``, ``balance``, ``spent``, ``count(method, path)``; and inject: ``fail_next``, ``drop_next``,
 ``stall_next``, ``malformed_next``, ``cut_download_next``.
 
 Importing this module needs only the core; starting a fake needs the ``fake`` extra

@@ -147,9 +147,7 @@ def test_a_line_another_live_run_holds_is_being_handled_by_it(
     events: list[BatchEvent] = []
     with Journal(target) as journal:
         claim_as_other_run(journal, requests[0], state, lease=60)
-        found = run_batch(
-            kind, fake, requests, journal=target, timeout=1.5, on_event=events.append
-        )
+        found = run_batch(kind, fake, requests, journal=target, timeout=1.5, on_event=events.append)
     error = found[0]
     assert isinstance(error, TaskInProgressError)
     assert not isinstance(error, TaskUncertainError)
@@ -160,7 +158,8 @@ def test_a_line_another_live_run_holds_is_being_handled_by_it(
     assert [e.index for e in held] == [0]
     assert held[0].by == label
     assert held[0].counts.held == 1
-    assert events[-1].counts.failed == 0 and events[-1].counts.uncertain == 0
+    assert events[-1].counts.failed == 0
+    assert events[-1].counts.uncertain == 0
     assert fake.count("POST", SUBMIT) == 2  # only the two free lines
 
 

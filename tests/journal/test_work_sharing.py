@@ -189,3 +189,26 @@ def test_a_dead_runs_claims_pass_on_when_its_lease_runs_out(
     assert fake.count("POST", SUBMIT) == posts
     if outcome == "uncertain":
         assert isinstance(found[0], TaskUncertainError)
+
+
+def test_an_account_slot_frees_when_the_task_is_final_not_after_its_download(
+    kind: str, fake: FakeBFL, target: str, tmp_path: Path
+) -> None:
+    # One slot; the first image's download hangs 1.5 s: the second task is submitted during
+    # that download, since the first task's slot freed when the API said it was Ready.
+    fake.stall_next("GET", "/delivery/*", seconds=1.5)
+    events: list[BatchEvent] = []
+    found = run_batch(
+        kind,
+        fake,
+        lines(tmp_path, 2, 0.05),
+        journal=target,
+        concurrency=2,
+        max_in_flight=1,
+        on_event=events.append,
+    )
+    assert not [o for o in found if isinstance(o, BaseException)]
+    order = [(e.kind, e.index) for e in events if e.kind in ("submitted", "done")]
+    first_done = next(i for i, (what, _) in enumerate(order) if what == "done")
+    assert [what for what, _ in order[:first_done]] == ["submitted", "submitted"]
+    assert fake.peak_in_flight == 1

@@ -50,9 +50,11 @@ GRID_K = 8.0
 PROGRESS_LEAD = 0.1
 # Without a prediction or a history (a fresh process, no progress): the first poll comes
 # `initial` after the submission (a task that is ready at once), the next COLD_SKIP dense
-# intervals after it (no FLUX task is done sooner, so a fixed 1 s loop's first polls are
-# spent for nothing), then one every dense_interval, as that loop does, for COLD_POLLS
-# polls; a task that outlasts them is backed off from dense_interval.
+# intervals after it, then one every dense_interval, as that loop does, for COLD_POLLS
+# polls; a task that outlasts them is backed off from dense_interval. The skip is a bet:
+# FLEX tasks take several seconds (FACTS gives no figure; the benchmarks model 2-30 s), so a
+# 1 s loop's first polls mostly find Pending. A task done between `initial` and 3 s is
+# known up to 2 s later than that loop would know it.
 COLD_SKIP = 3.0
 COLD_POLLS = 40
 # Exponents are capped so that ``backoff ** n`` never overflows a float (after ~1,750

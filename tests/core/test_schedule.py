@@ -641,12 +641,6 @@ def test_a_tiny_dense_interval_over_a_huge_window_still_plans_a_poll() -> None:
     assert planner.next_delay(2e9) == pytest.approx(schedule.min_interval, abs=1e-3)
 
 
-@pytest.mark.xfail(
-    raises=OverflowError,
-    strict=True,
-    reason="bug in _core/schedule.py (_planned: math.floor(after / spacing) overflows): found "
-    "by test_every_delay_is_finite_and_within_the_schedule; drop this mark with the fix",
-)
 def test_a_clock_that_jumps_back_from_absurd_times_still_gives_a_delay() -> None:
     # The example hypothesis found: a Ready seen at an absurd clock time, then the clock
     # back at 0, with a dense interval so small that the grid's step count overflows.

@@ -627,8 +627,12 @@ class PollPlanner:
             spacing = span / math.ceil(ratio / min(1.0, math.sqrt(ratio / GRID_K)))
         spacing = max(spacing, s.min_interval)
         after = max(low, elapsed + spacing / 2) - earliest
-        steps = math.floor(after / spacing) + 1
-        return True, self._submitted + min(earliest + steps * spacing, high)
+        steps = after / spacing
+        if math.isfinite(steps) and steps < 1e15:
+            target = earliest + (math.floor(steps) + 1) * spacing
+        else:  # (absurd clocks: the grid is finer than a float can count; the next point)
+            target = earliest + after + spacing
+        return True, self._submitted + min(target, high)
 
     def first_delay(self, now: float) -> float:
         """Seconds from ``now`` to the first poll of a wait that started at the submission:

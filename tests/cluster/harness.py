@@ -36,6 +36,7 @@ __all__ = [
     "cli",
     "finish",
     "images",
+    "journal_counts",
     "line_names",
     "prompts_file",
     "wait_until",
@@ -75,7 +76,8 @@ class FakeApi:
         return self
 
     def _line(self) -> dict[str, Any]:
-        assert self._proc is not None and self._proc.stdout is not None
+        assert self._proc is not None
+        assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         if not line:
             self._proc.wait(timeout=10)
@@ -86,7 +88,8 @@ class FakeApi:
 
     def _ask(self, **command: Any) -> dict[str, Any]:
         with self._lock:
-            assert self._proc is not None and self._proc.stdin is not None
+            assert self._proc is not None
+            assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps(command) + "\n")
             self._proc.stdin.flush()
             return self._line()
@@ -119,7 +122,8 @@ class FakeApi:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
         proc.stdin.close()
         try:
             proc.wait(timeout=15)
@@ -130,8 +134,9 @@ class FakeApi:
         self._stderr.close()
 
 
-def cli(fake: FakeApi, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
-    """``flux-flex ARGS`` as a subprocess against ``fake`` (stdout and stderr piped)."""
+def cli(fake: FakeApi, *args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``flux-flex ARGS`` as a subprocess against ``fake`` (stdout and stderr piped), run
+    in ``cwd`` (a test's own folder: whatever a command leaves behind lands there)."""
     return subprocess.Popen(
         [sys.executable, "-m", "flux_flex.cli", *args],
         env=fake.env(),
@@ -153,6 +158,14 @@ def finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str,
         out, err = proc.communicate()
         raise AssertionError(f"{proc.args!r} still ran after {timeout} s:\n{out}\n{err}") from None
     return proc.returncode, out, err
+
+
+def journal_counts(url: str) -> dict[str, int]:
+    """Entries per state in the journal at ``url`` (proof the workers wrote to it)."""
+    from flux_flex import Journal
+
+    with Journal(url) as journal:
+        return {state: count for state, count in journal.counts().items() if count}
 
 
 def wait_until(predicate: Any, timeout: float = 30, every: float = 0.02) -> None:

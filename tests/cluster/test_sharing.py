@@ -14,13 +14,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.harness import FakeApi, cli, finish, images, line_names, prompts_file, running
+from tests.cluster.harness import (
+    FakeApi,
+    cli,
+    finish,
+    images,
+    journal_counts,
+    line_names,
+    prompts_file,
+    running,
+)
 
 LINES = 60
 LIMIT = 6
 
 
-@pytest.mark.xfail(strict=True, reason="needs work sharing and --max-in-flight (issue 20)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs `batch --journal postgresql://...`, work sharing, --max-in-flight (issue 20)",
+)
 def test_three_workers_share_one_batch(fake: FakeApi, journal_url: str, tmp_path: Path) -> None:
     batch = prompts_file(tmp_path / "prompts.jsonl", LINES)
     folders = [tmp_path / f"worker{i}" for i in range(3)]
@@ -38,6 +50,7 @@ def test_three_workers_share_one_batch(fake: FakeApi, journal_url: str, tmp_path
             "--concurrency",
             str(LIMIT),
             "--yes",
+            cwd=tmp_path,
         )
         for folder in folders
     ]
@@ -55,5 +68,6 @@ def test_three_workers_share_one_batch(fake: FakeApi, journal_url: str, tmp_path
     saved = images(folders)
     assert sorted(saved) == names
     assert all(len(paths) == 1 for paths in saved.values()), "a line was saved twice"
+    assert journal_counts(journal_url) == {"saved": LINES}  # the shared journal, not a file
     # The work was shared: more than one worker saved something.
     assert sum(1 for folder in folders if any(folder.iterdir())) >= 2

@@ -6,10 +6,14 @@
 ``{"base_url", "api_key"}``, then answers each JSON command line on stdin with one line:
 
 ``{"cmd": "stats"}``
-    what the fake saw: POSTs and created (billed) tasks per prompt, 429 answers, the peak
-    of tasks running at once, downloads per prompt, webhook deliveries, POSTs in progress.
+    what the fake saw: POSTs, created (billed) tasks, polls and downloads per prompt, 429
+    answers, the peak of tasks running at once, webhook deliveries per task, and requests
+    not answered (yet), by method and path (``GET /delivery/<token>`` counts as
+    ``GET /delivery``).
 ``{"cmd": "stall", "method": "GET", "path": "/v1/get_result", "seconds": 5, "times": 1}``
     hold the next matching requests that long (the fake's stall fault).
+``{"cmd": "clear"}``
+    drop the stalls not used yet.
 ``{"cmd": "set", "name": "task_seconds", "value": 0.1}``
     change a setting of the running fake.
 
@@ -58,17 +62,21 @@ def peak_running(intervals: list[tuple[float, float]]) -> int:
 def stats(fake: Any) -> dict[str, Any]:
     """What the fake has seen so far (see the module docstring)."""
     posts: Counter[str] = Counter()
-    open_posts = 0
+    unanswered: Counter[str] = Counter()
     for record in fake.requests:
         if record.method == "POST" and record.path == SUBMIT:
             prompt = record.json.get("prompt") if isinstance(record.json, dict) else None
             posts[str(prompt)] += 1
-            open_posts += record.status is None
+        if record.status is None:
+            path = "/delivery" if record.path.startswith("/delivery/") else record.path
+            unanswered[f"{record.method} {path}"] += 1
     tasks = list(fake.tasks.values())
     created: Counter[str] = Counter(str(t.body.get("prompt")) for t in tasks)
     downloads: Counter[str] = Counter()
+    polls: Counter[str] = Counter()
     for task in tasks:
         downloads[str(task.body.get("prompt"))] += task.downloads
+        polls[str(task.body.get("prompt"))] += task.polls
     deliveries: Counter[str] = Counter(d.task_id for d in fake.deliveries)
     return {
         "posts": dict(posts),
@@ -77,8 +85,9 @@ def stats(fake: Any) -> dict[str, Any]:
         "rate_limited": fake.rate_limited,
         "peak_running": peak_running([(t.created_at, t.ready_at) for t in tasks]),
         "downloads": dict(downloads),
+        "polls": dict(polls),
         "deliveries": dict(deliveries),
-        "open_posts": open_posts,
+        "unanswered": dict(unanswered),
     }
 
 
@@ -99,6 +108,8 @@ def main() -> int:
                 fake.stall_next(
                     command["method"], command["path"], command["seconds"], command.get("times", 1)
                 )
+            elif command["cmd"] == "clear":
+                fake.clear_faults()
             elif command["cmd"] == "set":
                 value = command["value"]
                 if command["name"] == "task_seconds":

@@ -3,8 +3,8 @@
 - `FakeApi`: the fake API in a child process (`tests.cluster.fake_child`), with what it saw
   (POSTs and billed tasks per prompt, 429s, peak running tasks, downloads).
 - `cli`: a ``flux-flex`` command as a subprocess against that fake.
-- `RoundRobinProxy`: a TCP proxy (standard library) handing each connection to the next
-  backend in turn, as a load balancer in front of several replicas does.
+- `RoundRobinProxy`: a load balancer (standard library) handing each request to the next
+  backend in turn, as one in front of several replicas does.
 - `prompts_file`, `images`: a batch's lines (one JSON object per line, each with its name)
   and the images saved across workers' folders, by line name.
 
@@ -14,9 +14,11 @@ The throwaway PostgreSQL server is tests/postgres.py's.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import http.server
+import itertools
 import json
 import os
-import selectors
 import signal
 import socket
 import subprocess
@@ -39,11 +41,17 @@ __all__ = [
     "journal_counts",
     "line_names",
     "prompts_file",
+    "wait_for_port",
     "wait_until",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".webp")
+
+
+def _python_path() -> str:
+    """The repository first (``tests`` importable), then what the caller had."""
+    return os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
 
 
 class FakeApi:
@@ -61,7 +69,7 @@ class FakeApi:
         self.api_key = ""
 
     def __enter__(self) -> FakeApi:
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        env = {**os.environ, "PYTHONPATH": _python_path()}
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "tests.cluster.fake_child", json.dumps(self.config)],
             stdin=subprocess.PIPE,
@@ -102,6 +110,10 @@ class FakeApi:
         """Hold the next ``times`` requests to ``method path`` for ``seconds``."""
         self._ask(cmd="stall", method=method, path=path, seconds=seconds, times=times)
 
+    def clear(self) -> None:
+        """Drop the stalls not used yet."""
+        self._ask(cmd="clear")
+
     def set(self, name: str, value: Any) -> None:
         """Change one setting of the running fake (e.g. ``task_seconds``)."""
         self._ask(cmd="set", name=name, value=value)
@@ -111,7 +123,7 @@ class FakeApi:
         env = {**os.environ, "BFL_BASE_URL": self.base_url, "BFL_API_KEY": self.api_key}
         for name in ("FLUX_FLEX_JOURNAL", "BFL_REGION", "NO_COLOR"):
             env.pop(name, None)
-        return {**env, "PYTHONPATH": str(REPO_ROOT), **more}
+        return {**env, "PYTHONPATH": _python_path(), **more}
 
     def __exit__(
         self,
@@ -176,6 +188,22 @@ def wait_until(predicate: Any, timeout: float = 30, every: float = 0.02) -> None
         time.sleep(every)
 
 
+def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Block until ``proc`` accepts connections on ``port``; fail at once if it exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                message = f"{proc.args!r} exited ({proc.returncode}):\n{out}\n{err}"
+                raise AssertionError(message) from None
+            assert time.monotonic() < deadline, f"nothing listens on {port} after {timeout} s"
+            time.sleep(0.05)
+
+
 def line_names(count: int) -> list[str]:
     """The names ``prompts_file`` gives its lines."""
     return [f"line{i:04d}" for i in range(count)]
@@ -210,62 +238,71 @@ def prompt_of(name: str, seconds: float | None = None) -> str:
 
 
 class RoundRobinProxy:
-    """A TCP proxy on a free port of 127.0.0.1: each new connection goes to the next of
-    ``backends`` (host, port) in turn, bytes copied both ways until either side closes.
-    ``url`` is ``http://127.0.0.1:PORT``; ``connections`` counts them per backend."""
+    """A load balancer on a free port of 127.0.0.1: each request goes to the next of
+    ``backends`` (host, port) in turn, as an HTTP/1.1 load balancer in front of replicas
+    does. Per request, not per connection: a client that keeps its connection alive (the
+    fake's webhook sender does) still reaches every replica. ``url`` is
+    ``http://127.0.0.1:PORT``; ``requests`` counts them per backend."""
 
     def __init__(self, backends: Sequence[tuple[str, int]]) -> None:
         self.backends = list(backends)
-        self.connections = [0] * len(self.backends)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
+        self.requests = [0] * len(self.backends)
+        self._turn = itertools.count()
+        proxy = self
+
+        class Forward(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self._forward()
+
+            def do_GET(self) -> None:
+                self._forward()
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                index = next(proxy._turn) % len(proxy.backends)
+                proxy.requests[index] += 1
+                host, port = proxy.backends[index]
+                upstream = http.client.HTTPConnection(host, port, timeout=30)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                    status, reason = answer.status, answer.reason
+                    kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in HOP]
+                except OSError:
+                    status, reason, kept, data = 502, "Bad Gateway", [], b""
+                finally:
+                    upstream.close()
+                self.send_response(status, reason)
+                for name, value in kept:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        self._next = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> RoundRobinProxy:
         self._thread.start()
         return self
 
-    def _accept(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            index = self._next
-            self._next = (self._next + 1) % len(self.backends)
-            self.connections[index] += 1
-            threading.Thread(target=self._pipe, args=(client, index), daemon=True).start()
-
-    def _pipe(self, client: socket.socket, index: int) -> None:
-        try:
-            upstream = socket.create_connection(self.backends[index], timeout=10)
-        except OSError:
-            client.close()
-            return
-        with client, upstream, selectors.DefaultSelector() as sel:
-            sel.register(client, selectors.EVENT_READ, upstream)
-            sel.register(upstream, selectors.EVENT_READ, client)
-            while not self._stop.is_set():
-                for key, _ in sel.select(timeout=0.2):
-                    source: socket.socket = key.fileobj  # type: ignore[assignment]
-                    try:
-                        data = source.recv(65536)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        return
-                    key.data.sendall(data)
-
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._listener.close()
+        self._server.shutdown()
+        self._server.server_close()
         self._thread.join(timeout=5)
+
+
+HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
 
 @contextlib.contextmanager

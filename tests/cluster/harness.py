@@ -39,6 +39,7 @@ __all__ = [
     "finish",
     "images",
     "journal_counts",
+    "journal_owners",
     "line_names",
     "prompts_file",
     "wait_for_port",
@@ -178,6 +179,14 @@ def journal_counts(url: str) -> dict[str, int]:
 
     with Journal(url) as journal:
         return {state: count for state, count in journal.counts().items() if count}
+
+
+def journal_owners(url: str) -> set[str]:
+    """The runs that own an entry of the journal at ``url`` now."""
+    from flux_flex import Journal
+
+    with Journal(url) as journal:
+        return {entry.owner for entry in journal.entries() if entry.owner}
 
 
 def wait_until(predicate: Any, timeout: float = 30, every: float = 0.02) -> None:

@@ -21,6 +21,7 @@ from tests.cluster.harness import (
     finish,
     images,
     journal_counts,
+    journal_owners,
     line_names,
     prompts_file,
     running,
@@ -29,6 +30,8 @@ from tests.cluster.harness import (
 from tests.postgres import PostgresServer, find_binaries, free_port, missing
 
 LINES = 12
+TASK = 1.0
+OUTAGE = 3.0
 URLS = "needs `batch --journal postgresql://...` (issue 20)"
 URLS_AND_SHARING = "needs `batch --journal postgresql://...` and work sharing (issue 20)"
 
@@ -70,7 +73,7 @@ def test_a_restart_mid_batch_loses_nothing_and_pays_nothing_twice(
     fake: FakeApi, pg: PostgresServer, tmp_path: Path, workers: int
 ) -> None:
     journal = pg.new_schema()
-    batch = prompts_file(tmp_path / "prompts.jsonl", LINES, seconds=1.5)
+    batch = prompts_file(tmp_path / "prompts.jsonl", LINES, seconds=TASK)
     folders = [tmp_path / f"worker{i}" for i in range(workers)]
     procs = [
         cli(fake, *_batch(batch, folder, journal, "--concurrency", "4"), cwd=tmp_path)
@@ -78,8 +81,11 @@ def test_a_restart_mid_batch_loses_nothing_and_pays_nothing_twice(
     ]
     with running(*procs):
         wait_until(lambda: sum(fake.stats()["created"].values()) >= 4, timeout=60)
+        # Every worker is past opening the journal (one opening it now would be refused:
+        # that is the "down at start" case below).
+        wait_until(lambda: len(journal_owners(journal)) == workers, timeout=60)
         pg.stop("fast")  # every connection is cut, tasks are running on the API
-        time.sleep(1.0)
+        time.sleep(OUTAGE)  # longer than a task: results and claims wait for the database
         pg.start()
         outcomes = [finish(proc, timeout=180) for proc in procs]
     for code, out, err in outcomes:

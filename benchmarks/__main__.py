@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import batch, coldstart, overhead, polling, simulate
+from benchmarks import batch, coldstart, cpu_task, first_image, overhead, polling, simulate
 from benchmarks.docs_page import PAGE, write_page
 from benchmarks.fakeproc import FakeProcess
 from benchmarks.machine import load_average, machine_info
@@ -26,13 +26,28 @@ from benchmarks.report import compare_table, print_report, write_json
 from benchmarks.settings import FULL, QUICK, BenchSettings
 from benchmarks.targets import evaluate
 
-NAMES = ("overhead", "polling", "batch", "receiver", "batch_memory", "coldstart", "simulate")
+NAMES = (
+    "overhead",
+    "polling",
+    "batch",
+    "receiver",
+    "batch_memory",
+    "coldstart",
+    "simulate",
+    "first_image",
+    "cpu_task",
+    "result_size",
+)
 NEEDS_FAKE = frozenset({"overhead", "polling", "batch"})
 # Benchmarks other engineers contribute: a module beside this one exposing ``run(...) -> dict``
 # (called with the keyword arguments it accepts among ``quick`` and, in a quick run, a few
 # shortening options: ``seconds``, ``rounds``, ``connections``, ``n_small``...). Until it is
 # merged, its section reads "not run" and its target is a MISS.
-PLUGGED = {"receiver": "benchmarks.receiver", "batch_memory": "benchmarks.batch_memory"}
+PLUGGED = {
+    "receiver": "benchmarks.receiver",
+    "batch_memory": "benchmarks.batch_memory",
+    "result_size": "benchmarks.result_size",
+}
 DEFAULT_OUTPUT = Path(__file__).with_name("results.json")
 
 
@@ -108,6 +123,11 @@ def _runners(
         ),
         "coldstart": lambda: coldstart.run(s.coldstart_runs),
         "simulate": lambda: simulate.run(s.simulate_tasks, s.polling_concurrency),
+        "first_image": lambda: first_image.run(40 if quick else 400),
+        "cpu_task": lambda: cpu_task.run_in_own_fake(
+            pairs=3 if quick else 12, ops=3 if quick else 20
+        ),
+        "result_size": lambda: run_plugged("result_size", quick=quick),
     }
 
 

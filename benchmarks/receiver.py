@@ -258,7 +258,8 @@ def run(
         cpu = {kind: median(cpu_us[(kind, count)]) for kind in SERVERS if cpu_us.get((kind, count))}
         for kind, value in cpu.items():
             results[f"{kind}_cpu_us_per_delivery_{count}"] = round(value, 1)
-        if len(cpu) == 2:
+        if len(cpu) == 2 and cpu["receiver"] > 0:
+            # (a quick run on a loaded machine can see no clock tick of the receiver's CPU)
             # What the ratio would be if the servers, not the sender, set the pace.
             results[f"cpu_ratio_{count}"] = round(cpu["baseline"] / cpu["receiver"], 3)
     results["by_connections"] = details

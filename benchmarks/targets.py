@@ -316,7 +316,66 @@ def _batch_memory(r: dict[str, Any]) -> list[Check]:
     ]
 
 
+def _first_image(r: dict[str, Any]) -> list[Check]:
+    not_run = _not_run(r, "first_image")
+    rows = []
+    for row, polls, delay in (("fresh", 1.0, 1.0), ("warm", 0.7, 1.0)):
+        label = "fresh process" if row == "fresh" else "warm (history kept by an earlier process)"
+        rows += [
+            Check(
+                "first_image",
+                f"first wait, {label}, no progress: polls",
+                _num(_get(r, "first_image", row, "polls_ratio")),
+                polls,
+                unit="x",
+                baseline="fixed 1 s loop, same tasks (simulated)",
+                not_run=not_run,
+            ),
+            Check(
+                "first_image",
+                f"first wait, {label}, no progress: median delay after Ready",
+                _num(_get(r, "first_image", row, "delay_p50_ratio")),
+                delay,
+                unit="x",
+                baseline="fixed 1 s loop, same tasks (simulated)",
+                not_run=not_run,
+            ),
+        ]
+    return rows
+
+
+def _cpu_task(r: dict[str, Any]) -> list[Check]:
+    return [
+        Check(
+            "cpu_task",
+            "sync CPU per task (1024x1024 submit, 5 polls with progress, Ready)",
+            _num(_get(r, "cpu_task", "cpu_ratio_median")),
+            1.15,
+            unit="x",
+            baseline="raw httpx.Client, same requests + json.loads",
+            not_run=_not_run(r, "cpu_task"),
+        )
+    ]
+
+
+def _result_size(r: dict[str, Any]) -> list[Check]:
+    section = r.get("result_size")
+    return [
+        Check(
+            "result_size",
+            "bytes per Result in generate_many's list",
+            _first(section, "bytes_per_result", "result_bytes", "bytes"),
+            512,
+            unit=" B",
+            not_run=_not_run(r, "result_size") or bool((section or {}).get("not_run")),
+        )
+    ]
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], list[Check]]] = {
+    "first_image": _first_image,
+    "cpu_task": _cpu_task,
+    "result_size": _result_size,
     "receiver": _receiver,
     "batch_memory": _batch_memory,
     "polling": _polling,

@@ -1,4 +1,5 @@
-"""Fixtures shared by the test folders: `flavour`, which runs a test for each client."""
+"""Fixtures shared by the test folders: `flavour`, which runs a test for each client, and
+`private_cache_dir` (autouse: no test writes to the real cache folder)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.cache_env import private_cache_dir
 from tests.clients import FLAVOURS, Flavour
+
+__all__ = ["flavour", "private_cache_dir"]
 
 
 @pytest.fixture(params=FLAVOURS)

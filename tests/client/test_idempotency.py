@@ -218,7 +218,7 @@ def test_a_live_holder_is_waited_for_within_the_timeout_then_named(
         waited = time.monotonic() - started
         error = caught.value
         assert (error.idempotency_key, error.state) == (KEY, "submitting")
-        assert error.holder == f"{socket.gethostname()}:{os.getpid()}"
+        assert error.holder == f"{os.getpid()}@{socket.gethostname()}"
         assert KEY in str(error)
         assert error.holder in str(error)
         assert isinstance(error, TimeoutError)

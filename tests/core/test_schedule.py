@@ -10,6 +10,7 @@ import attrs
 import pytest
 from flux_flex import PollSchedule
 from flux_flex._core.schedule import (
+    COLD_POLLS,
     SUBMITTED,
     PollPlanner,
     TaskTimings,
@@ -23,19 +24,27 @@ NO_JITTER = PollSchedule(
 )
 
 
-def test_starts_fast_and_backs_off_to_the_cap() -> None:
-    planner = PollPlanner(NO_JITTER, rng=random.Random(1))
-    delays = []
-    for t in range(6):
-        planner.observe(float(t), None)
-        delays.append(planner.next_delay(float(t)))
-    assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+def test_without_knowledge_it_polls_like_a_one_second_loop_without_its_first_polls() -> None:
+    # A fresh process, no progress: never more polls than a fixed 1 s loop (which polls at
+    # 1, 2, 3 ...), never later: one poll at `initial` (a task ready at once), then from
+    # 3 s every dense_interval; past 40 polls it backs off from there to max_interval.
+    polls = _wait(NO_JITTER, TaskTimings(), 120.0, submitted=0.0)
+    assert polls[:4] == [0.5, 3.0, 4.0, 5.0]
+    gaps = [b - a for a, b in itertools.pairwise(polls)]
+    assert gaps[1 : COLD_POLLS - 1] == pytest.approx([1.0] * (COLD_POLLS - 2))
+    assert gaps[COLD_POLLS - 1 : COLD_POLLS + 4] == pytest.approx([1.0, 2.0, 4.0, 4.0, 4.0])
+    for duration in (2.5, 4.0, 9.3, 17.0, 30.6):
+        ours = _wait(NO_JITTER, TaskTimings(), duration, submitted=0.0)
+        loop = math.ceil(duration)
+        assert len(ours) <= loop - 1
+        assert ours[-1] <= loop
 
 
 def test_jitter_stays_within_its_band_and_varies() -> None:
     schedule = PollSchedule(initial=1.0, backoff=1.0, max_interval=10.0, jitter=0.2)
     planner = PollPlanner(schedule, rng=random.Random(7))
-    planner.observe(0.0, None)
+    for _ in range(COLD_POLLS):  # the backoff after the first 1 s loop is jittered
+        planner.observe(0.0, None)
     delays = {planner.next_delay(0.0) for _ in range(50)}
     assert all(0.8 <= d <= 1.2 for d in delays)
     assert len(delays) > 10
@@ -201,13 +210,13 @@ def _polled(
 
 def test_a_ready_task_is_recorded_with_the_polls_around_each_change() -> None:
     timings = TaskTimings()
-    polls = _wait(BLIND, timings, 3.0, statuses=(("Generating", 1.0),))
-    assert polls[-1] >= 3.0 > polls[-2]
+    polls = _wait(BLIND, timings, 6.0, statuses=(("Generating", 4.0),))
+    assert polls[-1] >= 6.0 > polls[-2]
     (record,) = timings.records()
     assert record.finished == (polls[-2], polls[-1])
     assert record.began[SUBMITTED] == (0.0, 0.0)
     assert record.began["Pending"] == (0.0, polls[0])
-    first_generating = next(i for i, t in enumerate(polls) if t >= 1.0)
+    first_generating = next(i for i, t in enumerate(polls) if t >= 4.0)
     assert record.began["Generating"] == (polls[first_generating - 1], polls[first_generating])
     assert "Ready" not in record.began
 
@@ -260,13 +269,12 @@ def test_alike_tasks_skip_the_early_polls_and_poll_densely_around_the_finish() -
     assert 10.2 < model.high <= 10.5
     polls = _wait(BLIND, timings, 10.0)
     # At most max_interval apart before the window, then a few across it: 4 polls (a
-    # fixed 1 s poller makes 10; the plain backoff 7, and finds the task 0.9 s late).
+    # fixed 1 s poller makes 10; without the history, 9).
     assert polls[:2] == [BLIND.max_interval, 2 * BLIND.max_interval]
     assert len(polls) <= 5
     assert polls[-1] - 10.0 <= BLIND.dense_interval / 2
     plain = _wait(attrs.evolve(BLIND, learn=False), timings, 10.0)
-    assert len(plain) >= 7
-    assert plain[-1] - 10.0 > 0.5
+    assert len(plain) >= 9
 
 
 def test_a_task_longer_than_the_history_backs_off_from_the_dense_interval() -> None:

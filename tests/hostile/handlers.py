@@ -2,7 +2,7 @@
 
 Honest answers (`respond`, `json_body`, `raw_json`, `html`), slow ones (`drip`,
 `drip_headers`, `drip_body`, `stall`), broken ones (`reset`, `reset_after`, `redirect_loop`,
-`huge`), and combinators (`sequence`, `counting`).
+`huge`, `gzip_bomb`), and combinators (`sequence`, `counting`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "drip",
     "drip_body",
     "drip_headers",
+    "gzip_bomb",
     "html",
     "huge",
     "json_body",
@@ -211,6 +213,51 @@ def huge(
             sent += len(piece)
         if not declare_length:
             exchange.write(b"0\r\n\r\n")
+
+    return handler
+
+
+def gzip_bomb(
+    inflated: int,
+    *,
+    head: bytes = b"",
+    content_type: str = "image/png",
+    encoding: str = "gzip",
+) -> Handler:
+    """A 200 whose body is gzip (or zlib ``deflate``) of ``head`` then zeros, ``inflated``
+    bytes once inflated (rounded up to MiB), about 1,000 times fewer on the wire; chunked
+    in pieces of about 64 KiB, each of which inflates to 64 MiB.
+
+    Made on the fly without compressing it all: after a full flush, deflate's output for
+    one more MiB of zeros is the same bytes every time, so one block is repeated.
+    """
+    mib = 1024 * 1024
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
+    start = packer.compress(head) + packer.flush(zlib.Z_FULL_FLUSH)
+    block = packer.compress(bytes(mib)) + packer.flush(zlib.Z_FULL_FLUSH)
+    # The end of the stream (its trailer's checksum is wrong: no client reads that far).
+    tail = packer.flush()
+
+    def handler(exchange: Exchange) -> None:
+        head_lines = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+            f"Content-Encoding: {encoding}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        if not exchange.write(head_lines.encode()):
+            return
+        # HTTP chunks of about 64 KiB (64 MiB inflated): as a client reads the network.
+        blocks = -(-inflated // mib)
+        pieces = itertools.chain(
+            [start],
+            itertools.repeat(block * 64, blocks // 64),
+            [block * (blocks % 64) + tail],
+        )
+        for piece in pieces:
+            if exchange.server.closing.is_set() or not exchange.write(
+                b"%x\r\n%s\r\n" % (len(piece), piece)
+            ):
+                return
+        exchange.write(b"0\r\n\r\n")
 
     return handler
 

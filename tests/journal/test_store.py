@@ -34,7 +34,7 @@ def test_a_new_request_is_written_submitting_before_anything_is_sent(journal: Jo
     assert (entry.prompt, dict(entry.params), entry.attempt) == ("prompt fp1", {"seed": 1}, 1)
     assert entry.host == journal.host
     assert entry.holder is not None
-    assert entry.holder.label == f"{journal.host}:{os.getpid()}"
+    assert entry.holder.label == f"{os.getpid()}@{journal.host}"
     journal.close_run(owner)
 
 
@@ -213,7 +213,7 @@ def test_a_live_owner_holds_its_entry_and_a_dead_ones_is_free(
     other = journal.open_run()
     got = claim(journal, "fp", other, resubmit_uncertain=False)
     assert (got.decision, got.owner_live) == (Decision.HELD, True)
-    assert got.holder == f"{journal.host}:{os.getpid()}"
+    assert got.holder == f"{os.getpid()}@{journal.host}"
     journal.close_run(mine)  # the run ended: nobody holds it
     got = claim(journal, "fp", other)
     assert got.decision is after_death

@@ -71,6 +71,10 @@ if TYPE_CHECKING:
     from flux_flex.models import WaitOptions as WaitOptions
     from flux_flex.params import ImageInput as ImageInput
     from flux_flex.params import SubmitParams as SubmitParams
+    from flux_flex.recovery import ReconciledTask as ReconciledTask
+    from flux_flex.recovery import ReconcileReport as ReconcileReport
+    from flux_flex.recovery import UncertainSubmission as UncertainSubmission
+    from flux_flex.recovery import reconcile as reconcile
 
 
 def __getattr__(name: str) -> Any:

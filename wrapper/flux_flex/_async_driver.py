@@ -88,8 +88,8 @@ class AsyncDriver(BaseDriver):
                         )
                     else:
                         with plan.sink(response) as sink:
-                            async for chunk in response.aiter_bytes():
-                                sink.write(chunk)
+                            async for chunk in response.aiter_raw():
+                                sink.take(chunk)
                             answer = sink.answer()
                 finally:
                     await response.aclose()

@@ -35,7 +35,7 @@ from flux_flex._core.journaled import JournaledCall, Outcome, Submitted
 from flux_flex._core.pricing import Estimate
 from flux_flex._core.request import PreparedRequest
 from flux_flex._core.retry import RetryPolicy
-from flux_flex._core.schedule import PollSchedule, TaskTimings, normalize_progress
+from flux_flex._core.schedule import PollSchedule, normalize_progress
 from flux_flex._core.status import Acknowledged, Finished, Polled
 from flux_flex._requests import prepare, target_format
 from flux_flex._version import package_version
@@ -128,7 +128,11 @@ class BaseClient(Generic[JobT, ResultT, DriverT, HttpT]):
             download_timeout=download_timeout,
             max_download_bytes=max_download_bytes,
         )
-        self._core = ClientCore(resolve_settings(api_key, base_url, region), options, TaskTimings())
+        settings = resolve_settings(api_key, base_url, region)
+        # The history of earlier waits, kept between processes (a fresh process starts warm).
+        from flux_flex._timings_cache import persistent_timings
+
+        self._core = ClientCore(settings, options, persistent_timings(settings.base_url))
         self._journal: CallJournal | None = None
         self._owns_journal = False
         if journal is not None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import TYPE_CHECKING
 
+from flux_flex._core.delivery import DownloadTurn, download_turn
 from flux_flex._core.journal import Abandoned, Claim, Event, JournalEntry
 from flux_flex._core.journaled import JournaledCall
 from flux_flex.errors import ConfigurationError, JournalError
@@ -127,6 +129,35 @@ class CallJournal:
                 name,
             )
         return written
+
+    def saved_elsewhere(self, name: str, owner: str, timeout: float) -> JournalEntry | None:
+        """The entry ``name`` when a receiver saved its image (waiting up to ``timeout`` for
+        one saving it now); None: this call downloads it. A journal that cannot be read
+        says None (a second download costs nothing; a lost image would)."""
+        deadline = time.monotonic() + timeout
+        try:
+            journal = self.journal()
+            while True:
+                entry = journal.entry(name)
+                live = entry is not None and journal.is_held(entry, by_other_than=owner)
+                turn = download_turn(entry, owner=owner, other_live=live)
+                if turn is DownloadTurn.SKIP:
+                    # Only a file this call can open counts: one saved on another host, or
+                    # removed since, is downloaded again (never paid again).
+                    path = entry.path if entry is not None else None
+                    here = entry is not None and entry.host == journal.host
+                    return entry if here and path and os.path.isfile(path) else None
+                remaining = deadline - time.monotonic()
+                if turn is DownloadTurn.DOWNLOAD or remaining <= 0:
+                    if entry is not None and entry.resumable and entry.owner != owner:
+                        # A receiver that held it gave up (or died): hold it again, so that
+                        # this call's Saved is recorded.
+                        journal.take_over(name, owner=owner, after=float("inf"))
+                    return None
+                journal.wait_for_change(name, timeout=min(1.0, remaining), since=entry)
+        except JournalError as exc:
+            logger.warning("journal %s: not read before downloading %s: %s", self.where, name, exc)
+            return None
 
     def end_run(self, owner: str, unsent: tuple[str, int] | None) -> None:
         """End a call's run; first remove ``unsent``, a claim whose POST never left."""

@@ -24,6 +24,7 @@ from flux_flex._core.actions import (
     Sleep,
 )
 from flux_flex._core.flows import Flow
+from flux_flex._core.inflate import ACCEPT_ENCODING
 from flux_flex._core.retry import FailureKind
 from flux_flex.completion import CompletionSource
 
@@ -151,7 +152,11 @@ class BaseDriver:
         return f"{type(self).__name__}(api_key='***')"
 
     def _headers(self, request: HttpRequest) -> dict[str, str]:
-        return {"x-key": self._api_key} if request.authenticated else {}
+        # Only the encodings `_files.BodySink` inflates in bounded steps (httpx would add br
+        # or zstd when their packages are installed).
+        if request.authenticated:
+            return {"x-key": self._api_key, "accept-encoding": ACCEPT_ENCODING}
+        return {"accept-encoding": ACCEPT_ENCODING}
 
     def build(
         self, http: httpx.Client | httpx.AsyncClient, source: HttpRequest, limit: float | None
@@ -251,8 +256,8 @@ class SyncDriver(BaseDriver):
                         )
                     else:
                         with plan.sink(response) as sink:
-                            for chunk in response.iter_bytes():
-                                sink.write(chunk)
+                            for chunk in response.iter_raw():
+                                sink.take(chunk)
                             answer = sink.answer()
                 finally:
                     response.close()

@@ -1,10 +1,11 @@
 """Where a body goes as it streams in (memory or a hidden temporary file), checked on the way;
 stale temporary files; the atomic rename to the final name.
 
-Both drivers feed the same `BodySink`, so the checks are written once: the size cap (from
-``Content-Length`` before reading, then counted while streaming), the image check of a
-download (its first bytes must be a PNG, JPEG or WebP signature), and the exchange's
-deadline between chunks.
+Both drivers feed the same `BodySink` the body's raw bytes, so the checks are written once:
+the ``Content-Encoding`` undone in bounded steps (`flux_flex._core.inflate`), the size cap
+(from ``Content-Length`` before reading, then counted on the inflated bytes while
+streaming), the image check of a download (its first bytes must be a PNG, JPEG or WebP
+signature), and the exchange's deadline between chunks.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import BinaryIO
 import httpx
 
 from flux_flex._core.actions import HttpResponse, RefusedBody
+from flux_flex._core.inflate import InflateError, UnsupportedEncoding, inflater
 from flux_flex._core.sniff import sniff_format, target_path
 from flux_flex.errors import FieldError, RequestValidationError
 
@@ -200,10 +202,13 @@ class Refused(Exception):
 class BodySink:
     """Collects one answer's body, in memory or (``directory``) in a hidden temporary file.
 
-    Raises `Refused` as soon as the body is known to be too large (over ``max_bytes``,
-    announced or received) or, with ``image``, not to start like a PNG, JPEG or WebP;
-    raises ``httpx.ReadTimeout`` once ``deadline`` (`time.monotonic` time) has passed. On
-    any error the temporary file is removed: use it as a context manager.
+    Feed it the raw body (`take`, then `answer`); it undoes the ``Content-Encoding`` in
+    bounded steps. Raises `Refused` as soon as the body is known to be too large (over
+    ``max_bytes`` once inflated, announced or received), to come in an encoding it cannot
+    undo, or, with ``image``, not to start like a PNG, JPEG or WebP; raises
+    ``httpx.ReadTimeout`` once ``deadline`` (`time.monotonic` time) has passed and
+    ``httpx.DecodingError`` for a corrupt compressed body. On any error the temporary file
+    is removed: use it as a context manager.
     """
 
     def __init__(
@@ -230,6 +235,10 @@ class BodySink:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             raise self._refuse("too_large", int(declared), announced=True)
+        try:
+            self._inflater = inflater(headers.get("content-encoding"))
+        except UnsupportedEncoding:
+            raise self._refuse("encoding", 0) from None
         if directory is not None:
             _sweep_now_and_then(directory, stale_after)
             # The writer is done by its deadline; without one, by the staleness bound.
@@ -241,8 +250,19 @@ class BodySink:
         answer = RefusedBody(self.status, self.headers, reason, size, self.max_bytes, announced)
         return Refused(answer)
 
+    def take(self, raw: bytes) -> None:
+        """Take the next ``raw`` chunk of the body as it came (still encoded)."""
+        if self._inflater is None:
+            self.write(raw)
+            return
+        try:
+            for piece in self._inflater.feed(raw):
+                self.write(piece)
+        except InflateError as exc:
+            raise httpx.DecodingError(str(exc)) from None
+
     def write(self, chunk: bytes) -> None:
-        """Take the next ``chunk`` of the body, checking it on the way."""
+        """Take the next ``chunk`` of the (inflated) body, checking it on the way."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise httpx.ReadTimeout("the exchange's deadline passed while the body streamed in")
         self.received += len(chunk)
@@ -263,6 +283,12 @@ class BodySink:
 
     def answer(self) -> HttpResponse:
         """The complete body as an `HttpResponse` (call after the last chunk)."""
+        if self._inflater is not None:
+            try:
+                for piece in self._inflater.end():
+                    self.write(piece)
+            except InflateError as exc:
+                raise httpx.DecodingError(str(exc)) from None
         if self.image and len(self.head) < HEAD_BYTES:
             self._check_image()  # a body shorter than the head: checked at its end
         if self._file is not None:

@@ -351,7 +351,7 @@ class TaskInProgressError(FluxFlexError, TimeoutError):
     request, or waiting for its task), and it did not finish within this call's timeout.
 
     Nothing was sent by this call. Call again later with the same key: it returns that
-    call's result, or takes the task over if that call died. ``holder`` is ``host:pid`` of
+    call's result, or takes the task over if that call died. ``holder`` is ``pid@host`` of
     the call holding the key (None when unknown), ``state`` its journal entry's state.
     """
 

@@ -17,6 +17,11 @@
   release the GIL, and the run uses the client's own connection pool, transport and
   settings (a private loop would need a second, async HTTP client rebuilt from them, and
   could not use a client the caller passed in).
+* Several workers (threads, processes, machines) share one batch through one journal: each
+  line is claimed by exactly one of them under its run's lease, and started only while fewer
+  than ``max_in_flight`` tasks run across all of them. A line another live worker holds is
+  put aside while other lines are left, then waited for (until that worker saves it, or its
+  lease runs out and the line is taken over), within the line's ``timeout``.
 * Stopping (a cancelled task, Ctrl-C, leaving the loop early) never loses a task: a POST
   already on the wire is awaited and its task id recorded before the run stops; waits are
   dropped, their tasks stay ``submitted`` in the journal, and the next run resumes them.
@@ -28,6 +33,7 @@ import collections
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypedDict, TypeVar
 
@@ -38,14 +44,17 @@ from flux_flex._base_client import BatchParts, snapshot_of
 from flux_flex._core import journal as rules
 from flux_flex._core.actions import Report
 from flux_flex._core.batch import (
+    AwaitSlot,
     ClaimStep,
     Emit,
     End,
     EndKind,
     EventKind,
+    Hold,
     Item,
     Record,
     Request,
+    StartStep,
     Wait,
     batch_error,
     parse_request,
@@ -57,7 +66,7 @@ from flux_flex._core.request import PreparedRequest
 from flux_flex._core.status import Finished
 from flux_flex._requests import prepare
 from flux_flex.errors import FieldError, JournalError, RequestValidationError
-from flux_flex.journal import Claim, Journal, name_from_destination
+from flux_flex.journal import DEFAULT_LEASE, Claim, Journal, Start, name_from_destination
 from flux_flex.models import TaskSnapshot
 
 __all__ = [
@@ -76,6 +85,14 @@ __all__ = [
 logger = logging.getLogger("flux_flex")
 
 R = TypeVar("R")
+
+DEFAULT_MAX_IN_FLIGHT = 24
+"""Tasks running at once across every worker sharing a journal (most accounts' limit)."""
+HELD_RECHECK = 1.0
+"""Seconds between looks at a line another worker holds (its lease may run out unseen)."""
+SLOT_RECHECK = 1.0
+"""Seconds between tries for an account slot when no journal change wakes the worker."""
+LOCKED_RECHECK = 0.05
 
 
 # -- what the caller sees while a batch runs ---------------------------------------------------
@@ -104,6 +121,9 @@ class BatchCounts:
     """Submissions whose answer never arrived: a task may exist (see `TaskUncertainError`)."""
     unfinished: int = 0
     """Tasks left ``submitted`` (wait timed out, network or disk error): a re-run resumes."""
+    held: int = 0
+    """Requests another live worker sharing the journal still held when their timeout
+    passed: that worker saves them (not failures of this run)."""
     created: int = 0
     """Tasks this run created on the API (each one billed)."""
     credits: float = 0.0
@@ -118,7 +138,8 @@ class BatchEvent:
     ``kind``: ``submitting`` (journal written, the POST is about to leave), ``submitted``
     (task created: ``task_id``; billed), ``resumed`` (waiting again for a task of an earlier
     run), then one final kind with the ``outcome`` (what ``generate_many`` returns for it):
-    ``done``, ``skipped``, ``failed``, ``uncertain`` or ``unfinished``.
+    ``done``, ``skipped``, ``failed``, ``uncertain``, ``unfinished`` or ``held`` (another
+    live worker sharing the journal is handling it: `TaskInProgressError`).
     """
 
     kind: EventKind
@@ -126,6 +147,9 @@ class BatchEvent:
     counts: BatchCounts
     task_id: str | None = None
     outcome: Any = attrs.field(default=None, repr=False)
+    by: str | None = None
+    """``pid@host`` of the other worker that holds (``held``) or saved (``skipped``) the
+    request; None when it is this run's."""
 
 
 EventCallback = Callable[[BatchEvent], object]
@@ -142,6 +166,10 @@ class BatchOptions(TypedDict, total=False):
       (default False) tries again requests that failed in an earlier run;
     * ``stream`` (default False) reads the requests lazily, checking each just before it
       is sent, instead of all up front;
+    * ``max_in_flight`` (default 24; with a journal) caps the tasks running at once across
+      every worker sharing the journal (``concurrency`` stays this run's own limit);
+    * ``lease`` (default 30 s; with a journal): how long this run's claims outlive it if it
+      dies without a word (renewed every third of it while it runs);
     * ``on_event(event)`` receives a `BatchEvent` at every step; ``on_progress(index,
       snapshot)`` every poll of every request's task.
     """
@@ -150,6 +178,8 @@ class BatchOptions(TypedDict, total=False):
     resubmit_uncertain: bool
     retry_failed: bool
     stream: bool
+    max_in_flight: int | None
+    lease: float
     on_event: EventCallback | None
     on_progress: Callable[[int, TaskSnapshot], object] | None
 
@@ -189,7 +219,13 @@ class _Tally:
             self._deliver(BatchEvent(kind, index, counts, task_id))
 
     def finish(
-        self, index: int, kind: EndKind, outcome: Any, task_id: str | None, extra_credits: float
+        self,
+        index: int,
+        kind: EndKind,
+        outcome: Any,
+        task_id: str | None,
+        extra_credits: float,
+        by: str | None = None,
     ) -> None:
         with self._lock:
             self._in_flight.discard(index)
@@ -204,9 +240,10 @@ class _Tally:
                 failed=c.failed + failed,
                 uncertain=c.uncertain + (kind == "uncertain"),
                 unfinished=c.unfinished + (kind == "unfinished"),
+                held=c.held + (kind == "held"),
                 credits=round(c.credits + extra_credits, 6),
             )
-            self._deliver(BatchEvent(kind, index, self._counts, task_id, outcome))
+            self._deliver(BatchEvent(kind, index, self._counts, task_id, outcome, by))
 
     def _deliver(self, event: BatchEvent) -> None:
         if self._on_event is None:
@@ -272,11 +309,23 @@ class Engine(Generic[R]):
         resubmit_uncertain: bool = False,
         retry_failed: bool = False,
         stream: bool = False,
+        max_in_flight: int | None = DEFAULT_MAX_IN_FLIGHT,
+        lease: float = DEFAULT_LEASE,
         on_event: EventCallback | None = None,
         on_progress: Callable[[int, TaskSnapshot], object] | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be an integer of at least 1, not {concurrency!r}")
+        if max_in_flight is not None and (
+            isinstance(max_in_flight, bool)
+            or not isinstance(max_in_flight, int)
+            or max_in_flight < 1
+        ):
+            raise ValueError(
+                f"max_in_flight must be an integer of at least 1 or None, not {max_in_flight!r}"
+            )
+        if isinstance(lease, bool) or not (isinstance(lease, int | float) and 0 < lease < 1e9):
+            raise ValueError(f"lease must be a positive number of seconds, not {lease!r}")
         Deadline.after(timeout, parts.core.env.clock)  # refuses a timeout no request keeps
         if isinstance(requests, str | bytes | Mapping | PreparedRequest):
             raise TypeError(
@@ -293,6 +342,12 @@ class Engine(Generic[R]):
         self._requests: Iterable[Request] | None = requests
         self._iterator: Iterator[Request] | None = None
         self._pending: collections.deque[tuple[int, Request]] = collections.deque()
+        # Lines other live workers hold, put aside while other lines are left (with the
+        # deadline they started with: waiting for them never extends it).
+        self._deferred: collections.deque[tuple[int, Request]] = collections.deque()
+        self._deadlines: dict[int, Deadline] = {}
+        self.max_in_flight = max_in_flight
+        self.lease = float(lease)
         self._next_index = 0
         self._exhausted = False
         self.iteration_error: BaseException | None = None
@@ -301,6 +356,7 @@ class Engine(Generic[R]):
         self.journal: Journal | None = None
         self._owns_journal = False
         self._owner = ""
+        self._names: dict[int, str] = {}
         self._resubmit_uncertain = resubmit_uncertain
         self._retry_failed = retry_failed
         self.stopping = False
@@ -372,7 +428,7 @@ class Engine(Generic[R]):
         else:
             self.journal = Journal(self._journal_arg)
             self._owns_journal = True
-        self._owner = self.journal.open_run()
+        self._owner = self.journal.open_run(self.lease, self.lease / 3)
 
     def close(self) -> None:
         """End the run: the journal is closed if the engine opened it."""
@@ -392,7 +448,7 @@ class Engine(Generic[R]):
             if self._pending:
                 return self._pending.popleft()
             if self._exhausted or self._iterator is None:
-                return None
+                return self._deferred.popleft() if self._deferred else None
             index = self._next_index
             try:
                 request = next(self._iterator)
@@ -425,10 +481,47 @@ class Engine(Generic[R]):
             except (RequestValidationError, TypeError) as exc:
                 return Refused(index, exc)
         save_to = None if request.save_to is None else os.path.abspath(request.save_to)
-        return Item(index, request, save_to, self.core.deadline(self.timeout))
+        deadline = self._deadlines.pop(index, None) or self.core.deadline(self.timeout)
+        return Item(index, request, save_to, deadline)
+
+    # -- lines held by other workers, and account slots --------------------------------------
+    def hold(self, item: Item, step: Hold) -> bool:
+        """Wait a little for a line another live worker holds (blocking); True when the
+        line was put aside instead (take it up later: `take` hands it out again)."""
+        if self._fresh_work():
+            self._defer(item)
+            return True
+        assert self.journal is not None
+        left = item.deadline.left(self.core.env.clock())
+        entry = step.claim.entry
+        if entry is None:  # another worker is deciding on it this very moment
+            time.sleep(min(LOCKED_RECHECK, left))
+        else:
+            timeout = min(HELD_RECHECK, left)
+            self.journal.wait_for_change(step.claim.fingerprint, timeout=timeout, since=entry)
+        with self._take_lock:
+            others = bool(self._deferred) and not self.stopping
+        if others:  # go round the lines put aside, a second per look
+            self._defer(item)
+        return others
+
+    def await_slot(self, item: Item, step: AwaitSlot) -> None:
+        """Wait a little for an account slot to free (any journal change; blocking)."""
+        assert self.journal is not None
+        left = item.deadline.left(self.core.env.clock())
+        self.journal.wait_for_change(timeout=min(SLOT_RECHECK, left))
+
+    def _fresh_work(self) -> bool:
+        with self._take_lock:
+            return bool(self._pending) or not (self._exhausted or self._iterator is None)
+
+    def _defer(self, item: Item) -> None:
+        with self._take_lock:
+            self._deadlines[item.index] = item.deadline
+            self._deferred.append((item.index, item.request))
 
     # -- the flow's local steps --------------------------------------------------------------
-    def local(self, item: Item, step: ClaimStep | Record | Emit) -> Any:
+    def local(self, item: Item, step: ClaimStep | StartStep | Record | Emit) -> Any:
         """Carry out a journal or counting step (the same for both shells)."""
         if isinstance(step, Emit):
             self.tally.emit(step.kind, item.index, step.task_id, step.cost)
@@ -437,10 +530,15 @@ class Engine(Generic[R]):
             if self.journal is None:
                 return Claim(Decision.SUBMIT, None, 0)
             body, name = item.request.body, name_from_destination(item.save_to)
+            # Identical requests of one run: the first occurrence it has not taken yet (the
+            # same one again when the request comes back to be claimed again). The name is
+            # the file name, not the folder: workers share one batch.
+            names = self._names.get(item.index)
+            fingerprint: Any = names or (
+                lambda occurrence: rules.fingerprint(body, name, occurrence)
+            )
             claim = self.journal.claim(
-                # Identical requests of one run: the first occurrence it has not taken yet.
-                # The name is the file name, not the folder: workers share one batch.
-                lambda occurrence: rules.fingerprint(body, name, occurrence),
+                fingerprint,
                 prompt=item.prompt,
                 params=item.request.params,
                 save_to=item.save_to,
@@ -448,15 +546,20 @@ class Engine(Generic[R]):
                 resubmit_uncertain=self._resubmit_uncertain,
                 retry_failed=self._retry_failed,
                 digest=rules.parameters_digest(body),
+                begin=False,
             )
-            if claim.decision is Decision.HELD:
-                # Until the engine waits for what another live run holds (issue 20), it does
-                # what it did before HELD existed: resume a task, report a submission.
-                held = claim.entry.state if claim.entry is not None else None
-                resume = held in (rules.State.SUBMITTED, rules.State.READY)
-                decision = Decision.RESUME if resume else Decision.UNCERTAIN
-                claim = attrs.evolve(claim, decision=decision)
+            self._names[item.index] = claim.fingerprint
             return claim
+        if isinstance(step, StartStep):
+            if self.journal is None:
+                return Start.STARTED
+            claim = step.claim
+            return self.journal.start(
+                claim.fingerprint,
+                claim.attempt,
+                owner=self._owner,
+                max_in_flight=self.max_in_flight,
+            )
         if self.journal is not None:
             try:
                 claim = step.claim
@@ -476,6 +579,18 @@ class Engine(Generic[R]):
                     )
         return None
 
+    def lost(self, claims: Mapping[int, Claim], why: str) -> None:
+        """Record the POSTs of ``claims`` (by request index) as sent without an answer: they
+        are uncertain from now on (a task may exist), even if the answer comes later."""
+        if self.journal is None:
+            return
+        event = rules.Lost(f"The run stopped before the submission was answered: {why}.", "Lost")
+        for index, claim in claims.items():
+            try:
+                self.journal.record(claim.fingerprint, claim.attempt, event, owner=self._owner)
+            except JournalError as exc:
+                logger.warning("request %d: %s", index, exc)
+
     def conclude(self, item: Item | Refused, end: End) -> tuple[int, R | BaseException]:
         """The request's outcome (the client's result, or the error), counted and reported."""
         if end.error is not None:
@@ -485,7 +600,7 @@ class Engine(Generic[R]):
             outcome = self._result(end.finished, end.path)
         task_id = end.finished.id if end.finished is not None else None
         task_id = task_id or getattr(end.error, "task_id", None)
-        self.tally.finish(item.index, end.kind, outcome, task_id, end.extra_credits)
+        self.tally.finish(item.index, end.kind, outcome, task_id, end.extra_credits, end.by)
         return item.index, outcome
 
 

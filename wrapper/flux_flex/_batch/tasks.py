@@ -38,6 +38,7 @@ class _PostedThenCancelled(BaseException):
 
 
 _WORKER_DONE = object()
+_DEFERRED: Any = object()  # the request was put aside (another worker holds it)
 
 
 class AsyncBatchRun(AsyncClosing, Generic[R]):
@@ -107,12 +108,15 @@ class AsyncBatchRun(AsyncClosing, Generic[R]):
         assert self._queue is not None
         try:
             while (taken := self._engine.take()) is not None:
-                await self._queue.put(await self._one(taken))
+                done = await self._one(taken)
+                if done is not _DEFERRED:
+                    await self._queue.put(done)
         except Exception:  # a bug in the engine: the other workers go on
             logger.exception("a batch worker stopped")
         await self._queue.put(_WORKER_DONE)
 
-    async def _one(self, taken: tuple[int, Request] | Refused) -> tuple[int, R | BaseException]:
+    async def _one(self, taken: tuple[int, Request] | Refused) -> Any:
+        """The request's index and outcome, or `_DEFERRED`."""
         engine = self._engine
         item = taken if isinstance(taken, Refused) else engine.prepare(*taken)
         if isinstance(item, Refused):
@@ -124,13 +128,16 @@ class AsyncBatchRun(AsyncClosing, Generic[R]):
                 end = steps.End("failed", error=exc)
             except Exception as exc:  # one failure never cancels the others
                 end = crashed(item, exc)
+        if end is _DEFERRED:
+            return _DEFERRED
         return engine.conclude(item, end)
 
     @staticmethod
     def _loop() -> asyncio.AbstractEventLoop:
         return asyncio.get_running_loop()
 
-    async def _drive(self, item: steps.Item) -> steps.End:
+    async def _drive(self, item: steps.Item) -> Any:
+        """The item's `End`, or `_DEFERRED`."""
         engine, driver = self._engine, self._driver
         flow = steps.item_flow(item, engine.core.env.clock)
         answer: Any = None
@@ -157,6 +164,15 @@ class AsyncBatchRun(AsyncClosing, Generic[R]):
                         error = steps.Abandon()
                         continue
                     raise asyncio.CancelledError
+                if isinstance(step, steps.Hold):
+                    # A blocking wait on the journal, off the loop (not on the journal's thread:
+                    # writes go on meanwhile); it lasts a second at most.
+                    if await self._loop().run_in_executor(None, engine.hold, item, step):
+                        return _DEFERRED
+                    continue
+                if isinstance(step, steps.AwaitSlot):
+                    await self._loop().run_in_executor(None, engine.await_slot, item, step)
+                    continue
                 try:
                     if isinstance(step, steps.Submit):
                         answer = await self._submit(item)

@@ -24,7 +24,7 @@ from flux_flex._batch.engine import (
 from flux_flex._closing import Closing
 from flux_flex._core import batch as steps
 from flux_flex._core.actions import Send, Sleep
-from flux_flex._core.journal import Decision
+from flux_flex._core.journal import Claim
 from flux_flex._core.status import Acknowledged
 from flux_flex._drivers import SyncDriver
 from flux_flex.errors import JournalError
@@ -36,6 +36,7 @@ logger = logging.getLogger("flux_flex")
 R = TypeVar("R")
 
 _WORKER_DONE = object()
+_DEFERRED: Any = object()  # the request was put aside (another worker holds it)
 # How much longer than its longest exchange `close` waits for a POST on the wire: the thread
 # that sent it must still record the answer. An unbounded client (httpx.Timeout(None)) is
 # given a minute.
@@ -67,6 +68,10 @@ class BatchRun(Closing, Generic[R]):
         self._live_threads = 0
         self._posting = 0
         self._posting_changed = threading.Condition()
+        self._sending: dict[int, Claim] = {}
+        self.unanswered: tuple[int, ...] = ()
+        """Requests whose POST was still unanswered when `close` stopped waiting: recorded
+        as uncertain (a task may exist), never sent again on their own."""
 
     @property
     def counts(self) -> BatchCounts:
@@ -122,7 +127,8 @@ class BatchRun(Closing, Generic[R]):
                 done = self._one(taken)
                 if done is None:
                     break
-                self._put(done)
+                if done is not _DEFERRED:
+                    self._put(done)
         except Exception:  # a bug in the engine: the other workers go on
             logger.exception("a batch worker stopped")
         finally:
@@ -153,42 +159,52 @@ class BatchRun(Closing, Generic[R]):
                 end = steps.End("failed", error=exc)
             except Exception as exc:  # one failure never cancels the others
                 end = crashed(item, exc)
-        if end is None:
-            return None
+        if end is None or end is _DEFERRED:
+            return end
         return engine.conclude(item, end)
 
-    def _drive(self, item: steps.Item) -> steps.End | None:
-        """The item's flow, or None when the run stopped before its end."""
+    def _drive(self, item: steps.Item) -> Any:
+        """The item's flow, None when the run stopped before its end, or `_DEFERRED`."""
         engine, driver = self._engine, self._driver
         flow = steps.item_flow(item, engine.core.env.clock)
         answer: Any = None
         error: BaseException | None = None
-        # From the claim that writes "submitting" until the POST's answer (or the
+        # From the start that writes "submitting" until the POST's answer (or the
         # abandonment) is recorded: close() waits for it, so a stopped run never leaves a
-        # request marked as sent when it was not, nor sends one after close() returned.
+        # request marked as sent when it was not, nor sends one after close() returned. (A
+        # claim alone sends nothing: a stopped run's claims are free once it ends.)
         posting = False
         try:
             while True:
                 step = flow.throw(error) if error is not None else flow.send(answer)
                 answer, error = None, None
-                if isinstance(step, steps.ClaimStep):
-                    if not self._posting_started():
-                        return None  # stopping: nothing was written for this request
+                if isinstance(step, steps.ClaimStep) and self._stop.is_set():
+                    return None
+                if isinstance(step, steps.StartStep):
+                    if not self._posting_started(item.index, step.claim):
+                        return None  # stopping: the claim is given back when the run ends
                     posting = True
                     answer = engine.local(item, step)
-                    if answer.decision is not Decision.SUBMIT:
-                        posting = self._posting_done()
+                    if answer != "started":
+                        posting = self._posting_done(item.index)
                     continue
                 if isinstance(step, steps.LOCAL_STEPS):
                     answer = engine.local(item, step)
                     continue
                 if posting and not isinstance(step, steps.Submit):
-                    posting = self._posting_done()
+                    posting = self._posting_done(item.index)
                 if self._stop.is_set():
                     if isinstance(step, steps.Submit):
                         error = steps.Abandon()  # recorded by the flow: nothing was sent
                         continue
                     return None
+                if isinstance(step, steps.Hold):
+                    if engine.hold(item, step):
+                        return _DEFERRED
+                    continue
+                if isinstance(step, steps.AwaitSlot):
+                    engine.await_slot(item, step)
+                    continue
                 try:
                     if isinstance(step, steps.Submit):
                         answer = self._submit(item)
@@ -208,7 +224,7 @@ class BatchRun(Closing, Generic[R]):
             return None
         finally:
             if posting:
-                self._posting_done()
+                self._posting_done(item.index)
             flow.close()
 
     def _submit(self, item: steps.Item) -> Acknowledged:
@@ -229,35 +245,45 @@ class BatchRun(Closing, Generic[R]):
         finally:
             flow.close()
 
-    def _posting_started(self) -> bool:
-        """Count a request about to be claimed; False (nothing counted) once stopping."""
+    def _posting_started(self, index: int, claim: Claim) -> bool:
+        """Count a request about to be started; False (nothing counted) once stopping."""
         with self._posting_changed:
             if self._stop.is_set():
                 return False
             self._posting += 1
+            self._sending[index] = claim
         return True
 
-    def _posting_done(self) -> bool:
+    def _posting_done(self, index: int) -> bool:
         with self._posting_changed:
             self._posting -= 1
+            self._sending.pop(index, None)
             self._posting_changed.notify_all()
         return False
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         """Stop the run: no new submissions; POSTs on the wire are awaited and recorded;
-        waits are dropped (the worker threads end after their current request)."""
+        waits are dropped (the worker threads end after their current request).
+
+        ``timeout``: seconds to wait for POSTs on the wire (default: as long as one
+        exchange may take). A POST still unanswered then is recorded as uncertain and
+        listed in `unanswered`: a task may exist, and it is never sent again on its own.
+        """
         if self._closed:
             return
         self._closed = True
         with self._posting_changed:  # under the lock: no claim starts after this
             self._stop.set()
         self._engine.stopping = True
-        bound = self._driver.exchange_timeout or _UNBOUNDED_EXCHANGE
+        if timeout is None:
+            timeout = (self._driver.exchange_timeout or _UNBOUNDED_EXCHANGE) + _RECORD_MARGIN
         with self._posting_changed:
-            self._posting_changed.wait_for(
-                lambda: self._posting == 0, timeout=bound + _RECORD_MARGIN
-            )
+            self._posting_changed.wait_for(lambda: self._posting == 0, timeout=timeout)
             idle = self._live_threads == 0
+            unanswered = dict(self._sending)
+        if unanswered:
+            self.unanswered = tuple(sorted(unanswered))
+            self._engine.lost(unanswered, f"no answer within {timeout:g} s of stopping")
         if idle:
             self._engine.close()
         # else: the last worker thread to end closes it (they may still record a wait's end)

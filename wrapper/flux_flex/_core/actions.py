@@ -69,9 +69,11 @@ class HttpFailure:
 class RefusedBody:
     """An answer whose body was refused while it streamed in; nothing of it was kept.
 
-    ``reason``: ``"not_image"`` (a download whose first bytes are no PNG, JPEG or WebP) or
-    ``"too_large"`` (more than ``limit`` bytes). ``size``: the bytes received, or with
-    ``announced`` the ``Content-Length`` that was refused before reading any.
+    ``reason``: ``"not_image"`` (a download whose first bytes are no PNG, JPEG or WebP),
+    ``"too_large"`` (more than ``limit`` bytes, once inflated) or ``"encoding"`` (a
+    ``Content-Encoding`` flux-flex does not undo, named in ``headers``). ``size``: the
+    bytes received, or with ``announced`` the ``Content-Length`` that was refused before
+    reading any.
     """
 
     status: int

@@ -1,10 +1,17 @@
 """One request of a batch, without I/O: the steps of its life as a generator, and the
 checks and descriptions of requests that need no I/O.
 
-`item_flow` yields steps — journal and counting steps (`ClaimStep`, `Record`, `Emit`) and
-I/O steps (`Submit`, `Wait`, `Save`) — and receives their answers, like `flows` does with
-HTTP actions; `flux_flex._batch` carries them out, the same engine for the sync and the
-async client. Errors of I/O steps are thrown in.
+`item_flow` yields steps — journal and counting steps (`ClaimStep`, `StartStep`, `Record`,
+`Emit`), waits on other workers (`Hold`, `AwaitSlot`) and I/O steps (`Submit`, `Wait`,
+`Save`) — and receives their answers, like `flows` does with HTTP actions;
+`flux_flex._batch` carries them out, the same engine for the sync and the async client.
+Errors of I/O steps are thrown in.
+
+Workers on several machines share one batch through one journal: a line is claimed
+(``claimed``, nothing sent), then started only while the account has a free slot across
+every worker (``submitting``), then sent. A line another live worker holds is waited for
+(or put aside while other lines are left); when that worker's lease runs out, the journal's
+rules hand the line over (`flux_flex._core.journal.plan`).
 """
 
 from __future__ import annotations
@@ -24,26 +31,32 @@ from flux_flex.errors import (
     BatchValidationError,
     FieldError,
     PreviouslyFailedError,
+    RateLimitError,
+    TaskInProgressError,
     TaskUncertainError,
 )
 
 __all__ = [
     "LOCAL_STEPS",
     "Abandon",
+    "AwaitSlot",
     "ClaimStep",
     "Emit",
     "End",
     "EndKind",
     "EventKind",
+    "Hold",
     "Item",
     "Parsed",
     "Record",
     "Request",
     "Save",
+    "StartStep",
     "Step",
     "Submit",
     "Wait",
     "batch_error",
+    "holder_label",
     "item_flow",
     "parse_request",
 ]
@@ -53,9 +66,17 @@ Request = str | Mapping[str, Any] | PreparedRequest
 or a `PreparedRequest`."""
 
 EventKind = Literal[
-    "submitting", "submitted", "resumed", "done", "skipped", "failed", "uncertain", "unfinished"
+    "submitting",
+    "submitted",
+    "resumed",
+    "done",
+    "skipped",
+    "failed",
+    "uncertain",
+    "unfinished",
+    "held",
 ]
-EndKind = Literal["done", "skipped", "failed", "uncertain", "unfinished"]
+EndKind = Literal["done", "skipped", "failed", "uncertain", "unfinished", "held"]
 MAX_LISTED_ERRORS = 20
 
 
@@ -78,6 +99,29 @@ class Item:
 @attrs.frozen
 class ClaimStep:
     """Ask the journal what to do (answer: a `Claim`)."""
+
+
+@attrs.frozen
+class StartStep:
+    """Move the claim to ``submitting`` if the account has a free slot (answer: ``started``,
+    ``no_slot`` or ``lost``, the values of `flux_flex.journal.Start`)."""
+
+    claim: Claim
+
+
+@attrs.frozen
+class Hold:
+    """Another live worker holds the line (``claim`` is `Decision.HELD`): wait a little for
+    its entry to change, then claim again (answer: ignored). A runner may instead put the
+    line aside while other lines are left, and take it up again later."""
+
+    claim: Claim
+
+
+@attrs.frozen
+class AwaitSlot:
+    """Every account slot is taken (across workers): wait a little for one to free, then
+    start again (answer: ignored)."""
 
 
 @attrs.frozen
@@ -120,8 +164,8 @@ class Save:
     finished: Finished
 
 
-Step = ClaimStep | Record | Emit | Submit | Wait | Save
-LOCAL_STEPS = (ClaimStep, Record, Emit)
+Step = ClaimStep | StartStep | Record | Emit | Hold | AwaitSlot | Submit | Wait | Save
+LOCAL_STEPS = (ClaimStep, StartStep, Record, Emit)
 
 
 @attrs.frozen
@@ -134,6 +178,9 @@ class End:
     error: BaseException | None = None
     extra_credits: float = 0.0
     """Settled cost minus the submission's, for a task created by this run."""
+    by: str | None = None
+    """For ``held``: the worker holding it; for ``skipped``: the worker that saved it, when
+    that was another run (``pid@host``)."""
 
 
 class Abandon(Exception):
@@ -146,7 +193,9 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
     Errors of the I/O steps are thrown in; every outcome is returned as an `End`, never
     raised. `Abandon` thrown into `Submit` is recorded (nothing was sent) and re-raised.
     """
-    claim: Claim = yield ClaimStep()
+    claim = yield from _claimed(item, clock)
+    if isinstance(claim, End):
+        return claim
     entry, decision = claim.entry, claim.decision
     if decision is Decision.SKIP:
         assert entry is not None
@@ -154,7 +203,7 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
         stored = Finished(
             entry.task_id, entry.url or "", entry.seed, entry.prompt, {}, cost=entry.cost
         )
-        return End("skipped", finished=stored, path=entry.path)
+        return End("skipped", finished=stored, path=entry.path, by=_saved_by(entry, item))
     if decision is Decision.UNCERTAIN:
         return End("uncertain", error=_uncertain(item, claim))
     if decision is Decision.FAILED:
@@ -192,6 +241,9 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
         finished: Finished = yield Wait(
             task_id, polling_url, submitted_at, secrets=item.request.secrets
         )
+        if item.save_to is not None and (entry is None or entry.state is not rules.State.READY):
+            # Final on the API: its account slot is free for every worker before the download.
+            yield Record(rules.Ready(finished.url, finished.seed, finished.cost), claim)
         path: str | None = None
         if item.save_to is not None:
             path = yield Save(finished)
@@ -211,6 +263,71 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
     yield Record(rules.Saved(path, finished.url, finished.seed, cost), claim)
     extra = settled - (submit_cost or 0.0) if created and settled is not None else 0.0
     return End("done", finished=finished, path=path, extra_credits=extra)
+
+
+def _claimed(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, Claim | End]:
+    """The claim the request goes on with — for `Decision.SUBMIT` started (``submitting``)
+    within the account's slots — or its end: held by another live worker until the
+    request's deadline (``held``), or no slot free by then (``unfinished``, nothing sent)."""
+    claim: Claim = yield ClaimStep()
+    while True:
+        if claim.decision is Decision.HELD:
+            if item.deadline.left(clock()) <= 0:
+                return End("held", error=_held(item, claim), by=claim.holder)
+            yield Hold(claim)
+            claim = yield ClaimStep()
+            continue
+        if claim.decision is not Decision.SUBMIT:
+            return claim
+        started = yield StartStep(claim)
+        if started == "started":
+            return claim
+        if started == "lost":  # the lease ran out and another worker took it: decide again
+            claim = yield ClaimStep()
+            continue
+        if item.deadline.left(clock()) <= 0:
+            yield Record(rules.Abandoned(), claim)  # give the claim back: nothing was sent
+            return End("unfinished", error=_no_slot(item))
+        yield AwaitSlot()
+
+
+def holder_label(run_id: str | None) -> str | None:
+    """``pid@host`` of a run id as the journal stores it (``host|pid|token``)."""
+    if not run_id:
+        return None
+    host, _, rest = run_id.partition("|")
+    pid = rest.partition("|")[0]
+    return f"{pid}@{host}" if pid else host
+
+
+def _saved_by(entry: JournalEntry, item: Item) -> str | None:
+    """Who saved ``entry``, when it was not saved at this item's destination by this run."""
+    here = entry.path is not None and item.save_to is not None
+    if here and os.path.dirname(str(entry.path)) == os.path.dirname(str(item.save_to)):
+        return None
+    return holder_label(entry.owner) or entry.host
+
+
+def _held(item: Item, claim: Claim) -> TaskInProgressError:
+    who = claim.holder or "another run"
+    state = claim.entry.state.value if claim.entry is not None else None
+    return TaskInProgressError(
+        f"Request {item.index} ({_short(item.prompt)!r}) is being handled by {who}, another "
+        "run that is still alive: it submits and saves it, so this run sent nothing for it. "
+        "Run again later to see it saved (or to take it over if that run died).",
+        idempotency_key=claim.fingerprint,
+        holder=claim.holder,
+        state=state,
+        task_id=claim.entry.task_id if claim.entry is not None else None,
+    )
+
+
+def _no_slot(item: Item) -> RateLimitError:
+    return RateLimitError(
+        f"Request {item.index} ({_short(item.prompt)!r}) found no free account slot within its "
+        "timeout (the workers sharing the journal kept max_in_flight tasks running); nothing "
+        "was sent for it. Run again to submit it, or raise the timeout or max_in_flight."
+    )
 
 
 def _short(prompt: str, limit: int = 60) -> str:

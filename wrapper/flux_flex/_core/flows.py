@@ -215,6 +215,13 @@ def _answer_error(
 ) -> FluxFlexError:
     if isinstance(answer, HttpFailure):
         return connection_error(answer.kind, answer.detail, submit=submit, task_id=task_id, url=url)
+    if isinstance(answer, RefusedBody) and answer.reason == "encoding":
+        return ProtocolError(
+            f"The API's answer (HTTP {answer.status}) came compressed as "
+            f"{_encoding(answer)!r}, which flux-flex does not decode (it asks for gzip or "
+            "deflate only); it was not read. Check the base URL and any proxy in between.",
+            task_id=task_id,
+        )
     if isinstance(answer, RefusedBody):
         return ProtocolError(
             f"The API's answer (HTTP {answer.status}) is larger than {answer.limit} bytes; it "
@@ -435,6 +442,11 @@ def download_flow(
     raise _download_error(answer, task_id, out_of_time=decision.retry, bound=bound)
 
 
+def _encoding(answer: RefusedBody) -> str:
+    """The ``Content-Encoding`` an answer was refused for (shortened: it is the server's)."""
+    return (answer.headers.get("content-encoding") or "")[:40]
+
+
 _EXPIRY = "the sample URL expires about 10 minutes after the task is ready"
 
 
@@ -446,6 +458,15 @@ def _download_error(
         f"Nothing was saved. Fetch it again soon with client.job({task_id!r}).wait().save(...): "
         f"{_EXPIRY}."
     )
+    if isinstance(answer, RefusedBody) and answer.status == 200 and answer.reason == "encoding":
+        return DownloadError(
+            f"The delivery host sent the image compressed as {_encoding(answer)!r}, which "
+            "flux-flex does not decode (it asks for gzip or deflate only), so nothing was "
+            "saved. Retrying will not help unless the host changes: report this if it "
+            "persists.",
+            task_id=task_id,
+            status_code=answer.status,
+        )
     if isinstance(answer, RefusedBody) and answer.status == 200:
         content_type = answer.headers.get("content-type") or "no content type"
         if answer.reason == "too_large":

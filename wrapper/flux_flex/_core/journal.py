@@ -153,8 +153,8 @@ class Run:
 
     @property
     def label(self) -> str:
-        """``host:pid``, how messages name the run."""
-        return f"{self.host}:{self.pid}"
+        """``pid@host``, how messages name the run."""
+        return f"{self.pid}@{self.host}"
 
 
 def owner_live(
@@ -247,7 +247,7 @@ class JournalEntry:
     without a key. ``state``: see `State`. ``cost``: credits, the settled cost once saved,
     else the submission's cost when the API gave one. ``params``: the request's parameters
     as given (input images named, not embedded; the webhook secret masked). ``host``: the
-    machine that last wrote it (for ``saved``: where ``path`` is). ``holder``: ``host:pid``
+    machine that last wrote it (for ``saved``: where ``path`` is). ``holder``: ``pid@host``
     of the live or dead run that holds it (None: nobody). Times are Unix timestamps.
     """
 
@@ -311,7 +311,7 @@ class Claim:
     fingerprint: str = ""
     """The entry's name (for identical requests of one run: the occurrence's)."""
     holder: str | None = None
-    """For `Decision.HELD`: ``host:pid`` of the run holding it."""
+    """For `Decision.HELD`: ``pid@host`` of the run holding it."""
 
     @property
     def name(self) -> str:

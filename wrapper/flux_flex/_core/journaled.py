@@ -174,6 +174,12 @@ class JournalPort(Protocol):
         the call goes on, the entry keeps its last state."""
         ...
 
+    def saved_elsewhere(self, name: str, owner: str, timeout: float) -> JournalEntry | None:
+        """The entry ``name`` if another run (a webhook receiver) saved its image already,
+        waiting up to ``timeout`` for a live one that is saving it now; else None (this
+        call downloads it)."""
+        ...
+
     def end_run(self, owner: str, unsent: tuple[str, int] | None) -> None:
         """End the run; first remove ``unsent`` (name, attempt), an entry claimed for a POST
         that never left. Never raises."""
@@ -327,6 +333,12 @@ def _generate(
     try:
         finished = yield from steps.wait(task_id, polling_url, submitted_at)
         path = None
+        # A REDOWNLOAD's entry was saved already (its file is gone): fetch it again.
+        if call.save_to is not None and claim.decision is not Decision.REDOWNLOAD:
+            left = max(0.0, deadline.at - steps.clock())
+            elsewhere = yield from local(partial(port.saved_elsewhere, name, owner, left))
+            if elsewhere is not None:  # a receiver saved it: not downloaded twice
+                return Outcome(finished, elsewhere.path)
         if call.save_to is not None:
             response = yield from steps.download(finished)
             path = yield from local(partial(steps.save, response, finished.id))

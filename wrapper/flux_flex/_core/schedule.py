@@ -7,8 +7,8 @@ import math
 import random
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -20,6 +20,8 @@ __all__ = [
     "TaskTimings",
     "TimingRecord",
     "normalize_progress",
+    "records_from_json",
+    "records_to_json",
 ]
 
 READY = "Ready"
@@ -46,6 +48,15 @@ WINDOW_SLACK = 0.02
 CUT_GAIN = 4.0
 GRID_K = 8.0
 PROGRESS_LEAD = 0.1
+# Without a prediction or a history (a fresh process, no progress): the first poll comes
+# `initial` after the submission (a task that is ready at once), the next COLD_SKIP dense
+# intervals after it, then one every dense_interval, as that loop does, for COLD_POLLS
+# polls; a task that outlasts them is backed off from dense_interval. The skip is a bet:
+# FLEX tasks take several seconds (FACTS gives no figure; the benchmarks model 2-30 s), so a
+# 1 s loop's first polls mostly find Pending. A task done between `initial` and 3 s is
+# known up to 2 s later than that loop would know it.
+COLD_SKIP = 3.0
+COLD_POLLS = 40
 # Exponents are capped so that ``backoff ** n`` never overflows a float (after ~1,750
 # polls at 1.5); any cap past the point where the delay reaches ``max_interval`` is the same.
 MAX_EXPONENT = 64
@@ -55,8 +66,12 @@ MAX_EXPONENT = 64
 class PollSchedule:
     """How a wait spaces its polls. All times in seconds.
 
-    Without better knowledge, the n-th delay (n from 0) is ``initial * backoff ** n`` capped
-    at ``max_interval``, multiplied by a random factor in ``[1 - jitter, 1 + jitter]``.
+    Without better knowledge (a fresh process, no progress), the first poll comes
+    ``initial`` after the submission, the second 3 ``dense_interval`` after it, then one
+    every ``dense_interval`` (a fixed 1 s loop, without its first useless polls) for 40
+    polls; after that the delay backs off from ``dense_interval``: multiplied by
+    ``backoff`` at each poll, capped at ``max_interval``, and by a random factor in
+    ``[1 - jitter, 1 + jitter]``.
 
     With ``use_progress``, once the API reports rising progress the next poll is placed just
     after the predicted finish (``progress_margin`` later), never earlier than
@@ -272,18 +287,30 @@ class TaskTimings:
     """How long a client's recent tasks took: shared by all its waits (and threads).
 
     Keeps the latest ``size`` records; tasks of one client tend to be alike (same model,
-    similar parameters), so recent ones predict the next.
+    similar parameters), so recent ones predict the next. ``on_add`` is called (outside
+    the lock) after each `add`: the client's shell keeps them for the next process.
     """
 
-    def __init__(self, size: int = 32) -> None:
+    def __init__(
+        self, size: int = 32, on_add: Callable[[TaskTimings], object] | None = None
+    ) -> None:
         self._records: deque[TimingRecord] = deque(maxlen=size)
         self._lock = threading.Lock()
         self._learnt: History | None = None
+        self.on_add = on_add
 
     def add(self, record: TimingRecord) -> None:
         """Remember one finished task (the oldest record goes once ``size`` are kept)."""
         with self._lock:
             self._records.append(record)
+            self._learnt = None
+        if self.on_add is not None:
+            self.on_add(self)
+
+    def restore(self, records: Sequence[TimingRecord]) -> None:
+        """Take ``records`` (oldest first) as earlier history, without calling ``on_add``."""
+        with self._lock:
+            self._records.extend(records)
             self._learnt = None
 
     def records(self) -> tuple[TimingRecord, ...]:
@@ -304,6 +331,64 @@ class TaskTimings:
     def model(self, status: str) -> Reading | None:
         """How the start of ``status`` predicts the finish; None with too few records."""
         return self.history().models.get(status)
+
+
+TIMINGS_FORMAT = 1
+"""The version of `records_to_json`'s format; another version is ignored on reading."""
+# What a stored record may hold: times within a day, the statuses the spec names (a name
+# the server made up is not kept: nothing a server sends but these words reaches the disk).
+MAX_STORED_SECONDS = 86_400.0
+
+
+def records_to_json(records: Sequence[TimingRecord]) -> dict[str, Any]:
+    """``records`` as JSON-ready data (numbers and status names only)."""
+    return {
+        "format": TIMINGS_FORMAT,
+        "records": [
+            {
+                "finished": list(r.finished),
+                "began": {name: list(bracket) for name, bracket in r.began.items()},
+            }
+            for r in records
+        ],
+    }
+
+
+def _bracket(value: Any) -> Bracket | None:
+    if not (isinstance(value, list) and len(value) == 2):
+        return None
+    a, b = value
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (a, b)):
+        return None
+    if not 0.0 <= a <= b <= MAX_STORED_SECONDS:  # (NaN fails this too)
+        return None
+    return float(a), float(b)
+
+
+def records_from_json(data: Any, *, limit: int = 32) -> list[TimingRecord]:
+    """The records in ``data`` (as `records_to_json` makes it), oldest first, at most the
+    latest ``limit``; a record that is malformed in any way is left out, and data of
+    another format or shape gives none."""
+    from flux_flex._core.status import KNOWN_STATUSES
+
+    allowed = {*KNOWN_STATUSES, SUBMITTED} - {READY}
+    if not isinstance(data, dict) or data.get("format") != TIMINGS_FORMAT:
+        return []
+    rows = data.get("records")
+    if not isinstance(rows, list):
+        return []
+    records = []
+    for row in rows[-limit:]:
+        if not isinstance(row, dict) or not isinstance(row.get("began"), dict):
+            continue
+        finished = _bracket(row.get("finished"))
+        began = {name: _bracket(value) for name, value in row["began"].items()}
+        if finished is None or any(
+            name not in allowed or bracket is None for name, bracket in began.items()
+        ):
+            continue
+        records.append(TimingRecord(finished, {n: b for n, b in began.items() if b is not None}))
+    return records
 
 
 class PollPlanner:
@@ -606,7 +691,20 @@ class PollPlanner:
             elif known:  # the task outlasted its window: the backoff again, from dense_interval
                 delay = self._jittered(s.backed_off(s.dense_interval, self._late))
                 self._late += 1
+            else:
+                delay = self._cold(now)
         return self._clamped(delay)
+
+    def _cold(self, now: float) -> float:
+        """The delay when nothing predicts the finish (see `COLD_SKIP`)."""
+        s = self.schedule
+        if self.polls >= COLD_POLLS:
+            return self._jittered(s.backed_off(s.dense_interval, self.polls - COLD_POLLS))
+        if self.polls == 1:  # (a wait that did not submit: its first poll was at once)
+            if self._submitted is None:
+                return s.initial
+            return max(self._submitted + COLD_SKIP * s.dense_interval - now, 0.0)
+        return s.dense_interval
 
     def next_delay_with_webhook(self, now: float, grace: float) -> float:
         """Seconds to wait on the webhook delivery before the next (fallback) poll.

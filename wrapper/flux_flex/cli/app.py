@@ -44,7 +44,8 @@ def _report_failure(exc: BaseException, *, debug: bool, as_json: bool) -> int:
     if as_json:
         emit_json(failure_json(exc))
     message = "interrupted." if isinstance(exc, KeyboardInterrupt) else describe(exc)
-    click.echo(f"error: {message}" if code != ExitCode.INTERRUPTED else message, err=True)
+    interrupted = code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
+    click.echo(message if interrupted else f"error: {message}", err=True)
     return int(code)
 
 
@@ -240,10 +241,12 @@ def journal_options(*, batch: bool) -> Callable[[Callable[..., Any]], Callable[.
         options = [
             click.option(
                 "--journal",
-                metavar="PATH",
+                metavar="PATH|URL",
                 default=None,
-                help=f"Task journal (SQLite) that makes a re-run resume instead of paying "
-                f"again [default: {where}/.flux-flex-journal.sqlite].",
+                help=f"Task journal that makes a re-run resume instead of paying again: a "
+                "SQLite file (PATH or sqlite:///PATH), or postgresql://user@host/db shared by "
+                "processes on several machines [default: $FLUX_FLEX_JOURNAL, else "
+                f"{where}/.flux-flex-journal.sqlite].",
             ),
             click.option(
                 "--resubmit-uncertain",
@@ -434,19 +437,30 @@ def wait(task_id: str, output: str, polling_url: str | None, **kwargs: Any) -> i
 
 
 @cli.command("tasks", context_settings=CONTEXT)
-@click.argument("journal", metavar="[PATH|DIR]", required=False, default=".")
+@click.argument("journal", metavar="[PATH|DIR|URL]", required=False, default=None)
+@click.option(
+    "--journal",
+    "journal_option",
+    metavar="PATH|URL",
+    default=None,
+    help="The journal, as the argument gives it (one of the two).",
+)
 @json_option
 @debug_option
 @reports_errors
-def list_tasks(journal: str, as_json: bool, debug: bool) -> int:
-    """List what a task journal holds: id, state, prompt, cost and file of every task.
+def list_tasks(journal: str | None, journal_option: str | None, as_json: bool, debug: bool) -> int:
+    """List what a task journal holds: id, state, prompt, cost, host and file of every task.
 
-    PATH is a journal file, or a folder holding .flux-flex-journal.sqlite (what batch and
-    generate write) [default: the current folder].
+    The journal is a file, a folder holding .flux-flex-journal.sqlite (what batch and
+    generate write), sqlite:///PATH or postgresql://user@host/db [default:
+    $FLUX_FLEX_JOURNAL, else the current folder].
     """
     from flux_flex.cli import journal_view
+    from flux_flex.cli.failures import CliUsageError
 
-    return journal_view.list_tasks(journal, as_json=as_json)
+    if journal is not None and journal_option is not None and journal != journal_option:
+        raise CliUsageError("give the journal once: as the argument or with --journal")
+    return journal_view.list_tasks(journal or journal_option, as_json=as_json)
 
 
 @cli.command("credits", context_settings=CONTEXT)
@@ -476,7 +490,24 @@ def show_credits(**kwargs: Any) -> int:
     type=click.IntRange(min=1),
     default=24,
     show_default=True,
-    help="Tasks in flight at once (most accounts may have 24; more get 429s, retried).",
+    help="Tasks in flight at once in this process (most accounts may have 24; more get "
+    "429s, retried).",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(min=1),
+    default=24,
+    show_default=True,
+    help="Tasks running at once across every process sharing the --journal (the account's "
+    "limit; --concurrency stays this process's own).",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1, max=3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds this process's claims outlive it if it dies without a word (renewed every "
+    "third of it): then other processes sharing the journal take its lines over.",
 )
 @image_options
 @click.option(
@@ -519,6 +550,8 @@ def batch(prompts_file: str, out_dir: str, **kwargs: Any) -> int:
         concurrency=kwargs["concurrency"],
         timeout=kwargs["timeout"],
         journal=kwargs["journal"],
+        max_in_flight=kwargs["max_in_flight"],
+        lease=kwargs["lease"],
         force=kwargs["force"],
         resubmit_uncertain=kwargs["resubmit_uncertain"],
         retry_failed=kwargs["retry_failed"],
@@ -603,12 +636,86 @@ def mock_server(config_file: str | None, debug: bool, **options: Any) -> int:
     default=None,
     help="Also save each verified event as JSON in this directory.",
 )
+@click.option(
+    "--journal",
+    metavar="URL",
+    default=None,
+    help="Record every final delivery in this task journal (a path, sqlite:///path or "
+    "postgresql://...), once across all receivers sharing it; 503 while it is unreachable.",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Save each Ready task's image here as <name or task id>.<ext>, once across the "
+    "receivers sharing --journal (needs --journal).",
+)
 @debug_option
 @reports_errors
 def webhook_listen(
-    host: str, port: int, secret_envs: tuple[str, ...], save_dir: str | None, debug: bool
+    host: str,
+    port: int,
+    secret_envs: tuple[str, ...],
+    save_dir: str | None,
+    journal: str | None,
+    out_dir: str | None,
+    debug: bool,
 ) -> int:
-    """Receive webhook deliveries, verify them, and print (or save) each event."""
+    """Receive webhook deliveries, verify them, and print (or save) each event.
+
+    With --journal, deliveries are recorded in the task journal that workers share, and
+    --out-dir saves each image once across every receiver of that journal.
+    """
     from flux_flex.cli import servers
 
-    return servers.webhook_listen(host, port, secret_envs=secret_envs, save_dir=save_dir)
+    return servers.webhook_listen(
+        host, port, secret_envs=secret_envs, save_dir=save_dir, journal=journal, out_dir=out_dir
+    )
+
+
+@cli.command("reconcile", context_settings=CONTEXT)
+@click.option(
+    "--journal",
+    metavar="URL",
+    required=True,
+    help="The task journal workers and receivers share (a path, sqlite:///path or "
+    "postgresql://...).",
+)
+@click.option(
+    "--out-dir",
+    metavar="DIR",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Where the images of the tasks it finishes go, as <name or task id>.<ext>.",
+)
+@click.option(
+    "--after",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds after which a task a live worker holds counts as overdue and is taken "
+    "over [default: twice the task's expected time].",
+)
+@timeout_option("waiting for running tasks and finishing the overdue ones")
+@json_option
+@connection_options(mock=False)
+@debug_option
+@reports_errors
+def reconcile(journal: str, out_dir: str, after: float | None, **kwargs: Any) -> int:
+    """Finish what died: poll, save and settle the journal's overdue tasks and those whose
+    worker is gone, once across any number of reconcilers; wait for running ones; list
+    uncertain submissions with the command that resends each (never resent on its own).
+
+    Exit 0 when everything is settled, 1 when some tasks failed, still run, or stay
+    uncertain.
+    """
+    from flux_flex.cli.reconcile import run_reconcile
+
+    connection = _connection(kwargs)
+    return run_reconcile(
+        journal,
+        out_dir,
+        connection=connection,
+        after=after,
+        timeout=kwargs["timeout"],
+        as_json=kwargs["as_json"],
+    )

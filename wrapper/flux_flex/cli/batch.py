@@ -6,22 +6,38 @@ skipped; the journal says what to resume) and the estimated cost is held against
 balance (`flux_flex.cli.preflight`). The engine does the rest — submits, resumes, records
 every task before and after its POST — so a re-run of the same command never pays twice.
 With ``--mock`` there is no journal: the built-in fake, and its tasks, end with the command.
+
+Several ``batch`` processes, on any hosts, share one batch through one ``--journal`` (a
+PostgreSQL URL, or a SQLite file they all reach): each line is paid and saved once, by one of
+them, into its own ``--out-dir``; together they keep at most ``--max-in-flight`` tasks
+running. SIGTERM is handled like Ctrl-C: POSTs on the wire get up to `POST_GRACE` seconds
+for their answer, tasks in flight stay recorded, and the message says how to resume.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import signal
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from flux_flex.cli.connection import Connection, Endpoint, open_endpoint
-from flux_flex.cli.failures import BalanceTooLow, CliUsageError, ExitCode, Interrupted, describe
+from flux_flex.cli.failures import (
+    BalanceTooLow,
+    CliUsageError,
+    ExitCode,
+    Interrupted,
+    Terminated,
+    describe,
+)
 from flux_flex.cli.output import emit_json, format_cost, number
-from flux_flex.cli.paths import journal_path, prepare_folder
+from flux_flex.cli.paths import journal_file, journal_shown, journal_target, prepare_folder
 from flux_flex.cli.preflight import (
     Action,
     CostEstimate,
@@ -47,10 +63,14 @@ _STATE = {
     "failed": "failed",
     "uncertain": "uncertain",
     "unfinished": "unfinished",
+    "held": "held",
 }
 _BAD_STATES = ("failed", "uncertain", "unfinished")
 # Flags a "re-run the same command" hint leaves out: they would pay again without asking.
 _NOT_REPEATED = ("--force", "--resubmit-uncertain", "--retry-failed", "--dry-run")
+POST_GRACE = 8.0
+"""Seconds a stopped batch (Ctrl-C, SIGTERM) waits for the answers of POSTs on the wire; one
+still unanswered is recorded as uncertain, so the process ends well within 10 s."""
 
 
 @attrs.frozen
@@ -60,6 +80,10 @@ class BatchOptions:
     concurrency: int = 24
     timeout: float = 300.0
     journal: str | None = None
+    max_in_flight: int = 24
+    """Tasks running at once across every process sharing the journal."""
+    lease: float = 30.0
+    """Seconds this process's claims outlive it if it dies without a word."""
     force: bool = False
     resubmit_uncertain: bool = False
     retry_failed: bool = False
@@ -76,12 +100,15 @@ class ItemOutcome:
     """What happened to one line of the prompts file."""
 
     item: BatchItem
-    state: str  # generated | skipped | failed | uncertain | unfinished
+    state: str  # generated | skipped | failed | uncertain | unfinished | held
     path: str | None = None
     task_id: str | None = None
     seed: int | None = None
     cost: float | None = None
     error: str | None = None
+    by: str | None = None
+    """``pid@host`` of another process sharing the journal that saved (``skipped``) or
+    still handles (``held``) this line."""
 
     def as_json(self) -> dict[str, Any]:
         """This outcome as a JSON-ready dict."""
@@ -94,6 +121,7 @@ class ItemOutcome:
             "seed": self.seed,
             "cost": self.cost,
             "error": self.error,
+            "by": self.by,
         }
 
 
@@ -165,7 +193,7 @@ def _check_balance(endpoint: Endpoint, estimate: CostEstimate, options: BatchOpt
 # --- the run -------------------------------------------------------------------------------
 
 
-def _forget_saved(journal: Path, planned: Sequence[Planned]) -> None:
+def _forget_saved(journal: str, planned: Sequence[Planned]) -> None:
     """For ``--force``: forget the saved entries of the lines to generate again."""
     from flux_flex import Journal
     from flux_flex._core.journal import State
@@ -179,10 +207,29 @@ def _forget_saved(journal: Path, planned: Sequence[Planned]) -> None:
                 opened.forget(entry.fingerprint)
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, so it stops
+    the batch the way Ctrl-C does; a second SIGTERM while stopping is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the stop finish
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _generate(
     endpoint: Endpoint,
     planned: Sequence[Planned],
-    journal: Path | None,
+    journal: str | None,
     options: BatchOptions,
     progress: BatchProgress,
 ) -> dict[int, ItemOutcome]:
@@ -190,16 +237,22 @@ def _generate(
     requests = [p.line.request for p in planned]
     kinds: dict[int, str] = {}
     ids: dict[int, str] = {}
+    by: dict[int, str] = {}
 
     def on_event(event: BatchEvent) -> None:  # from worker threads, one at a time
         if event.task_id:
             ids[event.index] = event.task_id
+        if event.by:
+            by[event.index] = event.by
         if event.kind in FINAL_KINDS:
             kinds[event.index] = event.kind
         progress.event(event.kind, planned[event.index].item.stem, event.counts)
 
     outcomes: dict[int, ItemOutcome] = {}
     with endpoint.sync_client() as client:
+        shared: dict[str, Any] = {}
+        if journal is not None:
+            shared = {"max_in_flight": options.max_in_flight, "lease": options.lease}
         run = client.generate_as_completed(
             requests,
             concurrency=options.concurrency,
@@ -208,40 +261,70 @@ def _generate(
             resubmit_uncertain=options.resubmit_uncertain,
             retry_failed=options.retry_failed,
             on_event=on_event,
+            **shared,
         )
         try:
-            with run:
-                for index, outcome in run:
-                    kind = kinds.get(
-                        index, "failed" if isinstance(outcome, BaseException) else "done"
-                    )
-                    outcomes[index] = _outcome(planned[index].item, kind, outcome, ids.get(index))
-        except KeyboardInterrupt:
+            with _sigterm_as_interrupt():
+                try:
+                    for index, outcome in run:
+                        kind = kinds.get(
+                            index, "failed" if isinstance(outcome, BaseException) else "done"
+                        )
+                        item = planned[index].item
+                        outcomes[index] = _outcome(
+                            item, kind, outcome, ids.get(index), by.get(index)
+                        )
+                except KeyboardInterrupt:
+                    run.close(timeout=POST_GRACE)  # POSTs on the wire: their answers, briefly
+                    raise
+                finally:
+                    run.close()
+        except KeyboardInterrupt as stop:
             in_flight = run.counts.in_flight  # after close(): the tasks left running, paid
-            message = _interrupted(in_flight, journal, endpoint, options)
+            unanswered = [planned[index].item.line for index in run.unanswered]
+            terminated = isinstance(stop, Terminated)
+            message = _interrupted(in_flight, unanswered, journal, endpoint, options, terminated)
             resume = None if endpoint.mock else _rerun(options)
-            raise Interrupted(message, resume=resume) from None
+            code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
+            raise Interrupted(message, resume=resume, code=code) from None
     return outcomes
 
 
 def _interrupted(
-    in_flight: int, journal: Path | None, endpoint: Endpoint, options: BatchOptions
+    in_flight: int,
+    unanswered: Sequence[int],
+    journal: str | None,
+    endpoint: Endpoint,
+    options: BatchOptions,
+    terminated: bool,
 ) -> str:
+    what = "terminated (SIGTERM)" if terminated else "interrupted"
     if endpoint.mock:
-        return "interrupted (with --mock the fake API stops with this command: nothing to resume)."
+        return f"{what} (with --mock the fake API stops with this command: nothing to resume)."
     tasks = f"{in_flight} task{'s' if in_flight != 1 else ''}"
-    return (
-        f"interrupted: {tasks} in flight keep running on the API (already paid); images saved "
+    where = journal_shown(journal) if journal is not None else None
+    message = (
+        f"{what}: {tasks} in flight keep running on the API (already paid); images saved "
         f"so far are kept. Re-run the same command to resume them, nothing is paid twice "
-        f"(journal: {journal}): {_rerun(options)}"
+        f"(journal: {where}): {_rerun(options)}"
     )
+    if unanswered:
+        lines = ", ".join(map(str, unanswered))
+        message += (
+            f"\n{len(unanswered)} submission(s) got no answer within {POST_GRACE:g} s and are "
+            f"recorded as uncertain (a task may exist and be billed; never sent again on "
+            f"their own): line(s) {lines}. See them with: flux-flex tasks {shlex.quote(str(where))}"
+        )
+    return message
 
 
-def _outcome(item: BatchItem, kind: str, outcome: Any, task_id: str | None) -> ItemOutcome:
+def _outcome(
+    item: BatchItem, kind: str, outcome: Any, task_id: str | None, by: str | None = None
+) -> ItemOutcome:
     if isinstance(outcome, BaseException):
         task_id = getattr(outcome, "task_id", None) or task_id
         return ItemOutcome(
-            item, _STATE.get(kind, "failed"), task_id=task_id, error=describe(outcome)
+            item, _STATE.get(kind, "failed"), task_id=task_id, error=describe(outcome), by=by
         )
     cost = getattr(outcome, "cost", None)
     return ItemOutcome(
@@ -251,6 +334,7 @@ def _outcome(item: BatchItem, kind: str, outcome: Any, task_id: str | None) -> I
         task_id=outcome.id,
         seed=outcome.seed,
         cost=cost,
+        by=by,
     )
 
 
@@ -289,6 +373,13 @@ def _next_steps(outcomes: Sequence[ItemOutcome], options: BatchOptions) -> list[
             f"{counts['failed']} failed: not retried on their own; re-run with --retry-failed "
             f"to try again (billed again): {_rerun(options, '--retry-failed')}"
         )
+    if counts["held"]:
+        holders = sorted({o.by for o in outcomes if o.state == "held" and o.by})
+        steps.append(
+            f"{counts['held']} being handled by another process sharing the journal "
+            f"({', '.join(holders) or 'still alive'}): it saves them; nothing was sent for "
+            "them here."
+        )
     return steps
 
 
@@ -312,22 +403,27 @@ def _print_summary(
         "failed": "bold red",
         "uncertain": "bold yellow",
         "unfinished": "yellow",
+        "held": "cyan",
     }
     for outcome in outcomes:
         # Text, not markup: prompts and messages may contain [brackets].
+        detail = outcome.error or ""
+        if outcome.state == "skipped" and outcome.by:
+            detail = f"saved by {outcome.by}: {outcome.path}"
         table.add_row(
             str(outcome.item.line),
             Text(outcome.state, style=styles[outcome.state]),
             Text(Path(outcome.path).name if outcome.path else ""),
             "" if outcome.seed is None else str(outcome.seed),
-            Text(outcome.error or ""),
+            Text(detail),
         )
     console.print(table)
     counts = _counts(outcomes)
     line = (
         f"{counts['generated']} generated, {counts['skipped']} skipped (already there), "
         f"{counts['failed'] + counts['uncertain'] + counts['unfinished']} failed; "
-        f"{format_cost(credits)} spent by this run."
+        + (f"{counts['held']} being handled by another process; " if counts["held"] else "")
+        + f"{format_cost(credits)} spent by this run."
     )
     console.print(Text(line))
     for step in _next_steps(outcomes, options):
@@ -348,6 +444,7 @@ def _emit_summary(
         "failed": bad,
         "uncertain": counts["uncertain"],
         "unfinished": counts["unfinished"],
+        "held": counts["held"],
         "credits": round(credits, 2),
         "items": [outcome.as_json() for outcome in outcomes],
     }
@@ -442,9 +539,10 @@ def run_batch(
     lines = read_lines(prompts_file, defaults, options_by_key, out_dir)
     if not options.dry_run:
         prepare_folder(out_dir, option="--out-dir", given=str(out_dir))
-    journal = None if connection.mock else journal_path(out_dir, options.journal)
-    if journal is not None and not options.dry_run:
-        prepare_folder(journal.parent, option="--journal", given=str(journal))
+    journal = None if connection.mock else journal_target(out_dir, options.journal)
+    file = None if journal is None else journal_file(journal)
+    if file is not None and not options.dry_run:
+        prepare_folder(file.parent, option="--journal", given=str(file))
     planned = plan_batch(
         lines,
         journal,

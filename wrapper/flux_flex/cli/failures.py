@@ -1,7 +1,8 @@
 """How failures become exit codes and one readable line (pure: no click, no rich).
 
 Exit codes: 0 success; 1 the API or the task failed (or any item of a batch); 2 the command
-was used wrongly (bad option value, no API key, a missing extra); 130 interrupted (Ctrl-C).
+was used wrongly (bad option value, no API key, a missing extra); 130 interrupted (Ctrl-C);
+143 terminated (SIGTERM, e.g. a container platform stopping the process).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "ExitCode",
     "Interrupted",
     "PaidTaskError",
+    "Terminated",
     "UncertainTaskError",
     "describe",
     "error_payload",
@@ -44,6 +46,7 @@ class ExitCode(enum.IntEnum):
     FAILED = 1
     USAGE = 2
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class CliUsageError(Exception):
@@ -51,14 +54,27 @@ class CliUsageError(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C arrived. ``hint`` says what happens to the task and how to pick it up again;
-    ``resume`` is the command that does (None when there is nothing to resume)."""
+    """Ctrl-C (or SIGTERM) arrived. ``hint`` says what happens to the task and how to pick
+    it up again; ``resume`` is the command that does (None when there is nothing to resume);
+    ``code`` the exit code (130 for Ctrl-C, 143 for SIGTERM)."""
 
-    def __init__(self, hint: str, *, task_id: str | None = None, resume: str | None = None) -> None:
+    def __init__(
+        self,
+        hint: str,
+        *,
+        task_id: str | None = None,
+        resume: str | None = None,
+        code: int = 130,
+    ) -> None:
         super().__init__(hint)
         self.hint = hint
         self.task_id = task_id
         self.resume = resume
+        self.code = code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (raised in the main thread, where Ctrl-C's KeyboardInterrupt is)."""
 
 
 class BalanceTooLow(Exception):
@@ -117,7 +133,11 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code for an exception that ended a command."""
     if isinstance(exc, PaidTaskError | UncertainTaskError):
         return exit_code_for(exc.error)
-    if isinstance(exc, KeyboardInterrupt | Interrupted):
+    if isinstance(exc, Interrupted):
+        return ExitCode(exc.code)
+    if isinstance(exc, Terminated):
+        return ExitCode.TERMINATED
+    if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     if isinstance(exc, CliUsageError | ConfigurationError):
         return ExitCode.USAGE

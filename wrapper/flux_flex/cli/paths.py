@@ -8,7 +8,16 @@ from pathlib import Path
 
 from flux_flex.cli.failures import CliUsageError
 
-__all__ = ["JOURNAL_NAME", "journal_path", "output_folder", "prepare_folder", "prepare_output"]
+__all__ = [
+    "JOURNAL_NAME",
+    "journal_file",
+    "journal_path",
+    "journal_shown",
+    "journal_target",
+    "output_folder",
+    "prepare_folder",
+    "prepare_output",
+]
 
 
 def _blocking_file(folder: Path) -> Path | None:
@@ -57,6 +66,37 @@ JOURNAL_NAME = ".flux-flex-journal.sqlite"
 def journal_path(folder: Path, given: str | None) -> Path:
     """The journal to use: ``--journal`` when given, else `JOURNAL_NAME` in ``folder``."""
     return Path(given) if given else folder / JOURNAL_NAME
+
+
+def journal_target(folder: Path, given: str | None) -> str:
+    """The journal to use: ``--journal`` when given (a path, ``sqlite:///path`` or a
+    ``postgresql://`` URL), else ``$FLUX_FLEX_JOURNAL``, else `JOURNAL_NAME` in ``folder``.
+    A location that is not a journal is a `CliUsageError` (nothing was sent)."""
+    from flux_flex.errors import JournalError
+    from flux_flex.journal._url import parse_target, target_from_env
+
+    target = target_from_env(given, str(folder / JOURNAL_NAME))
+    assert target is not None
+    try:
+        parse_target(target)
+    except JournalError as exc:
+        raise CliUsageError(f"--journal: {exc.message} Nothing was sent.") from None
+    return target
+
+
+def journal_file(target: str) -> Path | None:
+    """The SQLite file of the journal ``target``; None for a database server."""
+    from flux_flex.journal._url import parse_target
+
+    parsed = parse_target(target)
+    return Path(parsed.path) if parsed.kind == "sqlite" and parsed.path else None
+
+
+def journal_shown(target: str) -> str:
+    """How messages name the journal ``target`` (a URL's password as ***)."""
+    from flux_flex.journal._url import parse_target
+
+    return parse_target(target).shown
 
 
 def output_folder(output: str) -> Path:

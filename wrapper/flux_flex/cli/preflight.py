@@ -148,13 +148,22 @@ class Planned:
         return self.line.target
 
 
+def _journal_exists(journal: str) -> bool:
+    """A database journal always counts as there (opening it checks the server); a SQLite
+    one when its file exists (it is not created by a look)."""
+    from flux_flex.cli.paths import journal_file
+
+    file = journal_file(journal)
+    return file is None or file.is_file()
+
+
 def _file_ok(path: str | None) -> bool:
     return bool(path) and os.path.isfile(str(path)) and os.path.getsize(str(path)) > 0
 
 
 def plan_batch(
     lines: Sequence[Line],
-    journal: Path | None,
+    journal: str | Path | None,
     *,
     force: bool,
     resubmit_uncertain: bool,
@@ -166,10 +175,10 @@ def plan_batch(
     from flux_flex._core.journal import Seen, State, plan
 
     entries: dict[str, JournalEntry] = {}
-    if journal is not None and journal.is_file():
+    if journal is not None and _journal_exists(str(journal)):
         from flux_flex import Journal
 
-        with Journal(journal) as opened:
+        with Journal(str(journal)) as opened:
             for held in opened.entries():  # oldest first: the latest one per file wins
                 if held.save_to:
                     entries[os.path.abspath(held.save_to)] = held

@@ -166,7 +166,7 @@ class Counts(Protocol):
     def credits(self) -> float: ...
 
 
-FINAL_KINDS = frozenset({"done", "skipped", "failed", "uncertain", "unfinished"})
+FINAL_KINDS = frozenset({"done", "skipped", "failed", "uncertain", "unfinished", "held"})
 """Event kinds that end an item (the others: submitting, submitted, resumed)."""
 
 
@@ -224,7 +224,11 @@ class BatchProgress(Closing):
             self._refresh()
             return
         elapsed = time.monotonic() - self._started
-        state = {"done": "done", "skipped": "already saved"}.get(kind, kind.upper())
+        state = {
+            "done": "done",
+            "skipped": "already saved",
+            "held": "being handled by another process",
+        }.get(kind, kind.upper())
         print(
             f"[{elapsed:6.1f}s] {self._finished}/{self._total} {state}: {name} ({self.figures()})",
             file=self._stream,

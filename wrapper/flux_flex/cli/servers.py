@@ -56,13 +56,37 @@ def mock_server(options: Mapping[str, Any], *, config_file: str | None = None) -
 
 
 def webhook_listen(
-    host: str, port: int, *, secret_envs: tuple[str, ...], save_dir: str | None
+    host: str,
+    port: int,
+    *,
+    secret_envs: tuple[str, ...],
+    save_dir: str | None,
+    journal: str | None = None,
+    out_dir: str | None = None,
 ) -> int:
-    """Run `flux_flex.webhooks.listen` with the secrets read from the environment."""
+    """Run `flux_flex.webhooks.listen` with the secrets read from the environment (and,
+    with ``journal``, every final delivery recorded there; ``out_dir``: images saved)."""
     secrets = [read_secret_env(name, what="a webhook secret") for name in secret_envs]
+    if out_dir is not None and journal is None:
+        raise CliUsageError(
+            "--out-dir needs --journal (a path or postgresql://...): the journal makes each "
+            "image downloaded once across receivers."
+        )
+    if journal is not None:
+        from flux_flex.journal import parse_target
+
+        parse_target(journal)  # an unknown scheme: a JournalError before serving
     from flux_flex.webhooks import listen
 
     missing = "webhook-listen needs uvicorn: pip install 'flux-flex[webhooks]'"
     with _serving("webhook listener", missing):
-        listen(host, port, secrets=secrets, save_dir=save_dir, echo=_echo)
+        listen(
+            host,
+            port,
+            secrets=secrets,
+            save_dir=save_dir,
+            echo=_echo,
+            journal=journal,
+            out_dir=out_dir,
+        )
     return ExitCode.OK

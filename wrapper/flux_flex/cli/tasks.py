@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,7 +28,8 @@ from flux_flex.cli.failures import (
     resume_command,
 )
 from flux_flex.cli.output import emit_json, format_cost, print_fields
-from flux_flex.cli.paths import journal_path, output_folder, prepare_folder, prepare_output
+from flux_flex.cli.paths import journal_file as journal_sqlite_file
+from flux_flex.cli.paths import journal_target, output_folder, prepare_folder, prepare_output
 from flux_flex.cli.progress import FINAL_KINDS, TaskProgress
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def _output_mp(path: str) -> float | None:
     return None if size is None else reported_mp(*size)
 
 
-def _forget_finished(journal: Path, output: str) -> None:
+def _forget_finished(journal: str, output: str) -> None:
     """Forget a finished earlier run of this very request: generating again makes a new
     image (a journal is there to resume paid tasks, not to refuse a second picture)."""
     from flux_flex import Journal
@@ -230,7 +230,7 @@ class _Seen:
 def _run_one(
     client: FluxFlex,
     request: PreparedRequest,
-    journal: Path | None,
+    journal: str | None,
     progress: TaskProgress,
     seen: _Seen,
     *,
@@ -293,10 +293,12 @@ def generate(
     # engine sends (its input images read once).
     request = prepare_request(prompt, save_to=output, **params)
     prepare_output(output)
-    journal_file = None if connection.mock else journal_path(output_folder(output), journal)
+    journal_file = None if connection.mock else journal_target(output_folder(output), journal)
     if journal_file is not None:
-        prepare_folder(journal_file.parent, option="--journal", given=str(journal_file))
-        if journal_file.is_file():
+        file = journal_sqlite_file(journal_file)
+        if file is not None:
+            prepare_folder(file.parent, option="--journal", given=str(file))
+        if file is None or file.is_file():
             _forget_finished(journal_file, output)
     seen = _Seen()
     with open_endpoint(connection) as endpoint, endpoint.sync_client() as client:

@@ -43,8 +43,9 @@ option):
 
 What a test can inspect: ``requests`` (secrets masked), ``tasks`` (each with ``statuses``
 and ``status_at(t)``), ``deliveries``, ``downloads``, ``connections``, ``rate_limited``,
-``balance``, ``spent``, ``count(method, path)``; and inject: ``fail_next``, ``drop_next``,
-``stall_next``, ``malformed_next``, ``cut_download_next``.
+``peak_in_flight`` (the most tasks in flight at once), ``balance``, ``spent``,
+``count(method, path)``; and inject: ``fail_next``, ``drop_next``, ``stall_next``,
+``malformed_next``, ``cut_download_next``.
 
 Importing this module needs only the core; starting a fake needs the ``fake`` extra
 (``pip install 'flux-flex[fake]'``). pytest users get the ``fake_bfl`` fixture, and

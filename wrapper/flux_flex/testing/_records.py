@@ -210,6 +210,8 @@ class Registry:
     faults: list[Fault] = field(default_factory=list)
     connections: int = 0
     rate_limited: int = 0
+    peak_in_flight: int = 0
+    """The most tasks in flight at once (counted as each task is created)."""
     spent: float = 0.0
     """Credits charged since the start (or the last reset)."""
     undeliverable: list[str] = field(default_factory=list)
@@ -224,6 +226,9 @@ class Registry:
             self.by_token[task.sample_token] = task.id
             if task.in_flight_at(task.created_at):
                 self.pending.append(task)
+            now = task.created_at
+            self.pending = [t for t in self.pending if t.in_flight_at(now)]
+            self.peak_in_flight = max(self.peak_in_flight, len(self.pending))
 
     def left(self, balance: float) -> float:
         """Credits left of ``balance`` after what was spent (2 decimals, as answered)."""
@@ -281,4 +286,5 @@ class Registry:
             self.undeliverable.clear()
             self.connections = 0
             self.rate_limited = 0
+            self.peak_in_flight = 0
             self.spent = 0.0

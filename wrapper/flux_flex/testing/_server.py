@@ -336,6 +336,12 @@ class FakeBFL(Closing):
             return self._registry.rate_limited
 
     @property
+    def peak_in_flight(self) -> int:
+        """The most tasks in flight at once so far (since the start or the last reset)."""
+        with self._registry.lock:
+            return self._registry.peak_in_flight
+
+    @property
     def downloads(self) -> list[RecordedRequest]:
         """Requests to sample URLs (check ``carried_key`` is False on each)."""
         return [r for r in self.requests if fnmatch.fnmatchcase(r.path, DELIVERY_PATH)]

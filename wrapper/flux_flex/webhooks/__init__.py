@@ -16,6 +16,7 @@ and ``listen`` need uvicorn only (the ``webhooks`` extra), imported when a serve
 from flux_flex.errors import WebhookVerificationError
 from flux_flex.webhooks.authenticity import SECRET_HEADER, SIGNATURE_HEADER, sign
 from flux_flex.webhooks.event import WebhookEvent
+from flux_flex.webhooks.journaled import JournalDeliveries
 from flux_flex.webhooks.receiver import EventCallback, ReceiverStats, WebhookReceiver
 from flux_flex.webhooks.server import ReceiverServer, listen
 from flux_flex.webhooks.verification import AUTHENTICITY_REASONS, PAYLOAD_REASONS, verify
@@ -26,6 +27,7 @@ __all__ = [
     "SECRET_HEADER",
     "SIGNATURE_HEADER",
     "EventCallback",
+    "JournalDeliveries",
     "ReceiverServer",
     "ReceiverStats",
     "WebhookEvent",

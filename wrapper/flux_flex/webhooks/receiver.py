@@ -10,14 +10,15 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from flux_flex.errors import WebhookVerificationError
+from flux_flex.errors import JournalError, WebhookVerificationError
 from flux_flex.webhooks.authenticity import (
     check_authenticity,
     normalize_headers,
@@ -25,7 +26,12 @@ from flux_flex.webhooks.authenticity import (
 )
 from flux_flex.webhooks.delivery_log import DeliveryLog
 from flux_flex.webhooks.event import WebhookEvent, decode_json, parse_event
+from flux_flex.webhooks.journaled import DeliveryRecorder, JournalDeliveries, JournalLike
 from flux_flex.webhooks.verification import AUTHENTICITY_REASONS
+
+if TYPE_CHECKING:
+    from flux_flex.client import FluxFlex
+    from flux_flex.journal import Delivery
 
 __all__ = ["EventCallback", "ReceiverStats", "WebhookReceiver"]
 
@@ -53,6 +59,11 @@ class ReceiverStats:
     duplicates: int
     rejected: Mapping[str, int]
     callback_errors: int
+    saved: int = 0
+    """Images this receiver downloaded and recorded saved (with ``journal=`` and
+    ``out_dir=``)."""
+    unavailable: int = 0
+    """Deliveries answered 503 because the journal could not be reached."""
 
 
 def _is_async_callable(func: Callable[..., Any]) -> bool:
@@ -78,6 +89,22 @@ class WebhookReceiver:
     task), never making the sender wait; an exception there is logged to
     ``flux_flex.webhooks`` and counted, never sent back. The last ``remember`` handled ids
     are kept for deduplication and for ``job.wait(webhook=receiver)``.
+
+    With ``journal`` (a `flux_flex.Journal`, or a path, ``sqlite:///path`` or
+    ``postgresql://...`` opened on first use) every final delivery is recorded there before
+    it is answered, once across every receiver sharing the journal: only the delivery that
+    moved the task to its end goes to ``on_event`` (a duplicate that reached another
+    receiver is answered 200 and dropped), and 503 answers a delivery the journal could not
+    take (the database is unreachable), so that the API delivers it again. With ``out_dir``
+    too, each Ready task's image is downloaded once across those receivers, after the
+    answer, as ``<out_dir>/<name or task id>.<ext>`` (its name when the journal knows the
+    request), and the journal records it saved with this host and the path; a download cut
+    short by a crash is finished by `flux_flex.reconcile`. ``client`` downloads the images
+    (default: a client of its own; a download sends no API key). A `Journal` given as it
+    is keeps its own ``reconnect_timeout``: keep it well under the 30 s the API waits for
+    an answer (one opened here from a location uses 5 s). The waits it answers
+    (``job.wait(webhook=receiver)``) then complete from a delivery any of those receivers
+    recorded.
     """
 
     def __init__(
@@ -88,9 +115,22 @@ class WebhookReceiver:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         remember: int = 10_000,
         drain_timeout: float = 5.0,
+        journal: JournalLike | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
+        client: FluxFlex | None = None,
     ) -> None:
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be at least 1, not {max_body_bytes}")
+        if out_dir is not None and journal is None:
+            raise ValueError(
+                "out_dir needs a journal: pass journal=..., so that each image is "
+                "downloaded once across receivers"
+            )
+        self.recorder: DeliveryRecorder | None = None
+        self._deliveries: JournalDeliveries | None = None
+        if journal is not None:
+            self.recorder = DeliveryRecorder(journal, out_dir=out_dir, client=client)
+            self._deliveries = self.recorder.deliveries()
         self._secrets = normalize_secrets(secret)
         self.on_event = on_event
         self.max_body_bytes = max_body_bytes
@@ -101,6 +141,8 @@ class WebhookReceiver:
         self._accepted = 0
         self._duplicates = 0
         self._callback_errors = 0
+        self._saved = 0
+        self._unavailable = 0
         self._rejected: Counter[str] = Counter()
 
     def __repr__(self) -> str:  # never show the secrets
@@ -108,16 +150,28 @@ class WebhookReceiver:
 
     # -- CompletionSource ---------------------------------------------------------------
 
+    # With a journal, what any receiver recorded there counts, not only this one's.
+
     def delivered(self, task_id: str) -> Mapping[str, Any] | None:
-        """The verified payload for ``task_id`` if it has arrived, else None. Never blocks."""
-        return self._log.delivered(task_id)
+        """The verified payload for ``task_id`` if it has arrived, else None. Never blocks
+        (with a journal: a read of it)."""
+        found = self._log.delivered(task_id)
+        if found is None and self._deliveries is not None:
+            return self._deliveries.delivered(task_id)
+        return found
 
     def wait_delivered(self, task_id: str, timeout: float) -> Mapping[str, Any] | None:
         """Block up to ``timeout`` seconds for the payload of ``task_id``; None if none came."""
+        if self._deliveries is not None:
+            return self._log.delivered(task_id) or self._deliveries.wait_delivered(task_id, timeout)
         return self._log.wait_delivered(task_id, timeout)
 
     async def wait_delivered_async(self, task_id: str, timeout: float) -> Mapping[str, Any] | None:
         """Await up to ``timeout`` seconds for the payload of ``task_id``; None if none came."""
+        if self._deliveries is not None:
+            return self._log.delivered(task_id) or await self._deliveries.wait_delivered_async(
+                task_id, timeout
+            )
         return await self._log.wait_delivered_async(task_id, timeout)
 
     # -- inspection ---------------------------------------------------------------------
@@ -135,6 +189,8 @@ class WebhookReceiver:
                 duplicates=self._duplicates,
                 rejected=dict(self._rejected),
                 callback_errors=self._callback_errors,
+                saved=self._saved,
+                unavailable=self._unavailable,
             )
 
     async def drain(self, timeout: float | None = None) -> None:
@@ -162,6 +218,8 @@ class WebhookReceiver:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.drain()
+                if self.recorder is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, self.recorder.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -191,6 +249,9 @@ class WebhookReceiver:
             status = 401 if error.reason in AUTHENTICITY_REASONS else 400
             await self._reject(send, status, error.reason, error.message)
             return
+        if self.recorder is not None and event.is_final:
+            await self._handle_journaled(send, event)
+            return
         if self._log.record(event):
             with self._counts_lock:
                 self._accepted += 1
@@ -201,6 +262,54 @@ class WebhookReceiver:
                 self._duplicates += 1
             logger.info("Dropped a duplicate delivery for task %s", event.id)
             await _respond(send, 200, {"status": "duplicate", "id": event.id})
+
+    async def _handle_journaled(self, send: Send, event: WebhookEvent) -> None:
+        """Record a final delivery in the journal, answer, then download its image if
+        this receiver holds the download."""
+        recorder = self.recorder
+        assert recorder is not None
+        loop = asyncio.get_running_loop()
+        try:
+            delivery = await loop.run_in_executor(None, recorder.record, event)
+        except JournalError as error:
+            with self._counts_lock:
+                self._unavailable += 1
+            logger.warning(
+                "Answered 503 to the delivery of task %s (the API delivers it again): the "
+                "task journal cannot take it: %s",
+                event.id,
+                error,
+            )
+            await _respond(send, 503, {"error": "journal_unavailable"}, [(b"retry-after", b"1")])
+            return
+        assert delivery is not None
+        self._log.record(event)  # for waiters in this process
+        with self._counts_lock:
+            if delivery.first:
+                self._accepted += 1
+            else:
+                self._duplicates += 1
+        if delivery.first:
+            self._schedule_callback(event)
+        else:
+            logger.info("Dropped a duplicate delivery for task %s", event.id)
+        await _respond(
+            send, 200, {"status": "accepted" if delivery.first else "duplicate", "id": event.id}
+        )
+        if delivery.download:
+            future = loop.run_in_executor(None, self._fetch, recorder, delivery, event)
+            self._pending.add(future)
+            future.add_done_callback(self._pending.discard)
+
+    def _fetch(self, recorder: DeliveryRecorder, delivery: Delivery, event: WebhookEvent) -> None:
+        try:
+            path = recorder.fetch(delivery, event)
+        except Exception:  # the journal went away meanwhile: the entry stays ready
+            logger.exception("The image of task %s was not saved", event.id)
+            return
+        if path is not None:
+            with self._counts_lock:
+                self._saved += 1
 
     async def _reject(self, send: Send, status: int, reason: str, detail: str) -> None:
         with self._counts_lock:

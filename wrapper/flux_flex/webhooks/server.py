@@ -20,7 +20,9 @@ from typing import Any
 
 from flux_flex._closing import AsyncClosing, Closing
 from flux_flex._serving import BackgroundServer, ConnectionStats, wait_until_interrupted
+from flux_flex.errors import JournalError
 from flux_flex.webhooks.event import WebhookEvent
+from flux_flex.webhooks.journaled import JournalLike
 from flux_flex.webhooks.receiver import DEFAULT_MAX_BODY_BYTES, WebhookReceiver
 
 __all__ = ["ReceiverServer", "listen"]
@@ -176,7 +178,7 @@ def _save_event(save_dir: Path, event: WebhookEvent) -> Path:
 
 
 def make_listener_callback(
-    save_dir: str | os.PathLike[str] | None, echo: Callable[[str], Any]
+    save_dir: str | os.PathLike[str] | None, echo: Callable[[str], Any], *, quiet: bool = False
 ) -> Callable[[WebhookEvent], None]:
     """``listen``'s ``on_event``: echo each event as a JSON line, or save it and echo where."""
     directory = None if save_dir is None else Path(save_dir)
@@ -185,6 +187,11 @@ def make_listener_callback(
     lock = threading.Lock()  # callbacks run in worker threads: keep echoed lines whole
 
     def on_event(event: WebhookEvent) -> None:
+        if directory is None and quiet:  # the image's own line says it is saved
+            if not event.is_ready:
+                with lock:
+                    echo(f"{event.id} {event.status}")
+            return
         if directory is None:
             line = json.dumps(event.to_dict(), sort_keys=True)
         else:
@@ -204,6 +211,8 @@ def listen(
     echo: Callable[[str], Any] = print,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     log_level: str = "warning",
+    journal: JournalLike | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
 ) -> None:
     """Serve a ``WebhookReceiver`` on ``host:port``; returns once interrupted (Ctrl+C, SIGTERM).
 
@@ -213,10 +222,35 @@ def listen(
     ``<save_dir>/<task id>.json`` (and its path echoed). Forged deliveries get 401 and are
     logged. Point a tunnel at it during development and submit with its public URL as
     ``webhook_url`` and the same secret as ``webhook_secret``.
+
+    With ``journal`` every final delivery is recorded there first (handled once across all
+    the receivers sharing it; 503 while it cannot be reached), and with ``out_dir`` each
+    Ready task's image is saved there once across them (see `WebhookReceiver`); a line
+    ``<task id> saved -> <path>`` is echoed for each image this receiver saved. A journal
+    that cannot be reached at the start is reported and tried again at each delivery.
     """
+    quiet = journal is not None and out_dir is not None
     receiver = WebhookReceiver(
-        secrets, on_event=make_listener_callback(save_dir, echo), max_body_bytes=max_body_bytes
+        secrets,
+        on_event=make_listener_callback(save_dir, echo, quiet=quiet),
+        max_body_bytes=max_body_bytes,
+        journal=journal,
+        out_dir=out_dir,
     )
-    with ReceiverServer(receiver, host, port, log_level=log_level) as server:
-        echo(f"Listening for webhook deliveries on {server.url} (Ctrl+C to stop)")
-        wait_until_interrupted(server)
+    if receiver.recorder is not None:
+        receiver.recorder.on_saved = lambda task_id, path: echo(f"{task_id} saved -> {path}")
+        try:
+            receiver.recorder.open()
+        except JournalError as exc:
+            echo(
+                f"warning: the task journal cannot be reached yet ({exc}); deliveries are "
+                "answered 503 (the API retries them) until it can."
+            )
+    try:
+        with ReceiverServer(receiver, host, port, log_level=log_level) as server:
+            where = "" if receiver.recorder is None else f", journal {receiver.recorder.where}"
+            echo(f"Listening for webhook deliveries on {server.url}{where} (Ctrl+C to stop)")
+            wait_until_interrupted(server)
+    finally:
+        if receiver.recorder is not None:
+            receiver.recorder.close()

@@ -32,8 +32,6 @@ from tests.postgres import PostgresServer, find_binaries, free_port, missing
 LINES = 12
 TASK = 1.0
 OUTAGE = 3.0
-URLS = "needs `batch --journal postgresql://...` (issue 20)"
-URLS_AND_SHARING = "needs `batch --journal postgresql://...` and work sharing (issue 20)"
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +62,7 @@ def _batch(batch: Path, out: Path, journal: str, *more: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "workers",
-    [
-        pytest.param(1, marks=pytest.mark.xfail(strict=True, reason=URLS)),
-        pytest.param(2, marks=pytest.mark.xfail(strict=True, reason=URLS_AND_SHARING)),
-    ],
+    [1, 2],
 )
 def test_a_restart_mid_batch_loses_nothing_and_pays_nothing_twice(
     fake: FakeApi, pg: PostgresServer, tmp_path: Path, workers: int
@@ -99,7 +94,6 @@ def test_a_restart_mid_batch_loses_nothing_and_pays_nothing_twice(
     assert journal_counts(journal) == {"saved": LINES}  # the restarted database, not a file
 
 
-@pytest.mark.xfail(strict=True, reason=URLS)
 def test_database_down_at_start_is_a_clear_error_and_nothing_is_sent(
     fake: FakeApi, tmp_path: Path
 ) -> None:

@@ -25,7 +25,6 @@ import os
 import signal
 from pathlib import Path
 
-import pytest
 from flux_flex import Journal
 
 from tests.cluster.harness import (
@@ -106,7 +105,6 @@ def _in_flight(journal: str, owners: set[str]) -> int:
         return sum(1 for entry in opened.entries("submitting") if entry.owner in owners)
 
 
-@pytest.mark.xfail(strict=True, reason="needs work sharing, --lease and reconcile (issue 20)")
 def test_workers_killed_at_ten_points_lose_nothing_and_pay_nothing_twice(
     fake: FakeApi, journal_url: str, tmp_path: Path
 ) -> None:

@@ -18,8 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.cli.test_servers import stop
 from tests.cluster.harness import (
     FakeApi,
@@ -79,7 +77,6 @@ def listener(journal: str, out: Path, cwd: Path) -> tuple[subprocess.Popen[str],
     return proc, port
 
 
-@pytest.mark.xfail(strict=True, reason="needs webhook-listen --journal and JournalDeliveries")
 def test_three_receivers_behind_a_proxy_handle_each_event_once(
     journal_url: str, tmp_path: Path
 ) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.cluster.harness import (
     FakeApi,
     cli,
@@ -29,10 +27,6 @@ LINES = 60
 LIMIT = 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs `batch --journal postgresql://...`, work sharing, --max-in-flight (issue 20)",
-)
 def test_three_workers_share_one_batch(fake: FakeApi, journal_url: str, tmp_path: Path) -> None:
     batch = prompts_file(tmp_path / "prompts.jsonl", LINES)
     folders = [tmp_path / f"worker{i}" for i in range(3)]

@@ -12,8 +12,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.cluster.harness import (
     FakeApi,
     cli,
@@ -29,10 +27,6 @@ from tests.cluster.harness import (
 LINES = 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs SIGTERM handled like Ctrl-C and `batch --journal postgresql://...` (issue 20)",
-)
 def test_sigterm_mid_batch_exits_within_10_s_and_a_rerun_pays_nothing_new(
     fake: FakeApi, journal_url: str, tmp_path: Path
 ) -> None:

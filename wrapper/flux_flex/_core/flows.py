@@ -23,6 +23,7 @@ from flux_flex._core.actions import (
 from flux_flex._core.deadline import Deadline
 from flux_flex._core.errormap import connection_error, error_from_response, parse_body
 from flux_flex._core.hosts import KeyDestinations, host_of
+from flux_flex._core.redact import mask_answer
 from flux_flex._core.retry import FailureKind, RetryDecision, RetryPolicy, decide
 from flux_flex._core.schedule import PollPlanner, PollSchedule, TaskTimings, normalize_progress
 from flux_flex._core.status import (
@@ -281,7 +282,10 @@ def poll_flow(
     """
     request = HttpRequest("GET", polling_url, idempotent=True)
     response = yield from send_with_retries(request, env, task_id=task_id, end=end)
-    polled = interpret_poll(_json(response, task_id=task_id, what="poll's"), expected_id=task_id)
+    payload = _json(response, task_id=task_id, what="poll's")
+    # Masked here, once: the reports, the result, task errors and the journal all come from it.
+    payload = mask_answer(payload, response.content, env.secrets)
+    polled = interpret_poll(payload, expected_id=task_id, secrets=env.secrets)
     if polled.id != task_id:
         raise ProtocolError(
             f"Polled task {task_id} but the answer is about {polled.id!r}.",

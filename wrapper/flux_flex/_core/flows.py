@@ -5,6 +5,7 @@ import math
 import random
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -421,6 +422,7 @@ def download_flow(
     links while time is left. Every failure is a `DownloadError` with the task id, and
     leaves nothing on disk.
     """
+    _check_sample_scheme(url, task_id)
     start = env.clock()
     end = start + timeout if deadline is None else min(start + timeout, deadline.at)
     request = HttpRequest(
@@ -437,6 +439,25 @@ def download_flow(
         else "the deadline"
     )
     raise _download_error(answer, task_id, out_of_time=decision.retry, bound=bound)
+
+
+def _check_sample_scheme(url: str, task_id: str) -> None:
+    """Refuse at once a sample URL that is not http(s) (``file:``, ``data:``,
+    ``javascript:``...): no transport may fetch it, nothing is read from the local disk,
+    and no retry can help."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme in ("http", "https"):
+        return
+    named = f"scheme {scheme!a}" if scheme else "no scheme"
+    raise DownloadError(
+        f"The sample URL has {named}, not http or https, so it was not fetched (nothing is "
+        "read from the local disk, and retrying cannot help). The API gives https sample "
+        "URLs: generate the image again, and report this if it persists.",
+        task_id=task_id,
+    )
 
 
 _EXPIRY = "the sample URL expires about 10 minutes after the task is ready"

@@ -18,6 +18,7 @@ from flux_flex._core.actions import (
     HttpResponse,
     RefusedBody,
     Report,
+    Retrying,
     Send,
     Sleep,
 )
@@ -208,8 +209,32 @@ def _attempts(
         if delay is None:
             return answer, decision
         attempt += 1
+        yield Retrying(_doing(request), _failure(answer), delay, attempt, env.retry.max_retries)
         if delay > 0:
             yield Sleep(delay)
+
+
+def _doing(request: HttpRequest) -> str:
+    if request.download:
+        return "downloading the image"
+    if request.method == "POST":
+        return "submitting"
+    return "checking the credits" if request.url.endswith("/credits") else "polling"
+
+
+def _failure(answer: Answer) -> str:
+    """What went wrong, in a few words, for the line that announces a resend."""
+    if isinstance(answer, HttpFailure):
+        if answer.kind is FailureKind.CONNECT:
+            return (
+                "connection refused" if "refused" in answer.detail.lower() else "could not connect"
+            )
+        if answer.kind is FailureKind.TIMEOUT:
+            return "no answer in time"
+        return "the connection broke"
+    if isinstance(answer, HttpResponse | RefusedBody):
+        return "HTTP 429 (too many requests)" if answer.status == 429 else f"HTTP {answer.status}"
+    return "failed"
 
 
 def _answer_error(

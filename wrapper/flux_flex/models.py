@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypedDict, Unpack
 
 import attrs
 
+from flux_flex._core.answer import compact_answer
 from flux_flex._core.status import is_final
 from flux_flex.completion import CompletionSource
 
@@ -88,6 +89,15 @@ class ResultInfo:
     cost: float | None = None
     """The task's settled cost in credits, from the Ready answer (None when it has none,
     e.g. a webhook delivery). `JobInfo.cost` is what the submission announced."""
+
+    def __attrs_post_init__(self) -> None:
+        # ``raw`` keeps only what the fields above do not hold (see _core/answer.py): a
+        # list of 100,000 results would otherwise hold every answer twice.
+        compact = compact_answer(
+            self.raw, task_id=self.id, sample=self.url, prompt=self.prompt, seed=self.seed,
+            cost=self.cost,
+        )  # fmt: skip
+        object.__setattr__(self, "raw", compact)
 
 
 class WaitOptions(TypedDict, total=False):

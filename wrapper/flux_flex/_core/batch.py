@@ -206,6 +206,8 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
             )
         yield Record(ended, claim)
         return End("failed" if isinstance(ended, rules.Ended) else "unfinished", error=exc)
+    if finished.prompt == item.prompt and finished.prompt is not item.prompt:
+        finished = attrs.evolve(finished, prompt=item.prompt)  # one string for both, not two
     settled = finished.cost  # the settled cost, when the Ready answer gave one
     cost = settled if settled is not None else submit_cost
     yield Record(rules.Saved(path, finished.url, finished.seed, cost), claim)

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypedDict, Unpack
 
 import attrs
 
-from flux_flex._core.answer import compact_answer
+from flux_flex._core.answer import compact_answer, shared_number
 from flux_flex._core.status import is_final
 from flux_flex.completion import CompletionSource
 
@@ -93,6 +93,7 @@ class ResultInfo:
     def __attrs_post_init__(self) -> None:
         # ``raw`` keeps only what the fields above do not hold (see _core/answer.py): a
         # list of 100,000 results would otherwise hold every answer twice.
+        object.__setattr__(self, "cost", shared_number(self.cost))
         compact = compact_answer(
             self.raw, task_id=self.id, sample=self.url, prompt=self.prompt, seed=self.seed,
             cost=self.cost,

@@ -12,7 +12,7 @@ import pickle
 
 import attrs
 import pytest
-from flux_flex import FluxFlex, Result
+from flux_flex import FluxFlex, Result, ResultInfo
 
 from benchmarks.result_size import TARGET_BYTES, _answer, bytes_per_result
 
@@ -21,8 +21,9 @@ def test_a_result_in_the_list_is_at_most_half_a_kilobyte() -> None:
     assert bytes_per_result(200) <= TARGET_BYTES
 
 
-def test_with_vendor_like_answers_it_is_under_a_kilobyte() -> None:
-    assert bytes_per_result(200, vendor=True) <= 2 * TARGET_BYTES
+def test_with_vendor_like_answers_too() -> None:
+    # a 250-character signed URL and the timings: about 507 bytes, so a little slack
+    assert bytes_per_result(200, vendor=True) <= TARGET_BYTES + 64
 
 
 @pytest.mark.parametrize("vendor", [False, True])
@@ -38,9 +39,12 @@ def test_raw_reads_exactly_as_the_answer(vendor: bool) -> None:
     assert result.raw == answer
     assert json.dumps(dict(result.raw)) == text  # the same keys, in the same order
     assert result.raw["result"]["sample"] == result.url
+    assert attrs.evolve(result, path="fox.png").raw == answer
     moved = attrs.evolve(result, url="https://elsewhere.example/x.png")
-    assert moved.raw == answer  # the answer as received, whatever the fields become
-    assert pickle.loads(pickle.dumps(result.raw)) == answer
+    assert moved.raw["result"]["sample"] == moved.url  # raw and the fields agree
+    info = ResultInfo("t-1", inner["sample"], inner["seed"], inner["prompt"], json.loads(text))
+    assert pickle.loads(pickle.dumps(info)).raw == answer
+    assert result == attrs.evolve(result)
 
 
 def test_an_answer_json_cannot_hold_is_kept_as_given() -> None:

@@ -76,6 +76,11 @@ def test_each_resend_is_announced_and_the_default_budget_is_two(tmp_path: Path) 
                        run.stderr, flags=re.MULTILINE)  # fmt: skip
     assert lines == [("1", "2"), ("2", "2")], run.stderr
     assert RetryPolicy().max_retries == 2
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a fox\n")
+    batch = run_script(["batch", str(prompts), "--out-dir", str(tmp_path), "--yes"], env)
+    assert batch.returncode != 0
+    assert batch.stderr.count("submitting: connection refused; retrying in") == 2, batch.stderr
 
 
 def test_generate_speaks_of_its_image_not_of_a_batch(tmp_path: Path) -> None:

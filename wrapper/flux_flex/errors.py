@@ -11,6 +11,7 @@ there: whole secrets in any encoding, and runs of 8 or more of their characters)
     │   └── UntrustedHostError      the key would have gone to a host not trusted with it
     ├── APIError                    the API answered with an error status
     │   ├── AuthenticationError     401 / 403
+    │   │   └── PermissionDeniedError  403
     │   ├── InsufficientCreditsError 402
     │   ├── RateLimitError          429 (retry_after)
     │   ├── ServerError             5xx
@@ -384,3 +385,12 @@ class IdempotencyConflictError(FluxFlexError, ValueError):
         super().__init__(message, task_id=task_id)
         self.idempotency_key: str = idempotency_key
         self.name: str = name
+
+
+class PermissionDeniedError(AuthenticationError):
+    """403: the API knows the key but refuses it this request (a key that may not use
+    FLUX.2 [FLEX], a blocked account). A subclass of `AuthenticationError`, so handlers of
+    that still catch it; openai-python users know the name."""
+
+
+__all__ += ["PermissionDeniedError"]

@@ -258,6 +258,8 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
             )
         yield Record(ended, claim)
         return End("failed" if isinstance(ended, rules.Ended) else "unfinished", error=exc)
+    if finished.prompt == item.prompt and finished.prompt is not item.prompt:
+        finished = attrs.evolve(finished, prompt=item.prompt)  # one string for both, not two
     settled = finished.cost  # the settled cost, when the Ready answer gave one
     cost = settled if settled is not None else submit_cost
     yield Record(rules.Saved(path, finished.url, finished.seed, cost), claim)
@@ -338,7 +340,7 @@ def _uncertain(item: Item, claim: Claim) -> TaskUncertainError:
     reason = claim.entry.error if claim.entry is not None else None
     why = f" ({reason})" if reason else " (the run stopped while sending it)"
     message = (
-        f"Request {item.index} ({_short(item.prompt)!r}) was sent earlier but its answer never "
+        f"The request {_short(item.prompt)!r} was sent earlier but its answer never "
         f"arrived{why}: a task may have been created and billed, and its id is unknown. It is "
         "not sent again on its own, so it is not paid twice. To submit it anyway (paying again "
         "if that first task exists), pass resubmit_uncertain=True (CLI: --resubmit-uncertain)."
@@ -359,7 +361,7 @@ def _failed_before(item: Item, entry: JournalEntry, fingerprint: str) -> Previou
     )
     reason = entry.error or "no reason was recorded"
     return PreviouslyFailedError(
-        f"Request {item.index} ({_short(item.prompt)!r}) failed in an earlier run and is not "
+        f"The request {_short(item.prompt)!r} failed in an earlier run and is not "
         f"retried on its own ({cost_note}); pass retry_failed=True (CLI: --retry-failed) to "
         f"try again. It failed with: {reason}",
         prompt=item.prompt,

@@ -173,10 +173,12 @@ def _balance(endpoint: Endpoint) -> float:
 
 
 def _check_balance(endpoint: Endpoint, estimate: CostEstimate, options: BatchOptions) -> None:
-    from flux_flex.errors import FluxFlexError
+    from flux_flex.errors import AuthenticationError, FluxFlexError
 
     try:
         balance = _balance(endpoint)
+    except AuthenticationError:
+        raise  # a refused key refuses the batch too: --yes would not help
     except FluxFlexError as exc:
         raise BalanceTooLow(
             f"could not check the balance before submitting ({describe(exc).rstrip('.')}); "

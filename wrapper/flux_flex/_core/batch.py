@@ -56,7 +56,6 @@ __all__ = [
     "Submit",
     "Wait",
     "batch_error",
-    "holder_label",
     "item_flow",
     "parse_request",
 ]
@@ -291,21 +290,12 @@ def _claimed(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, Cla
         yield AwaitSlot()
 
 
-def holder_label(run_id: str | None) -> str | None:
-    """``pid@host`` of a run id as the journal stores it (``host|pid|token``)."""
-    if not run_id:
-        return None
-    host, _, rest = run_id.partition("|")
-    pid = rest.partition("|")[0]
-    return f"{pid}@{host}" if pid else host
-
-
 def _saved_by(entry: JournalEntry, item: Item) -> str | None:
     """Who saved ``entry``, when it was not saved at this item's destination by this run."""
     here = entry.path is not None and item.save_to is not None
     if here and os.path.dirname(str(entry.path)) == os.path.dirname(str(item.save_to)):
         return None
-    return holder_label(entry.owner) or entry.host
+    return rules.run_label(entry.owner) or entry.host
 
 
 def _held(item: Item, claim: Claim) -> TaskInProgressError:

@@ -102,7 +102,8 @@ LOCKED_RECHECK = 0.05
 class BatchCounts:
     """Where a batch stands (a snapshot; every `BatchEvent` carries a fresh one).
 
-    ``failed`` counts every error outcome, ``uncertain`` and ``unfinished`` included.
+    ``failed`` counts every error outcome, ``uncertain`` and ``unfinished`` included —
+    not ``held`` (another worker is handling those).
     """
 
     total: int | None

@@ -139,7 +139,9 @@ def claim_as_other_run(
     return owner
 
 
-@pytest.mark.parametrize("state", ["claimed", "submitting", "submitted"])
+@pytest.mark.parametrize(
+    ("kind", "state"), [("sync", "claimed"), ("async", "submitting"), ("sync", "submitted")]
+)
 def test_a_line_another_live_run_holds_is_being_handled_by_it(
     kind: str, fake: FakeBFL, target: str, tmp_path: Path, state: str
 ) -> None:
@@ -147,7 +149,7 @@ def test_a_line_another_live_run_holds_is_being_handled_by_it(
     events: list[BatchEvent] = []
     with Journal(target) as journal:
         claim_as_other_run(journal, requests[0], state, lease=60)
-        found = run_batch(kind, fake, requests, journal=target, timeout=1.5, on_event=events.append)
+        found = run_batch(kind, fake, requests, journal=target, timeout=1.0, on_event=events.append)
     error = found[0]
     assert isinstance(error, TaskInProgressError)
     assert not isinstance(error, TaskUncertainError)
@@ -164,10 +166,10 @@ def test_a_line_another_live_run_holds_is_being_handled_by_it(
 
 
 @pytest.mark.parametrize(
-    ("state", "posts", "outcome"),
+    ("kind", "state", "posts", "outcome"),
     [
-        ("claimed", 3, "done"),  # claimed, never sent: back to the pool
-        ("submitting", 2, "uncertain"),  # its POST may have left: never resent
+        ("async", "claimed", 3, "done"),  # claimed, never sent: back to the pool
+        ("sync", "submitting", 2, "uncertain"),  # its POST may have left: never resent
     ],
 )
 def test_a_dead_runs_claims_pass_on_when_its_lease_runs_out(

@@ -214,3 +214,14 @@ def test_an_account_slot_frees_when_the_task_is_final_not_after_its_download(
     first_done = next(i for i, (what, _) in enumerate(order) if what == "done")
     assert [what for what, _ in order[:first_done]] == ["submitted", "submitted"]
     assert fake.peak_in_flight == 1
+
+
+@pytest.mark.parametrize(
+    "option", [{"max_in_flight": 0}, {"max_in_flight": True}, {"lease": 0}, {"lease": -1.0}]
+)
+def test_bad_sharing_options_are_refused_before_anything_is_sent(
+    fake: FakeBFL, tmp_path: Path, option: dict[str, Any]
+) -> None:
+    with FluxFlex(**client_options(fake)) as client, pytest.raises(ValueError, match="must be"):
+        client.generate_many(["a fox"], journal=tmp_path / "tasks.sqlite", **option)
+    assert fake.requests == []

@@ -225,3 +225,47 @@ def test_bad_sharing_options_are_refused_before_anything_is_sent(
     with FluxFlex(**client_options(fake)) as client, pytest.raises(ValueError, match="must be"):
         client.generate_many(["a fox"], journal=tmp_path / "tasks.sqlite", **option)
     assert fake.requests == []
+
+
+def test_a_batch_skips_the_download_of_an_image_a_receiver_saved_first(
+    kind: str, tmp_path: Path
+) -> None:
+    from tests.batch.conftest import FAST_RETRY, FAST_SCHEDULE
+    from tests.hostile import Exchange, HostileServer
+    from tests.hostile.images import png
+
+    key = "hostile-test-key-0123"
+    target = str(tmp_path / "tasks.sqlite")
+    elsewhere = tmp_path / "receiver" / "fox.png"
+    elsewhere.parent.mkdir()
+    with HostileServer() as server:
+        api = server.api(key=key)
+
+        def poll_after_a_receiver_saved_it(exchange: Exchange) -> None:
+            task_id = exchange.query["id"]
+            with Journal(target) as journal:  # a webhook receiver, as another run
+                receiver = journal.open_run()
+                got = journal.deliver(task_id, rules.Ready("https://cdn/x.png"), owner=receiver)
+                if got.download:
+                    elsewhere.write_bytes(png(2, 2))
+                    saved = rules.Saved(str(elsewhere), "https://cdn/x.png")
+                    assert journal.record(got.name, got.attempt, saved, owner=receiver)
+            api.poll(exchange)
+
+        server.route("GET", "/v1/get_result", poll_after_a_receiver_saved_it)
+        options = {"api_key": key, "base_url": server.url, "poll_schedule": FAST_SCHEDULE}
+        requests = [{"prompt": "a fox", "save_to": tmp_path / "worker" / "fox.png"}]
+        if kind == "sync":
+            with FluxFlex(**options, retry=FAST_RETRY) as client:
+                found = client.generate_many(requests, journal=target, timeout=30)
+        else:
+
+            async def main() -> list[Any]:
+                async with AsyncFluxFlex(**options, retry=FAST_RETRY) as client:
+                    return await client.generate_many(requests, journal=target, timeout=30)
+
+            found = asyncio.run(main())
+        assert server.count("GET", "/samples/*") == 0  # the receiver's file is the image
+    assert not isinstance(found[0], BaseException), found[0]
+    assert found[0].path == str(elsewhere)
+    assert not (tmp_path / "worker" / "fox.png").exists()

@@ -354,6 +354,10 @@ class TaskInProgressError(FluxFlexError, TimeoutError):
     Nothing was sent by this call. Call again later with the same key: it returns that
     call's result, or takes the task over if that call died. ``holder`` is ``pid@host`` of
     the call holding the key (None when unknown), ``state`` its journal entry's state.
+
+    In a batch sharing its journal with other workers, a request another live worker still
+    held when its timeout passed ends with this error ("being handled by ``pid@host``"):
+    ``idempotency_key`` is then the request's journal entry name.
     """
 
     def __init__(

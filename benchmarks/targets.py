@@ -363,8 +363,8 @@ def _result_size(r: dict[str, Any]) -> list[Check]:
     return [
         Check(
             "result_size",
-            "bytes per Result in generate_many's list",
-            _first(section, "bytes_per_result", "result_bytes", "bytes"),
+            "bytes per Result in generate_many's list (vendor-like answers)",
+            _first(section, "bytes_per_result_vendor"),
             512,
             unit=" B",
             not_run=_not_run(r, "result_size") or bool((section or {}).get("not_run")),

@@ -91,8 +91,11 @@ class AsyncDriver(BaseDriver):
                         )
                     else:
                         with plan.sink(response) as sink:
-                            async for chunk in response.aiter_raw():
+                            for chunk in _files.preloaded(response) or ():
                                 sink.take(chunk)
+                            if not response.is_stream_consumed:
+                                async for chunk in response.aiter_raw():
+                                    sink.take(chunk)
                             answer = sink.answer()
                 finally:
                     await response.aclose()

@@ -134,6 +134,7 @@ class Exchange:
     def sink(self, response: httpx.Response) -> _files.BodySink:
         """Where the body goes; raises `_files.Refused` for a body announced as too large."""
         source = self.source
+        decoded = _files.preloaded(response) is not None
         if source.download and response.status_code == 200:
             return _files.BodySink(
                 200,
@@ -143,12 +144,14 @@ class Exchange:
                 directory=source.download_dir,
                 deadline=self.body_deadline,
                 stale_after=source.timeout or 0.0,
+                decoded=decoded,
             )
         return _files.BodySink(
             response.status_code,
             response.headers,
             max_bytes=MAX_ANSWER_BYTES,
             deadline=self.head_deadline,
+            decoded=decoded,
         )
 
 
@@ -280,7 +283,7 @@ class SyncDriver(BaseDriver):
                         )
                     else:
                         with plan.sink(response) as sink:
-                            for chunk in response.iter_raw():
+                            for chunk in _files.preloaded(response) or response.iter_raw():
                                 sink.take(chunk)
                             answer = sink.answer()
                 finally:

@@ -55,6 +55,18 @@ wall_clock = time.time
 """The wall clock temporary file names are stamped with (a test may move it forward)."""
 
 
+def preloaded(response: httpx.Response) -> tuple[bytes] | None:
+    """The body of a response httpx holds in memory already, decoded: one built with
+    ``content=`` (as `httpx.MockTransport` handlers and respx build them) is read when it is
+    made, and its raw stream is gone. None for a network response: read it raw."""
+    if not response.is_stream_consumed:
+        return None
+    try:
+        return (response.content,)
+    except httpx.ResponseNotRead:
+        return None
+
+
 def download_dir_for(requested: str | os.PathLike[str]) -> str:
     """The directory the temporary file goes in (the target's, so the rename is atomic)."""
     path = os.fspath(requested)
@@ -221,6 +233,7 @@ class BodySink:
         directory: str | None = None,
         deadline: float | None = None,
         stale_after: float = 0.0,
+        decoded: bool = False,
     ) -> None:
         self.status = status
         self.headers = headers
@@ -236,7 +249,7 @@ class BodySink:
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             raise self._refuse("too_large", int(declared), announced=True)
         try:
-            self._inflater = inflater(headers.get("content-encoding"))
+            self._inflater = None if decoded else inflater(headers.get("content-encoding"))
         except UnsupportedEncoding:
             raise self._refuse("encoding", 0) from None
         if directory is not None:

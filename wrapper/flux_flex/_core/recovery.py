@@ -27,7 +27,9 @@ take; `expected_seconds` scales it by the steps and the output size."""
 _DEFAULT_STEPS = 50
 _DEFAULT_PIXELS = 1024 * 1024
 
-_FLAGS = {
+# API field -> the `flux-flex generate` option that takes its value (cli/failures.py names
+# refused fields with it too).
+VALUE_OPTIONS = {
     "width": "--width",
     "height": "--height",
     "seed": "--seed",
@@ -75,7 +77,7 @@ def resubmit_command(entry: JournalEntry, journal: str) -> str:
     if entry.save_to:
         argv += ["-o", entry.save_to]
     params = entry.params
-    for name, flag in _FLAGS.items():
+    for name, flag in VALUE_OPTIONS.items():
         value = params.get(name)
         if value is not None and not isinstance(value, bool):
             argv += [flag, str(value)]

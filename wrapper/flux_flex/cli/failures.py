@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from flux_flex._core.recovery import VALUE_OPTIONS
 from flux_flex.errors import (
     APIConnectionError,
     ConfigurationError,
@@ -106,18 +107,10 @@ class PaidTaskError(Exception):
 # API field name -> the option that sets it, so a refused value names what the user typed.
 _FIELD_OPTIONS = {
     "prompt": "PROMPT",
-    "width": "--width",
-    "height": "--height",
-    "seed": "--seed",
-    "steps": "--steps",
-    "guidance": "--guidance",
-    "safety_tolerance": "--safety-tolerance",
-    "output_format": "--format",
+    **VALUE_OPTIONS,
     "prompt_upsampling": "--no-upsampling",
-    "webhook_url": "--webhook-url",
     "webhook_secret": "--webhook-secret-env",
     "input_images": "--input-image",
-    "user": "--user",
     "save_to": "-o/--output",
 }
 

@@ -111,6 +111,10 @@ class FakeApi:
         """Hold the next ``times`` requests to ``method path`` for ``seconds``."""
         self._ask(cmd="stall", method=method, path=path, seconds=seconds, times=times)
 
+    def spans(self) -> dict[str, Any]:
+        """How many tasks, when the first was created and the last one ended (monotonic)."""
+        return self._ask(cmd="spans")
+
     def clear(self) -> None:
         """Drop the stalls not used yet."""
         self._ask(cmd="clear")

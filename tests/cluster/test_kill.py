@@ -50,7 +50,8 @@ HOLD = {
 }
 
 
-def _worker(fake: FakeApi, batch: Path, folder: Path, journal: str, cwd: Path) -> list[str]:
+def _worker(batch: Path, folder: Path, journal: str) -> list[str]:
+    """A worker's command line: short leases, 3 tasks at a time, 6 across workers."""
     return [
         "batch",
         str(batch),
@@ -114,7 +115,7 @@ def test_workers_killed_at_ten_points_lose_nothing_and_pay_nothing_twice(
 
     def args_for(name: str) -> list[str]:
         folders.append(tmp_path / name)
-        return _worker(fake, batch, folders[-1], journal_url, tmp_path)
+        return _worker(batch, folders[-1], journal_url)
 
     in_flight = [
         _kill_at(fake, point, args_for(f"victim{n}"), tmp_path, journal_url)

@@ -18,7 +18,16 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import batch, coldstart, cpu_task, first_image, overhead, polling, simulate
+from benchmarks import (
+    batch,
+    coldstart,
+    cpu_task,
+    first_image,
+    gzip_bombs,
+    overhead,
+    polling,
+    simulate,
+)
 from benchmarks.docs_page import PAGE, write_page
 from benchmarks.fakeproc import FakeProcess
 from benchmarks.machine import load_average, machine_info
@@ -37,6 +46,7 @@ NAMES = (
     "first_image",
     "cpu_task",
     "result_size",
+    "gzip_bombs",
     "journal_postgres",
     "cluster",
 )
@@ -135,6 +145,7 @@ def _runners(
             pairs=3 if quick else 12, ops=3 if quick else 20
         ),
         "result_size": lambda: run_plugged("result_size", quick=quick),
+        "gzip_bombs": lambda: gzip_bombs.run(quick=quick),
         "journal_postgres": lambda: run_plugged("journal_postgres", quick=quick),
         "cluster": lambda: run_plugged("cluster", quick=quick),
     }

@@ -305,6 +305,7 @@ SECTION_TABLES = {
     "receiver": plugged_table("5. Webhook receiver against a minimal Starlette HMAC endpoint"),
     "batch_memory": plugged_table("6. generate_many peak memory, N = 5,000 against N = 100"),
     "simulate": simulate_table,
+    "gzip_bombs": plugged_table("gzip bombs (1 GB inflated): peak RSS of one call, of a CLI batch"),
 }
 
 

@@ -372,6 +372,43 @@ def _result_size(r: dict[str, Any]) -> list[Check]:
     ]
 
 
+def _gzip_bombs(r: dict[str, Any]) -> list[Check]:
+    not_run = _not_run(r, "gzip_bombs")
+    normal = _num(_get(r, "gzip_bombs", "cli_batch_normal_peak_mb"))
+    normal_text = "?" if normal is None else f"{normal:g}"
+    return [
+        Check(
+            "gzip_bombs",
+            "one download of a 1 GB gzip bomb: peak RSS growth",
+            _num(_get(r, "gzip_bombs", "download_growth_mb")),
+            64.0,
+            unit=" MB",
+            note="the larger of FluxFlex and AsyncFluxFlex",
+            baseline="RSS just before the call",
+            not_run=not_run,
+        ),
+        Check(
+            "gzip_bombs",
+            "one poll answer that is a 1 GB gzip bomb: peak RSS growth",
+            _num(_get(r, "gzip_bombs", "poll_growth_mb")),
+            64.0,
+            unit=" MB",
+            note="the larger of FluxFlex and AsyncFluxFlex",
+            baseline="RSS just before the call",
+            not_run=not_run,
+        ),
+        Check(
+            "gzip_bombs",
+            "CLI batch of 8 gzip-bombed images: peak RSS over a normal batch",
+            _num(_get(r, "gzip_bombs", "cli_batch_over_normal_mb")),
+            100.0,
+            unit=" MB",
+            baseline=f"the same batch of normal images ({normal_text} MB)",
+            not_run=not_run,
+        ),
+    ]
+
+
 def _journal_postgres(r: dict[str, Any]) -> list[Check]:
     section = r.get("journal_postgres") or {}
     return [
@@ -417,6 +454,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], list[Check]]] = {
     "first_image": _first_image,
     "cpu_task": _cpu_task,
     "result_size": _result_size,
+    "gzip_bombs": _gzip_bombs,
     "receiver": _receiver,
     "batch_memory": _batch_memory,
     "polling": _polling,

@@ -39,7 +39,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,  # every benchmark at tiny size; gzip_bombs alone starts 4 processes
     )
     assert done.returncode == 0, f"bench failed:\n{done.stdout}\n{done.stderr}"
     results: dict[str, Any] = json.loads(output.read_text())
@@ -143,6 +143,7 @@ def test_every_target_is_reported_with_a_value(quick_run: dict[str, Any]) -> Non
         "first_image",
         "cpu_task",
         "result_size",
+        "gzip_bombs",
     }
     assert len(targets) == len(evaluate(quick_run["benchmarks"]))
     for target in targets:
@@ -154,3 +155,14 @@ def test_every_target_is_reported_with_a_value(quick_run: dict[str, Any]) -> Non
         assert isinstance(target["passed"], bool)
     for word in ("Overhead", "Polling", "Batch", "Cold start", "simulation", "Targets"):
         assert word in quick_run["_stdout"]
+
+
+def test_gzip_bombs_report_peaks_of_real_processes(quick_run: dict[str, Any]) -> None:
+    section = quick_run["benchmarks"]["gzip_bombs"]
+    assert "error" not in section, section
+    for client in ("sync", "async"):
+        for figure in ("normal_download_mb", "bomb_download_mb", "bomb_poll_mb"):
+            assert section["calls"][client][figure] >= 0, (client, figure)
+    # A whole interpreter with flux_flex imported: tens of MB, whatever the machine.
+    assert section["cli_batch_normal_peak_mb"] > 10
+    assert section["cli_batch_bombs_peak_mb"] > 10

@@ -67,10 +67,12 @@ def test_other_lifecycles_fall_back_gracefully(name: str) -> None:
     # Phases that stretch unequally, a fixed-length Reasoning or Generating, random phases,
     # tasks with and without Reasoning, no statuses at all: the schedule before status
     # models measured 0.78-0.85x the polls at 1.07-1.23x the delay on these (same runs).
-    # (The first tasks, waited before any history, poll as a 1 s loop from 3 s.)
+    # (The first tasks, waited before any history, poll as a 1 s loop from 3 s, and keep it
+    # when they outlast a model the history learnt meanwhile from the quickest of them:
+    # backing off from 1 s there took statuses_noisy to 1.155x the delay.)
     r = run_orders(BY_NAME[name], **SIZE)
     assert r["polls_ratio"] <= 0.92
-    assert r["delay_p50_ratio"] <= 1.2
+    assert r["delay_p50_ratio"] <= 1.15
 
 
 def test_alike_tasks_without_progress_beat_the_one_second_poller() -> None:

@@ -68,6 +68,25 @@ def test_the_issue_table_is_seven_targets_plus_the_second_polling_limit() -> Non
     assert all(c.baseline for c in headline)
 
 
+def test_gzip_bombs_are_megabytes_against_the_issue_bounds() -> None:
+    def checks(**figures: float) -> list[Any]:
+        section = {"cli_batch_normal_peak_mb": 45.5, **figures}
+        return [c for c in evaluate(_results(gzip_bombs=section)) if c.benchmark == "gzip_bombs"]
+
+    now = checks(download_growth_mb=0.4, poll_growth_mb=15.5, cli_batch_over_normal_mb=4.8)
+    assert [(c.value, c.limit, c.passed) for c in now] == [
+        (0.4, 64.0, True),
+        (15.5, 64.0, True),
+        (4.8, 100.0, True),
+    ]
+    assert "45.5 MB" in now[2].baseline
+    # The figures measured with each network chunk inflated in one go (before issue 19).
+    before = checks(download_growth_mb=125.8, poll_growth_mb=124.4, cli_batch_over_normal_mb=567)
+    assert not any(c.passed for c in before)
+    failed = evaluate(_results(gzip_bombs={"error": "the bomb server did not start"}))
+    assert [c.not_run for c in failed if c.benchmark == "gzip_bombs"] == [True] * 3
+
+
 def test_a_figure_past_its_limit_is_a_miss_with_negative_margin() -> None:
     checks = _by_target(_results(overhead={"cpu_ratio_median": 1.5}))
     ratio = checks["sync CPU per task (submit + 5 polls + parse)"]

@@ -288,6 +288,28 @@ def test_a_task_longer_than_the_history_backs_off_from_the_dense_interval() -> N
     assert polls[-1] - 30.0 <= BLIND.max_interval
 
 
+def test_a_wait_begun_cold_keeps_its_loop_past_a_model_learnt_meanwhile() -> None:
+    # The first wave of a process: every wait begins cold; the quickest tasks finish and
+    # teach the shared history a window this longer task has already outlasted. It goes on
+    # polling every dense_interval (as it began), where backing off from there took the
+    # simulated statuses_noisy scenario to 1.155x the fixed loop's median delay.
+    timings = TaskTimings()
+    planner = PollPlanner(BLIND, rng=random.Random(1), timings=timings)
+    planner.started_at(0.0)
+    now, polls = planner.first_delay(0.0), []
+    while now < 20.0:
+        polls.append(now)
+        planner.observe(now, None, "Pending")
+        if now >= 5.0 and not len(timings):  # the quick tasks of the wave are done
+            timings.restore(_history(*[(2.0, {}) for _ in range(5)]).records())
+        now += planner.next_delay(now)
+    assert timings.model(SUBMITTED) is not None
+    assert polls[:3] == [0.5, 3.0, 4.0]
+    gaps = [b - a for a, b in itertools.pairwise([*polls, now])]
+    assert gaps[1:] == pytest.approx([BLIND.dense_interval] * (len(gaps) - 1))
+    assert now - 20.0 <= BLIND.dense_interval
+
+
 # Tasks of 3-19 s whose statuses split them in thirds (FakeBFL's default lifecycle), polled
 # at random gaps of 0.3-1.5 s (so every change is known only to within that).
 def _thirds(count: int = 24, seed: int = 2) -> TaskTimings:
@@ -641,12 +663,6 @@ def test_a_tiny_dense_interval_over_a_huge_window_still_plans_a_poll() -> None:
     assert planner.next_delay(2e9) == pytest.approx(schedule.min_interval, abs=1e-3)
 
 
-@pytest.mark.xfail(
-    raises=OverflowError,
-    strict=True,
-    reason="bug in _core/schedule.py (_planned: math.floor(after / spacing) overflows): found "
-    "by test_every_delay_is_finite_and_within_the_schedule; drop this mark with the fix",
-)
 def test_a_clock_that_jumps_back_from_absurd_times_still_gives_a_delay() -> None:
     # The example hypothesis found: a Ready seen at an absurd clock time, then the clock
     # back at 0, with a dense interval so small that the grid's step count overflows.

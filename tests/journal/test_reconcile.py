@@ -123,8 +123,9 @@ def run_cli(*args: str, base_url: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_command_lists_uncertain_submissions_and_exits_1_until_settled(
-    target: str, tmp_path: Path, api: HostileServer
+    tmp_path: Path, api: HostileServer
 ) -> None:
+    target = str(tmp_path / "tasks.sqlite")  # the command's wiring: one store is enough
     orphans(target, api, 1)
     with Journal(target) as journal:
         dead = journal.open_run()

@@ -44,7 +44,9 @@ def post(url: str, payload: dict[str, Any]) -> int:
     return httpx.post(url, content=body, headers=headers, timeout=30).status_code
 
 
-def test_two_listeners_on_one_journal_save_each_image_once(target: str, tmp_path: Path) -> None:
+def test_two_listeners_on_one_journal_save_each_image_once(tmp_path: Path) -> None:
+    # The command's wiring (both stores are covered in-process: test_webhook_receivers.py).
+    target = str(tmp_path / "tasks.sqlite")
     with HostileServer() as samples:
         samples.api(key="unused-key-0123")
         sample = f"{samples.url}/samples/t1.png?signature=abc"

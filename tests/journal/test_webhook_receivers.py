@@ -22,7 +22,7 @@ from flux_flex.webhooks import WebhookEvent, WebhookReceiver, journaled, sign
 from flux_flex.webhooks.journaled import JournalDeliveries
 
 from tests.hostile import HostileServer
-from tests.postgres import free_port
+from tests.postgres import PostgresServer, free_port
 
 from .conftest import claim
 
@@ -218,3 +218,71 @@ def test_job_wait_completes_from_a_delivery_recorded_by_another_receiver(
     for r in (receiver, other):
         assert r.recorder is not None
         r.recorder.close()
+
+
+def test_a_download_cut_short_is_finished_by_reconcile(
+    target: str, tmp_path: Path, samples: HostileServer
+) -> None:
+    from flux_flex import FluxFlex, reconcile
+
+    with FluxFlex(api_key="unused-key-0123", base_url=samples.url) as client:
+        job = client.submit("a fox")
+        broken = {  # the sample host refuses: the receiver's download fails
+            "id": job.id,
+            "status": "Ready",
+            "result": {"sample": f"http://127.0.0.1:{free_port()}/gone.png"},
+        }
+        quick = client.with_options(max_retries=0)
+        receiver = WebhookReceiver(SECRET, journal=target, out_dir=tmp_path / "r", client=quick)
+
+        async def scenario() -> int:
+            code = (await deliver(receiver, broken)).status_code
+            await receiver.drain()
+            return code
+
+        try:
+            assert asyncio.run(scenario()) == 200  # recorded: the API must not resend it
+        finally:
+            assert receiver.recorder is not None
+            receiver.recorder.close()
+        assert receiver.stats.saved == 0
+        with Journal(target) as journal:
+            left = journal.entry_for_task(job.id)
+            assert left is not None
+            assert left.state is State.READY  # kept for whoever finishes it
+            report = reconcile(journal, tmp_path / "recovered", client=client, timeout=30)
+            assert report.ok
+            done = journal.entry_for_task(job.id)
+        assert done is not None
+        assert (done.state, done.path) == (
+            State.SAVED,
+            str(tmp_path / "recovered" / f"{job.id}.png"),
+        )
+
+
+def test_while_postgres_is_stopped_deliveries_get_503_then_count_once_it_is_back(
+    pg: PostgresServer, samples: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flux_flex.journal import _postgres
+
+    monkeypatch.setattr(_postgres, "CONNECT_TIMEOUT", 1.0)  # the pool's wait for a connection
+    with Journal(pg.new_schema(), reconnect_timeout=0.5) as journal:
+        handled: list[str] = []
+        receiver = WebhookReceiver(SECRET, on_event=lambda e: handled.append(e.id), journal=journal)
+
+        async def post_once() -> int:
+            return (await deliver(receiver, ready(samples, "t1"))).status_code
+
+        assert asyncio.run(post_once()) == 200
+        pg.stop()
+        try:
+            down = asyncio.run(post_once())
+        finally:
+            pg.start()
+        journal.reconnect_timeout = 30.0
+        back = asyncio.run(post_once())
+        receiver.close()
+    assert down == 503  # the API delivers it again
+    assert back == 200  # a duplicate now: recorded once, handled once
+    assert handled == ["t1"]
+    assert receiver.stats.unavailable == 1

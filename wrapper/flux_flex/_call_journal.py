@@ -23,7 +23,7 @@ from flux_flex.errors import ConfigurationError, JournalError
 if TYPE_CHECKING:
     from flux_flex.journal import Journal
 
-__all__ = ["CallJournal"]
+__all__ = ["CallJournal", "saved_elsewhere"]
 
 logger = logging.getLogger("flux_flex")
 
@@ -134,27 +134,8 @@ class CallJournal:
         """The entry ``name`` when a receiver saved its image (waiting up to ``timeout`` for
         one saving it now); None: this call downloads it. A journal that cannot be read
         says None (a second download costs nothing; a lost image would)."""
-        deadline = time.monotonic() + timeout
         try:
-            journal = self.journal()
-            while True:
-                entry = journal.entry(name)
-                live = entry is not None and journal.is_held(entry, by_other_than=owner)
-                turn = download_turn(entry, owner=owner, other_live=live)
-                if turn is DownloadTurn.SKIP:
-                    # Only a file this call can open counts: one saved on another host, or
-                    # removed since, is downloaded again (never paid again).
-                    path = entry.path if entry is not None else None
-                    here = entry is not None and entry.host == journal.host
-                    return entry if here and path and os.path.isfile(path) else None
-                remaining = deadline - time.monotonic()
-                if turn is DownloadTurn.DOWNLOAD or remaining <= 0:
-                    if entry is not None and entry.resumable and entry.owner != owner:
-                        # A receiver that held it gave up (or died): hold it again, so that
-                        # this call's Saved is recorded.
-                        journal.take_over(name, owner=owner, after=float("inf"))
-                    return None
-                journal.wait_for_change(name, timeout=min(1.0, remaining), since=entry)
+            return saved_elsewhere(self.journal(), name, owner, timeout)
         except JournalError as exc:
             logger.warning("journal %s: not read before downloading %s: %s", self.where, name, exc)
             return None
@@ -198,3 +179,31 @@ class CallJournal:
 
 def _kind(event: Event) -> str:
     return type(event).__name__
+
+
+def saved_elsewhere(journal: Journal, name: str, owner: str, timeout: float) -> JournalEntry | None:
+    """Before the run ``owner`` downloads the image of the entry ``name``: the entry when
+    another run (a webhook receiver) saved it already where this host can open it, waiting
+    up to ``timeout`` seconds for a live one that is saving it now; None when ``owner``
+    downloads it (then it holds the entry again, so that its `Saved` is recorded). The
+    batch engine can call it before its ``Save`` step the same way. Blocking; raises
+    `JournalError`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entry = journal.entry(name)
+        live = entry is not None and journal.is_held(entry, by_other_than=owner)
+        turn = download_turn(entry, owner=owner, other_live=live)
+        if turn is DownloadTurn.SKIP:
+            # Only a file this call can open counts: one saved on another host, or
+            # removed since, is downloaded again (never paid again).
+            path = entry.path if entry is not None else None
+            here = entry is not None and entry.host == journal.host
+            return entry if here and path and os.path.isfile(path) else None
+        remaining = deadline - time.monotonic()
+        if turn is DownloadTurn.DOWNLOAD or remaining <= 0:
+            if entry is not None and entry.resumable and entry.owner != owner:
+                # A receiver that held it gave up (or died): hold it again, so that this
+                # run's Saved is recorded.
+                journal.take_over(name, owner=owner, after=float("inf"))
+            return None
+        journal.wait_for_change(name, timeout=min(1.0, remaining), since=entry)

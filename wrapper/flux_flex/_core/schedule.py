@@ -69,7 +69,8 @@ class PollSchedule:
     Without better knowledge (a fresh process, no progress), the first poll comes
     ``initial`` after the submission, the second 3 ``dense_interval`` after it, then one
     every ``dense_interval`` (a fixed 1 s loop, without its first useless polls) for 40
-    polls; after that the delay backs off from ``dense_interval``: multiplied by
+    polls (kept up when the history learns meanwhile a window this task has already
+    outlasted); after that the delay backs off from ``dense_interval``: multiplied by
     ``backoff`` at each poll, capped at ``max_interval``, and by a random factor in
     ``[1 - jitter, 1 + jitter]``.
 
@@ -406,6 +407,7 @@ class PollPlanner:
     # of `from flux_flex import FluxFlex`, where each attrs class costs ~0.5 ms to build.
     __slots__ = (
         "_began",
+        "_began_cold",
         "_expected",
         "_first",
         "_last",
@@ -441,6 +443,7 @@ class PollPlanner:
         self._status = SUBMITTED  # the latest status seen
         self._began: dict[str, Bracket] = {}  # status -> elapsed bracket of its start
         self._late = 0  # polls made after the whole expected window had passed
+        self._began_cold = False  # polled on the cold schedule before any model timed it
 
     def __repr__(self) -> str:
         return f"PollPlanner(schedule={self.schedule!r}, polls={self.polls})"
@@ -627,8 +630,12 @@ class PollPlanner:
             spacing = span / math.ceil(ratio / min(1.0, math.sqrt(ratio / GRID_K)))
         spacing = max(spacing, s.min_interval)
         after = max(low, elapsed + spacing / 2) - earliest
-        steps = math.floor(after / spacing) + 1
-        return True, self._submitted + min(earliest + steps * spacing, high)
+        steps = after / spacing
+        if math.isfinite(steps) and steps < 1e15:
+            target = earliest + (math.floor(steps) + 1) * spacing
+        else:  # (absurd clocks: the grid is finer than a float can count; the next point)
+            target = earliest + after + spacing
+        return True, self._submitted + min(target, high)
 
     def first_delay(self, now: float) -> float:
         """Seconds from ``now`` to the first poll of a wait that started at the submission:
@@ -688,6 +695,10 @@ class PollPlanner:
             known, planned = self._planned(now)
             if planned is not None:
                 delay = planned - now
+            elif known and self._began_cold and self.polls < COLD_POLLS:
+                # It outlasted a model learnt during this wait (from the quickest tasks of
+                # the first wave): the cold loop it began with goes on, never later than it.
+                delay = s.dense_interval
             elif known:  # the task outlasted its window: the backoff again, from dense_interval
                 delay = self._jittered(s.backed_off(s.dense_interval, self._late))
                 self._late += 1
@@ -698,6 +709,7 @@ class PollPlanner:
     def _cold(self, now: float) -> float:
         """The delay when nothing predicts the finish (see `COLD_SKIP`)."""
         s = self.schedule
+        self._began_cold = True
         if self.polls >= COLD_POLLS:
             return self._jittered(s.backed_off(s.dense_interval, self.polls - COLD_POLLS))
         if self.polls == 1:  # (a wait that did not submit: its first poll was at once)

@@ -174,6 +174,13 @@ class WebhookReceiver:
             )
         return await self._log.wait_delivered_async(task_id, timeout)
 
+    def close(self) -> None:
+        """With a journal: end this receiver's run there (a download it holds passes to
+        others) and close what it opened. A `ReceiverServer` does it when it stops; call it
+        when you mount the receiver in an app of your own. Blocking."""
+        if self.recorder is not None:
+            self.recorder.close()
+
     # -- inspection ---------------------------------------------------------------------
 
     def event(self, task_id: str) -> WebhookEvent | None:

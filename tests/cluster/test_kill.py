@@ -34,6 +34,7 @@ from tests.cluster.harness import (
     images,
     journal_owners,
     line_names,
+    output,
     prompt_of,
     prompts_file,
     running,
@@ -82,7 +83,7 @@ def _kill_at(fake: FakeApi, point: str, args: list[str], cwd: Path, journal: str
 
         def reached() -> bool:
             if victim.poll() is not None:
-                out, err = victim.communicate()
+                out, err = output(victim)
                 raise AssertionError(f"the worker ended before {point}:\n{out}\n{err}")
             if point == "claim":
                 return bool(journal_owners(journal) - owners)
@@ -91,7 +92,7 @@ def _kill_at(fake: FakeApi, point: str, args: list[str], cwd: Path, journal: str
 
         wait_until(reached, timeout=60, every=0.01)
         os.kill(victim.pid, signal.SIGKILL)
-        victim.communicate(timeout=30)
+        victim.wait(timeout=30)
     assert victim.returncode == -signal.SIGKILL
     fake.clear()
     # Read before its lease (1 s) runs out and another worker takes its lines over.

@@ -18,10 +18,10 @@ def main() -> None:
         client.validate(prompt, save_to="out/harbour.png", **params)
         estimate = client.estimate_cost(prompt, **params)  # local: the API's cost decides
         balance = client.credits()  # GET /v1/credits: free
-        print(f"about {estimate.credits} credits ({estimate.usd} USD), balance {balance:,.2f}")
+        print(f"about {estimate}, balance {balance:,.2f} credits")  # 10.37 credits (0.10 USD)
         if estimate.credits > balance:
             raise SystemExit("not enough credits: nothing was sent")
-        patient = client.with_options(timeout=60, max_retries=2)  # shares the connections
+        patient = client.with_options(timeout=60, max_retries=4)  # shares the connections
         result = patient.generate(prompt, save_to="out/harbour.png", **params)
         print(f"saved {result.path}, settled cost {result.cost} credits")
 

@@ -79,7 +79,9 @@ def wrapper_request_bodies(draw: st.DrawFn) -> dict[str, Any]:
     Drawn from the spec's schema (no unknown keys, no nulls: a null is "not set" for a keyword
     argument), then the images are made URLs (the wrapper reads paths and decodes base64, but
     passes URLs through untouched) and packed from ``input_image`` on, as ``input_images=[...]``
-    maps them.
+    maps them. Strings hold only text the API can take: a NUL or a lone surrogate, which the
+    wrapper refuses beyond the spec (docs/api-facts.md, "Text the API cannot take"), becomes
+    U+FFFD, keeping every length.
     """
     schema = _strict(request_schema())
     props = schema["properties"]
@@ -90,7 +92,20 @@ def wrapper_request_bodies(draw: st.DrawFn) -> dict[str, Any]:
     body = {k: v for k, v in drawn.items() if v is not None and k not in IMAGE_FIELDS}
     images = draw(st.lists(http_urls(("https",)), max_size=len(IMAGE_FIELDS)))
     body.update(zip(IMAGE_FIELDS, images, strict=False))
-    return body
+    return cast(dict[str, Any], _sendable(body))
+
+
+def _sendable(value: Any) -> Any:
+    """``value`` with each NUL and lone surrogate in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return "".join(
+            "\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value
+        )
+    if isinstance(value, dict):
+        return {key: _sendable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_sendable(item) for item in value]
+    return value
 
 
 def _non_null(field: dict[str, Any]) -> dict[str, Any]:

@@ -99,3 +99,31 @@ def test_tasks_reads_a_postgresql_journal_by_url(
         tasks = json.loads(listed.stdout)["tasks"]
         assert [task["state"] for task in tasks] == ["saved"]
         assert tasks[0]["host"] == socket.gethostname()
+
+
+def test_a_dry_run_counts_a_line_another_live_process_sends_as_held_not_uncertain(
+    quick_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    from flux_flex import Journal
+    from flux_flex.cli.batch import read_lines
+
+    from .conftest import invoke
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a held heron\na free heron\n")
+    out = tmp_path / "out"
+    journal_file = tmp_path / "shared.sqlite"
+    target = read_lines(str(prompts), {}, {}, out)[0].target
+    with Journal(journal_file) as journal:
+        owner = journal.open_run(lease=60, renew_every=None)  # another process, alive
+        claim = journal.claim(
+            "held-heron", prompt="a held heron", params={}, save_to=str(target), owner=owner
+        )
+        assert str(claim.decision) == "submit"  # written as submitting: its POST may be out
+        args = ["batch", str(prompts), "--out-dir", str(out), "--journal", str(journal_file)]
+        result = invoke([*args, "--dry-run", "--json"], quick_env)
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["held"] == 1
+    assert plan["uncertain"] == 0
+    assert plan["to_submit"] == 1

@@ -9,6 +9,7 @@ from flux_flex import (
     APITimeoutError,
     AuthenticationError,
     InsufficientCreditsError,
+    PermissionDeniedError,
     RateLimitError,
     RequestValidationError,
     ServerError,
@@ -21,7 +22,7 @@ from flux_flex._core.retry import FailureKind
     ("status", "cls", "advice"),
     [
         (401, AuthenticationError, "BFL_API_KEY"),
-        (403, AuthenticationError, "BFL_API_KEY"),
+        (403, PermissionDeniedError, "BFL_API_KEY"),
         (402, InsufficientCreditsError, "Add credits"),
         (429, RateLimitError, "retry"),
         (500, ServerError, "Try again"),
@@ -36,6 +37,13 @@ def test_status_maps_to_class_with_advice(status: int, cls: type[APIError], advi
     assert error.request_id == "r1"
     assert advice in str(error)
     assert "nope" in str(error)
+
+
+def test_a_403_is_still_caught_as_an_authentication_error() -> None:
+    error = error_from_response(403, {"detail": "forbidden"}, {}, submit=True)
+    assert isinstance(error, AuthenticationError)
+    assert issubclass(PermissionDeniedError, AuthenticationError)
+    assert PermissionDeniedError.__module__ == "flux_flex"
 
 
 def test_both_error_body_shapes_are_read() -> None:

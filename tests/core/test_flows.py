@@ -15,6 +15,7 @@ from flux_flex._core.actions import (
     HttpResponse,
     RefusedBody,
     Report,
+    Retrying,
     Send,
     Sleep,
 )
@@ -89,8 +90,25 @@ def test_submit_429_sleeps_retry_after_then_resends() -> None:
         [answer(429, {}, {"Retry-After": "1"}), answer(200, ACK)],
         clock,
     )
-    assert [type(a).__name__ for a in actions] == ["Send", "Sleep", "Send"]
-    assert actions[1].seconds == 1.0
+    assert [type(a).__name__ for a in actions] == ["Send", "Retrying", "Sleep", "Send"]
+    assert actions[1].message == "submitting: HTTP 429 (too many requests); retrying in 1.0 s (1/3)"
+    assert actions[2].seconds == 1.0
+    assert ack.id == "t"
+
+
+def test_each_resend_is_announced_before_its_backoff() -> None:
+    clock = Clock()
+    refused = HttpFailure(FailureKind.CONNECT, "[Errno 111] Connection refused")
+    actions, ack = drive(
+        submit_flow(POST, env(clock, retry=RetryPolicy()), base_url="https://api"),
+        [refused, refused, answer(200, ACK)],
+        clock,
+    )
+    announced = [a for a in actions if isinstance(a, Retrying)]
+    assert [a.message.split(";")[0] for a in announced] == ["submitting: connection refused"] * 2
+    assert [(a.attempt, a.limit) for a in announced] == [(1, 2), (2, 2)]  # the default budget
+    sleeps = [a.seconds for a in actions if isinstance(a, Sleep)]
+    assert [a.delay for a in announced] == sleeps
     assert ack.id == "t"
 
 
@@ -287,7 +305,10 @@ def test_each_attempt_is_bounded_by_the_time_left() -> None:
     first = next(flow)
     assert isinstance(first, Send)
     clock.now += 1.5  # the first poll took 1.5 s and failed
-    second_sleep = flow.send(HttpFailure(FailureKind.NETWORK, "reset"))
+    announced = flow.send(HttpFailure(FailureKind.NETWORK, "reset"))
+    assert isinstance(announced, Retrying)
+    assert announced.reason == "the connection broke"
+    second_sleep = flow.send(None)
     assert isinstance(second_sleep, Sleep)
     clock.now += second_sleep.seconds
     second = flow.send(None)

@@ -139,7 +139,9 @@ def claim_as_other_run(
     return owner
 
 
-@pytest.mark.parametrize("state", ["claimed", "submitting", "submitted"])
+@pytest.mark.parametrize(
+    ("kind", "state"), [("sync", "claimed"), ("async", "submitting"), ("sync", "submitted")]
+)
 def test_a_line_another_live_run_holds_is_being_handled_by_it(
     kind: str, fake: FakeBFL, target: str, tmp_path: Path, state: str
 ) -> None:
@@ -147,7 +149,7 @@ def test_a_line_another_live_run_holds_is_being_handled_by_it(
     events: list[BatchEvent] = []
     with Journal(target) as journal:
         claim_as_other_run(journal, requests[0], state, lease=60)
-        found = run_batch(kind, fake, requests, journal=target, timeout=1.5, on_event=events.append)
+        found = run_batch(kind, fake, requests, journal=target, timeout=1.0, on_event=events.append)
     error = found[0]
     assert isinstance(error, TaskInProgressError)
     assert not isinstance(error, TaskUncertainError)
@@ -164,10 +166,10 @@ def test_a_line_another_live_run_holds_is_being_handled_by_it(
 
 
 @pytest.mark.parametrize(
-    ("state", "posts", "outcome"),
+    ("kind", "state", "posts", "outcome"),
     [
-        ("claimed", 3, "done"),  # claimed, never sent: back to the pool
-        ("submitting", 2, "uncertain"),  # its POST may have left: never resent
+        ("async", "claimed", 3, "done"),  # claimed, never sent: back to the pool
+        ("sync", "submitting", 2, "uncertain"),  # its POST may have left: never resent
     ],
 )
 def test_a_dead_runs_claims_pass_on_when_its_lease_runs_out(
@@ -212,3 +214,58 @@ def test_an_account_slot_frees_when_the_task_is_final_not_after_its_download(
     first_done = next(i for i, (what, _) in enumerate(order) if what == "done")
     assert [what for what, _ in order[:first_done]] == ["submitted", "submitted"]
     assert fake.peak_in_flight == 1
+
+
+@pytest.mark.parametrize(
+    "option", [{"max_in_flight": 0}, {"max_in_flight": True}, {"lease": 0}, {"lease": -1.0}]
+)
+def test_bad_sharing_options_are_refused_before_anything_is_sent(
+    fake: FakeBFL, tmp_path: Path, option: dict[str, Any]
+) -> None:
+    with FluxFlex(**client_options(fake)) as client, pytest.raises(ValueError, match="must be"):
+        client.generate_many(["a fox"], journal=tmp_path / "tasks.sqlite", **option)
+    assert fake.requests == []
+
+
+def test_a_batch_skips_the_download_of_an_image_a_receiver_saved_first(
+    kind: str, tmp_path: Path
+) -> None:
+    from tests.batch.conftest import FAST_RETRY, FAST_SCHEDULE
+    from tests.hostile import Exchange, HostileServer
+    from tests.hostile.images import png
+
+    key = "hostile-test-key-0123"
+    target = str(tmp_path / "tasks.sqlite")
+    elsewhere = tmp_path / "receiver" / "fox.png"
+    elsewhere.parent.mkdir()
+    with HostileServer() as server:
+        api = server.api(key=key)
+
+        def poll_after_a_receiver_saved_it(exchange: Exchange) -> None:
+            task_id = exchange.query["id"]
+            with Journal(target) as journal:  # a webhook receiver, as another run
+                receiver = journal.open_run()
+                got = journal.deliver(task_id, rules.Ready("https://cdn/x.png"), owner=receiver)
+                if got.download:
+                    elsewhere.write_bytes(png(2, 2))
+                    saved = rules.Saved(str(elsewhere), "https://cdn/x.png")
+                    assert journal.record(got.name, got.attempt, saved, owner=receiver)
+            api.poll(exchange)
+
+        server.route("GET", "/v1/get_result", poll_after_a_receiver_saved_it)
+        options = {"api_key": key, "base_url": server.url, "poll_schedule": FAST_SCHEDULE}
+        requests = [{"prompt": "a fox", "save_to": tmp_path / "worker" / "fox.png"}]
+        if kind == "sync":
+            with FluxFlex(**options, retry=FAST_RETRY) as client:
+                found = client.generate_many(requests, journal=target, timeout=30)
+        else:
+
+            async def main() -> list[Any]:
+                async with AsyncFluxFlex(**options, retry=FAST_RETRY) as client:
+                    return await client.generate_many(requests, journal=target, timeout=30)
+
+            found = asyncio.run(main())
+        assert server.count("GET", "/samples/*") == 0  # the receiver's file is the image
+    assert not isinstance(found[0], BaseException), found[0]
+    assert found[0].path == str(elsewhere)
+    assert not (tmp_path / "worker" / "fox.png").exists()

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from flux_flex.errors import InsufficientCreditsError as InsufficientCreditsError
     from flux_flex.errors import JournalError as JournalError
     from flux_flex.errors import ModerationError as ModerationError
+    from flux_flex.errors import PermissionDeniedError as PermissionDeniedError
     from flux_flex.errors import PreviouslyFailedError as PreviouslyFailedError
     from flux_flex.errors import ProtocolError as ProtocolError
     from flux_flex.errors import RateLimitError as RateLimitError

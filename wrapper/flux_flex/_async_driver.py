@@ -20,11 +20,12 @@ from flux_flex._core.actions import (
     HttpResponse,
     Local,
     Report,
+    Retrying,
     Send,
     Sleep,
 )
 from flux_flex._core.flows import Flow
-from flux_flex._drivers import BaseDriver, Exchange, OnReport, logger
+from flux_flex._drivers import BaseDriver, Exchange, OnReport, logger, notice
 from flux_flex.completion import CompletionSource
 
 __all__ = ["AsyncDriver"]
@@ -61,6 +62,8 @@ class AsyncDriver(BaseDriver):
                         await asyncio.sleep(action.timeout)
                 elif isinstance(action, Report) and on_report is not None:
                     on_report(action)
+                elif isinstance(action, Retrying):
+                    notice(action)
                 elif isinstance(action, Local):  # blocking work: off the event loop
                     answer = await asyncio.to_thread(action.function)
                 action = flow.send(answer)

@@ -20,17 +20,39 @@ from flux_flex._core.actions import (
     HttpResponse,
     Local,
     Report,
+    Retrying,
     Send,
     Sleep,
 )
 from flux_flex._core.flows import Flow
 from flux_flex._core.inflate import ACCEPT_ENCODING
 from flux_flex._core.retry import FailureKind
+from flux_flex._logs import setup_from_env
 from flux_flex.completion import CompletionSource
 
-__all__ = ["MAX_ANSWER_BYTES", "BaseDriver", "Exchange", "OnReport", "SyncDriver", "logger"]
+__all__ = [
+    "MAX_ANSWER_BYTES",
+    "BaseDriver",
+    "Exchange",
+    "OnReport",
+    "SyncDriver",
+    "logger",
+    "notice",
+]
 
 logger = logging.getLogger("flux_flex")
+retry_logger = logging.getLogger("flux_flex.retry")
+"""One INFO line per resend (`Retrying.message`): the CLI prints them; FLUX_FLEX_LOG=info
+shows them too."""
+
+
+setup_from_env()  # FLUX_FLEX_LOG: every client builds a driver, so this runs before any log
+
+
+def notice(action: Retrying) -> None:
+    """Tell of a resend the core decided on (every runner of flows calls this)."""
+    retry_logger.info("%s", action.message)
+
 
 OnReport = Callable[[Report], object]
 """Told of every poll a flow reports (the client turns it into ``on_progress``)."""
@@ -229,6 +251,8 @@ class SyncDriver(BaseDriver):
                         time.sleep(action.timeout)
                 elif isinstance(action, Report) and on_report is not None:
                     on_report(action)
+                elif isinstance(action, Retrying):
+                    notice(action)
                 elif isinstance(action, Local):
                     answer = action.function()
                 action = flow.send(answer)

@@ -11,6 +11,7 @@ there: whole secrets in any encoding, and runs of 8 or more of their characters)
     │   └── UntrustedHostError      the key would have gone to a host not trusted with it
     ├── APIError                    the API answered with an error status
     │   ├── AuthenticationError     401 / 403
+    │   │   └── PermissionDeniedError  403
     │   ├── InsufficientCreditsError 402
     │   ├── RateLimitError          429 (retry_after)
     │   ├── ServerError             5xx
@@ -353,6 +354,10 @@ class TaskInProgressError(FluxFlexError, TimeoutError):
     Nothing was sent by this call. Call again later with the same key: it returns that
     call's result, or takes the task over if that call died. ``holder`` is ``pid@host`` of
     the call holding the key (None when unknown), ``state`` its journal entry's state.
+
+    In a batch sharing its journal with other workers, a request another live worker still
+    held when its timeout passed ends with this error ("being handled by ``pid@host``"):
+    ``idempotency_key`` is then the request's journal entry name.
     """
 
     def __init__(
@@ -384,3 +389,12 @@ class IdempotencyConflictError(FluxFlexError, ValueError):
         super().__init__(message, task_id=task_id)
         self.idempotency_key: str = idempotency_key
         self.name: str = name
+
+
+class PermissionDeniedError(AuthenticationError):
+    """403: the API knows the key but refuses it this request (a key that may not use
+    FLUX.2 [FLEX], a blocked account). A subclass of `AuthenticationError`, so handlers of
+    that still catch it; openai-python users know the name."""
+
+
+__all__ += ["PermissionDeniedError"]

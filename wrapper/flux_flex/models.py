@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypedDict, Unpack
 
 import attrs
 
+from flux_flex._core.answer import compact_answer, expand_answer, shared_number
 from flux_flex._core.status import is_final
 from flux_flex.completion import CompletionSource
 
@@ -82,12 +83,31 @@ class ResultInfo:
     url: str
     seed: int | None = None
     prompt: str | None = None
-    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    _raw: bytes | Mapping[str, Any] = attrs.field(factory=dict, repr=False, alias="raw")
+    """The answer as `raw` reads it, stored compactly (`flux_flex._core.answer`)."""
     path: str | None = None
     """Where `generate(save_to=...)` wrote the image; None otherwise."""
     cost: float | None = None
     """The task's settled cost in credits, from the Ready answer (None when it has none,
     e.g. a webhook delivery). `JobInfo.cost` is what the submission announced."""
+
+    def __attrs_post_init__(self) -> None:
+        # Only what the fields above do not hold is kept of the answer: a list of 100,000
+        # results would otherwise hold every answer twice.
+        object.__setattr__(self, "cost", shared_number(self.cost))
+        object.__setattr__(self, "_raw", compact_answer(self._raw, **self._fields()))
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "task_id": self.id, "sample": self.url, "prompt": self.prompt, "seed": self.seed,
+            "cost": self.cost,
+        }  # fmt: skip
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """The Ready answer as received (a new dict at each read; the fields above are read
+        from it)."""
+        return expand_answer(self._raw, **self._fields())
 
 
 class WaitOptions(TypedDict, total=False):

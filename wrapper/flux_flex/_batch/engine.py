@@ -52,6 +52,7 @@ from flux_flex._core.batch import (
     EventKind,
     Hold,
     Item,
+    Look,
     Record,
     Request,
     StartStep,
@@ -102,7 +103,8 @@ LOCKED_RECHECK = 0.05
 class BatchCounts:
     """Where a batch stands (a snapshot; every `BatchEvent` carries a fresh one).
 
-    ``failed`` counts every error outcome, ``uncertain`` and ``unfinished`` included.
+    ``failed`` counts every error outcome, ``uncertain`` and ``unfinished`` included —
+    not ``held`` (another worker is handling those).
     """
 
     total: int | None
@@ -521,7 +523,7 @@ class Engine(Generic[R]):
             self._deferred.append((item.index, item.request))
 
     # -- the flow's local steps --------------------------------------------------------------
-    def local(self, item: Item, step: ClaimStep | StartStep | Record | Emit) -> Any:
+    def local(self, item: Item, step: ClaimStep | StartStep | Record | Look | Emit) -> Any:
         """Carry out a journal or counting step (the same for both shells)."""
         if isinstance(step, Emit):
             self.tally.emit(step.kind, item.index, step.task_id, step.cost)
@@ -560,24 +562,33 @@ class Engine(Generic[R]):
                 owner=self._owner,
                 max_in_flight=self.max_in_flight,
             )
-        if self.journal is not None:
+        if isinstance(step, Look):
+            if self.journal is None:
+                return None
             try:
-                claim = step.claim
-                written = self.journal.record(
-                    claim.fingerprint, claim.attempt, step.event, owner=self._owner
-                )
-            except JournalError as exc:
-                # The outcome goes on; the entry keeps its last state (a submitting entry
-                # is then reported as uncertain, never resubmitted).
+                return self.journal.entry(step.claim.fingerprint)
+            except JournalError as exc:  # not knowing only costs a second download
                 logger.warning("request %d: %s", item.index, exc)
-            else:
-                if not written:
-                    logger.warning(
-                        "request %d: the journal entry was changed by another run; %s not recorded",
-                        item.index,
-                        type(step.event).__name__,
-                    )
-        return None
+                return None
+        if self.journal is None:
+            return True
+        try:
+            claim = step.claim
+            written = self.journal.record(
+                claim.fingerprint, claim.attempt, step.event, owner=self._owner
+            )
+        except JournalError as exc:
+            # The outcome goes on; the entry keeps its last state (a submitting entry
+            # is then reported as uncertain, never resubmitted).
+            logger.warning("request %d: %s", item.index, exc)
+            return False
+        if not written and not isinstance(step.event, rules.Ready):  # Ready: looked at next
+            logger.warning(
+                "request %d: the journal entry was changed by another run; %s not recorded",
+                item.index,
+                type(step.event).__name__,
+            )
+        return written
 
     def lost(self, claims: Mapping[int, Claim], why: str) -> None:
         """Record the POSTs of ``claims`` (by request index) as sent without an answer: they

@@ -17,8 +17,9 @@ from flux_flex._base_client import BatchParts
 from flux_flex._batch.engine import BatchCounts, Engine, Outcomes, Refused, Request, crashed
 from flux_flex._closing import AsyncClosing
 from flux_flex._core import batch as steps
-from flux_flex._core.actions import Send, Sleep
+from flux_flex._core.actions import Retrying, Send, Sleep
 from flux_flex._core.status import Acknowledged
+from flux_flex._drivers import notice
 from flux_flex.errors import JournalError
 
 __all__ = ["AsyncBatchRun", "generate_many_async"]
@@ -218,6 +219,8 @@ class AsyncBatchRun(AsyncClosing, Generic[R]):
                         await asyncio.sleep(action.seconds)
                     except asyncio.CancelledError:
                         raise steps.Abandon from None
+                elif isinstance(action, Retrying):
+                    notice(action)
                 action = flow.send(answer)
         except StopIteration as stop:
             if cancelled:

@@ -23,10 +23,10 @@ from flux_flex._batch.engine import (
 )
 from flux_flex._closing import Closing
 from flux_flex._core import batch as steps
-from flux_flex._core.actions import Send, Sleep
+from flux_flex._core.actions import Retrying, Send, Sleep
 from flux_flex._core.journal import Claim
 from flux_flex._core.status import Acknowledged
-from flux_flex._drivers import SyncDriver
+from flux_flex._drivers import SyncDriver, notice
 from flux_flex.errors import JournalError
 
 __all__ = ["BatchRun", "generate_many_sync"]
@@ -238,6 +238,8 @@ class BatchRun(Closing, Generic[R]):
                     answer = self._driver.send(action.request)
                 elif isinstance(action, Sleep) and self._stop.wait(action.seconds):
                     raise steps.Abandon
+                elif isinstance(action, Retrying):
+                    notice(action)
                 action = flow.send(answer)
         except StopIteration as stop:
             ack: Acknowledged = stop.value

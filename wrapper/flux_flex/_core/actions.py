@@ -17,6 +17,7 @@ __all__ = [
     "Local",
     "RefusedBody",
     "Report",
+    "Retrying",
     "Send",
     "Sleep",
 ]
@@ -118,6 +119,26 @@ class Report:
 
 
 @attrs.frozen
+class Retrying:
+    """Tell the caller that a failed request will be sent again (the `Sleep` of its backoff
+    comes next); answer with None. ``message`` is the line to show."""
+
+    what: str
+    reason: str
+    delay: float
+    attempt: int
+    limit: int
+
+    @property
+    def message(self) -> str:
+        """``"submitting: connection refused; retrying in 1.2 s (1/2)"``."""
+        return (
+            f"{self.what}: {self.reason}; retrying in {self.delay:.1f} s "
+            f"({self.attempt}/{self.limit})"
+        )
+
+
+@attrs.frozen
 class Local:
     """Call ``function`` (blocking local work: the task journal, the disk); answer with what
     it returns. The sync driver calls it; the async driver runs it in a worker thread, so
@@ -127,5 +148,5 @@ class Local:
     function: Callable[[], Any] = attrs.field(repr=False)
 
 
-Action = Send | Sleep | AwaitDelivery | Report | Local
+Action = Send | Sleep | AwaitDelivery | Report | Retrying | Local
 Answer = HttpResponse | HttpFailure | RefusedBody | Mapping[str, Any] | None

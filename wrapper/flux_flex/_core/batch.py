@@ -47,6 +47,7 @@ __all__ = [
     "EventKind",
     "Hold",
     "Item",
+    "Look",
     "Parsed",
     "Record",
     "Request",
@@ -56,7 +57,6 @@ __all__ = [
     "Submit",
     "Wait",
     "batch_error",
-    "holder_label",
     "item_flow",
     "parse_request",
 ]
@@ -126,9 +126,17 @@ class AwaitSlot:
 
 @attrs.frozen
 class Record:
-    """Write ``event`` to the entry ``claim`` took, if still at its attempt (answer: ignored)."""
+    """Write ``event`` to the entry ``claim`` took, if still at its attempt (answer: whether
+    it was written; always True without a journal)."""
 
     event: rules.Event
+    claim: Claim
+
+
+@attrs.frozen
+class Look:
+    """Read the entry ``claim`` took as it is now (answer: a `JournalEntry`, or None)."""
+
     claim: Claim
 
 
@@ -164,8 +172,8 @@ class Save:
     finished: Finished
 
 
-Step = ClaimStep | StartStep | Record | Emit | Hold | AwaitSlot | Submit | Wait | Save
-LOCAL_STEPS = (ClaimStep, StartStep, Record, Emit)
+Step = ClaimStep | StartStep | Record | Look | Emit | Hold | AwaitSlot | Submit | Wait | Save
+LOCAL_STEPS = (ClaimStep, StartStep, Record, Look, Emit)
 
 
 @attrs.frozen
@@ -241,9 +249,15 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
         finished: Finished = yield Wait(
             task_id, polling_url, submitted_at, secrets=item.request.secrets
         )
-        if item.save_to is not None and (entry is None or entry.state is not rules.State.READY):
+        final_news = entry is None or entry.state not in (rules.State.READY, rules.State.SAVED)
+        if item.save_to is not None and final_news:
             # Final on the API: its account slot is free for every worker before the download.
-            yield Record(rules.Ready(finished.url, finished.seed, finished.cost), claim)
+            ready = rules.Ready(finished.url, finished.seed, finished.cost)
+            if not (yield Record(ready, claim)):
+                now: JournalEntry | None = yield Look(claim)
+                if now is not None and now.state is rules.State.SAVED and now.path:
+                    # A webhook receiver saved the image first: not downloaded twice.
+                    return _saved_elsewhere(finished, now, created, submit_cost)
         path: str | None = None
         if item.save_to is not None:
             path = yield Save(finished)
@@ -258,6 +272,8 @@ def item_flow(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, En
             )
         yield Record(ended, claim)
         return End("failed" if isinstance(ended, rules.Ended) else "unfinished", error=exc)
+    if finished.prompt == item.prompt and finished.prompt is not item.prompt:
+        finished = attrs.evolve(finished, prompt=item.prompt)  # one string for both, not two
     settled = finished.cost  # the settled cost, when the Ready answer gave one
     cost = settled if settled is not None else submit_cost
     yield Record(rules.Saved(path, finished.url, finished.seed, cost), claim)
@@ -291,13 +307,19 @@ def _claimed(item: Item, clock: Callable[[], float]) -> Generator[Step, Any, Cla
         yield AwaitSlot()
 
 
-def holder_label(run_id: str | None) -> str | None:
-    """``pid@host`` of a run id as the journal stores it (``host|pid|token``)."""
-    if not run_id:
-        return None
-    host, _, rest = run_id.partition("|")
-    pid = rest.partition("|")[0]
-    return f"{pid}@{host}" if pid else host
+def _saved_elsewhere(
+    finished: Finished, entry: JournalEntry, created: bool, submit_cost: float | None
+) -> End:
+    """The end of a task whose image another run (a webhook receiver) saved: its file."""
+    settled = finished.cost
+    extra = settled - (submit_cost or 0.0) if created and settled is not None else 0.0
+    return End(
+        "done",
+        finished=finished,
+        path=entry.path,
+        extra_credits=extra,
+        by=rules.run_label(entry.owner) or entry.host,
+    )
 
 
 def _saved_by(entry: JournalEntry, item: Item) -> str | None:
@@ -305,7 +327,7 @@ def _saved_by(entry: JournalEntry, item: Item) -> str | None:
     here = entry.path is not None and item.save_to is not None
     if here and os.path.dirname(str(entry.path)) == os.path.dirname(str(item.save_to)):
         return None
-    return holder_label(entry.owner) or entry.host
+    return rules.run_label(entry.owner) or entry.host
 
 
 def _held(item: Item, claim: Claim) -> TaskInProgressError:
@@ -338,7 +360,7 @@ def _uncertain(item: Item, claim: Claim) -> TaskUncertainError:
     reason = claim.entry.error if claim.entry is not None else None
     why = f" ({reason})" if reason else " (the run stopped while sending it)"
     message = (
-        f"Request {item.index} ({_short(item.prompt)!r}) was sent earlier but its answer never "
+        f"The request {_short(item.prompt)!r} was sent earlier but its answer never "
         f"arrived{why}: a task may have been created and billed, and its id is unknown. It is "
         "not sent again on its own, so it is not paid twice. To submit it anyway (paying again "
         "if that first task exists), pass resubmit_uncertain=True (CLI: --resubmit-uncertain)."
@@ -359,7 +381,7 @@ def _failed_before(item: Item, entry: JournalEntry, fingerprint: str) -> Previou
     )
     reason = entry.error or "no reason was recorded"
     return PreviouslyFailedError(
-        f"Request {item.index} ({_short(item.prompt)!r}) failed in an earlier run and is not "
+        f"The request {_short(item.prompt)!r} failed in an earlier run and is not "
         f"retried on its own ({cost_note}); pass retry_failed=True (CLI: --retry-failed) to "
         f"try again. It failed with: {reason}",
         prompt=item.prompt,

@@ -16,6 +16,7 @@ from flux_flex.errors import (
     AuthenticationError,
     FieldError,
     InsufficientCreditsError,
+    PermissionDeniedError,
     RateLimitError,
     RequestValidationError,
     ServerError,
@@ -99,10 +100,16 @@ def error_from_response(
         "headers": {k: v for k, v in h.items() if k not in ("x-key", "set-cookie")},
         "task_id": task_id,
     }
-    if status in (401, 403):
+    if status == 401:
         return AuthenticationError(
-            f"HTTP {status}: the API refused the API key.{said_part} Check BFL_API_KEY (or the "
+            f"HTTP 401: the API refused the API key.{said_part} Check BFL_API_KEY (or the "
             "api_key argument) and that the key may use FLUX.2 [FLEX].",
+            **common,
+        )
+    if status == 403:
+        return PermissionDeniedError(
+            f"HTTP 403: the API refused this request with this key.{said_part} Check "
+            "BFL_API_KEY (or the api_key argument) and that the key may use FLUX.2 [FLEX].",
             **common,
         )
     if status == 402:

@@ -5,6 +5,7 @@ import math
 import random
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -17,12 +18,14 @@ from flux_flex._core.actions import (
     HttpResponse,
     RefusedBody,
     Report,
+    Retrying,
     Send,
     Sleep,
 )
 from flux_flex._core.deadline import Deadline
 from flux_flex._core.errormap import connection_error, error_from_response, parse_body
 from flux_flex._core.hosts import KeyDestinations, host_of
+from flux_flex._core.redact import mask_answer
 from flux_flex._core.retry import FailureKind, RetryDecision, RetryPolicy, decide
 from flux_flex._core.schedule import PollPlanner, PollSchedule, TaskTimings, normalize_progress
 from flux_flex._core.status import (
@@ -206,8 +209,32 @@ def _attempts(
         if delay is None:
             return answer, decision
         attempt += 1
+        yield Retrying(_doing(request), _failure(answer), delay, attempt, env.retry.max_retries)
         if delay > 0:
             yield Sleep(delay)
+
+
+def _doing(request: HttpRequest) -> str:
+    if request.download:
+        return "downloading the image"
+    if request.method == "POST":
+        return "submitting"
+    return "checking the credits" if request.url.endswith("/credits") else "polling"
+
+
+def _failure(answer: Answer) -> str:
+    """What went wrong, in a few words, for the line that announces a resend."""
+    if isinstance(answer, HttpFailure):
+        if answer.kind is FailureKind.CONNECT:
+            return (
+                "connection refused" if "refused" in answer.detail.lower() else "could not connect"
+            )
+        if answer.kind is FailureKind.TIMEOUT:
+            return "no answer in time"
+        return "the connection broke"
+    if isinstance(answer, HttpResponse | RefusedBody):
+        return "HTTP 429 (too many requests)" if answer.status == 429 else f"HTTP {answer.status}"
+    return "failed"
 
 
 def _answer_error(
@@ -288,7 +315,10 @@ def poll_flow(
     """
     request = HttpRequest("GET", polling_url, idempotent=True)
     response = yield from send_with_retries(request, env, task_id=task_id, end=end)
-    polled = interpret_poll(_json(response, task_id=task_id, what="poll's"), expected_id=task_id)
+    payload = _json(response, task_id=task_id, what="poll's")
+    # Masked here, once: the reports, the result, task errors and the journal all come from it.
+    payload = mask_answer(payload, response.content, env.secrets)
+    polled = interpret_poll(payload, expected_id=task_id, secrets=env.secrets)
     if polled.id != task_id:
         raise ProtocolError(
             f"Polled task {task_id} but the answer is about {polled.id!r}.",
@@ -424,6 +454,7 @@ def download_flow(
     links while time is left. Every failure is a `DownloadError` with the task id, and
     leaves nothing on disk.
     """
+    _check_sample_scheme(url, task_id)
     start = env.clock()
     end = start + timeout if deadline is None else min(start + timeout, deadline.at)
     request = HttpRequest(
@@ -445,6 +476,25 @@ def download_flow(
 def _encoding(answer: RefusedBody) -> str:
     """The ``Content-Encoding`` an answer was refused for (shortened: it is the server's)."""
     return (answer.headers.get("content-encoding") or "")[:40]
+
+
+def _check_sample_scheme(url: str, task_id: str) -> None:
+    """Refuse at once a sample URL that is not http(s) (``file:``, ``data:``,
+    ``javascript:``...): no transport may fetch it, nothing is read from the local disk,
+    and no retry can help."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme in ("http", "https"):
+        return
+    named = f"scheme {scheme!a}" if scheme else "no scheme"
+    raise DownloadError(
+        f"The sample URL has {named}, not http or https, so it was not fetched (nothing is "
+        "read from the local disk, and retrying cannot help). The API gives https sample "
+        "URLs: generate the image again, and report this if it persists.",
+        task_id=task_id,
+    )
 
 
 _EXPIRY = "the sample URL expires about 10 minutes after the task is ready"

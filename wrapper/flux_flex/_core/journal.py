@@ -76,6 +76,8 @@ __all__ = [
     "parameters_digest",
     "pending_name",
     "plan",
+    "run_id",
+    "run_label",
     "submit_failure",
     "task_name",
     "uniform_change",
@@ -155,6 +157,20 @@ class Run:
     def label(self) -> str:
         """``pid@host``, how messages name the run."""
         return f"{self.pid}@{self.host}"
+
+
+def run_id(host: str, pid: int, token: str) -> str:
+    """The id a run is recorded under (``token``: unique per run)."""
+    return f"{host}|{pid}|{token}"
+
+
+def run_label(run: str | None) -> str | None:
+    """``pid@host`` of the run id ``run`` (as `Run.label` names a live run); None for none."""
+    if not run:
+        return None
+    host, _, rest = run.partition("|")
+    pid = rest.partition("|")[0]
+    return f"{pid}@{host}" if pid else host
 
 
 def owner_live(

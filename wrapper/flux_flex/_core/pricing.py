@@ -33,6 +33,8 @@ __all__ = [
     "Estimate",
     "credits",
     "estimate",
+    "format_cost",
+    "format_credits",
     "megapixels",
     "output_size",
     "reported_mp",
@@ -62,6 +64,18 @@ def reported_mp(width: int, height: int) -> float:
     return round(megapixels(width, height), 2)
 
 
+def format_credits(amount: float) -> str:
+    """Credits as people write them, the one format of the library and the CLI: at most 2
+    decimals, thousands grouped, never an exponent (``1,000,000``, ``10.37``, ``0``)."""
+    text = f"{amount:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def format_cost(amount: float) -> str:
+    """A cost in credits and in US dollars to the cent: ``"10.37 credits (0.10 USD)"``."""
+    return f"{format_credits(amount)} credits ({amount * USD_PER_CREDIT:,.2f} USD)"
+
+
 def credits(output_mp: float, input_mps: Sequence[float] = ()) -> float:
     """Credits for one task from its exact output and input megapixels (2 decimals)."""
     return round(CREDITS_PER_MP * (output_mp + sum(input_mps)), 2)
@@ -79,8 +93,12 @@ class Estimate:
 
     @property
     def usd(self) -> float:
-        """The estimate in US dollars."""
+        """The estimate in US dollars, unrounded (``str(estimate)`` shows it to the cent)."""
         return round(self.credits * USD_PER_CREDIT, 4)
+
+    def __str__(self) -> str:
+        """``"10.37 credits (0.10 USD)"``, as the CLI shows costs (`format_cost`)."""
+        return format_cost(self.credits)
 
     @property
     def exact(self) -> bool:

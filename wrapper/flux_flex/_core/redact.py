@@ -16,6 +16,7 @@ The one masking rule of the project (errors, their attributes, messages built fr
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Generator, Iterable, Mapping
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ __all__ = [
     "MASK",
     "MIN_FRAGMENT",
     "MIN_SECRET",
+    "mask_answer",
     "mask_error",
     "mask_secrets",
     "masked_flow",
@@ -131,6 +133,32 @@ def mask_secrets(value: Any, secrets: Iterable[object]) -> Any:
     as they are."""
     usable = _usable(secrets)
     return _mask(value, usable) if usable else value
+
+
+@functools.lru_cache(maxsize=64)
+def _needles(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """What a text holds if it may show one of ``secrets``: every form of each, and every
+    `MIN_FRAGMENT`-character run of it."""
+    found: set[str] = set()
+    for secret in secrets:
+        found.update(_forms(secret))
+        found.update(secret[i : i + MIN_FRAGMENT] for i in range(len(secret) - MIN_FRAGMENT + 1))
+    return tuple(found)
+
+
+def mask_answer(value: Any, content: bytes, secrets: Iterable[object]) -> Any:
+    """`mask_secrets` for ``value`` parsed from the JSON ``content``, cheap when the answer
+    holds no secret (every answer of a task goes through here): the bytes are searched
+    first, and the parsed value is masked only when they may show one. JSON escapes
+    (``\\``) could hide a secret from that search, so an answer with any is masked whole."""
+    usable = _usable(secrets)
+    if not usable:
+        return value
+    if b"\\" not in content:
+        text = content.decode("utf-8", errors="replace")
+        if not any(needle in text for needle in _needles(usable)):
+            return value
+    return _mask(value, usable)
 
 
 def mask_error(error: BaseException, secrets: Iterable[object]) -> None:

@@ -32,7 +32,7 @@ class RetryPolicy:
     once (it carries the server's ``retry_after``).
     """
 
-    max_retries: int = attrs.field(default=4, validator=attrs.validators.ge(0))
+    max_retries: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     backoff_initial: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     backoff_factor: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
     backoff_max: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))

@@ -23,7 +23,7 @@ from urllib.parse import quote, urljoin
 
 import attrs
 
-from flux_flex._core.redact import mask_secrets
+from flux_flex._core.redact import mask_answer, mask_secrets
 from flux_flex.errors import (
     ModerationError,
     ProtocolError,
@@ -220,6 +220,7 @@ def interpret_submit_body(
             secrets,
             task_may_exist=True,
         ) from None
+    payload = mask_answer(payload, content, secrets)  # an echoed secret is kept nowhere
     return interpret_submit(payload, base_url=base_url, secrets=secrets)
 
 

@@ -56,6 +56,7 @@ def reports_errors(func: Callable[P, int | None]) -> Callable[P, None]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         ctx = click.get_current_context()
         debug = bool(kwargs.get("debug")) or bool(ctx.find_root().params.get("debug"))
+        _show_retries()
         if debug:
             _enable_debug_logging()
         try:
@@ -79,6 +80,22 @@ class _DebugHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr  # follow redirections (tests, pipes)
         super().emit(record)
+
+
+class _RetryLines(logging.Handler):
+    """Prints each resend the client announces as a plain line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(record.getMessage(), err=True)
+
+
+def _show_retries() -> None:
+    # The client decides and words each resend (flux_flex._core.flows); the CLI only prints.
+    logger = logging.getLogger("flux_flex.retry")
+    if not any(isinstance(handler, _RetryLines) for handler in logger.handlers):
+        logger.addHandler(_RetryLines())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # once, even with --debug or FLUX_FLEX_LOG
 
 
 def _enable_debug_logging() -> None:

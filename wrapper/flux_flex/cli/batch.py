@@ -173,10 +173,12 @@ def _balance(endpoint: Endpoint) -> float:
 
 
 def _check_balance(endpoint: Endpoint, estimate: CostEstimate, options: BatchOptions) -> None:
-    from flux_flex.errors import FluxFlexError
+    from flux_flex.errors import AuthenticationError, FluxFlexError
 
     try:
         balance = _balance(endpoint)
+    except AuthenticationError:
+        raise  # a refused key refuses the batch too: --yes would not help
     except FluxFlexError as exc:
         raise BalanceTooLow(
             f"could not check the balance before submitting ({describe(exc).rstrip('.')}); "
@@ -484,6 +486,7 @@ def _report_plan(
                 "already_there": counts["exists"],
                 "uncertain": counts["uncertain"],
                 "failed_before": counts["failed"],
+                "held": counts["held"],
                 "estimated_credits": estimate.credits,
                 "estimate_exact": estimate.exact,
                 "assumptions": list(estimate.assumptions),
@@ -513,6 +516,8 @@ def _report_plan(
         )
     if counts["failed"]:
         rows.append(("failed before", f"{counts['failed']} (not retried without --retry-failed)"))
+    if counts["held"]:
+        rows.append(("held", f"{counts['held']} (being handled by another live process)"))
     rows.append(("estimate", format_cost(estimate.credits)))
     if estimate.assumptions:
         rows.append(("assumed", "; ".join(estimate.assumptions)))

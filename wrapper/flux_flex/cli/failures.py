@@ -118,6 +118,7 @@ _FIELD_OPTIONS = {
     "webhook_secret": "--webhook-secret-env",
     "input_images": "--input-image",
     "user": "--user",
+    "save_to": "-o/--output",
 }
 
 

@@ -97,7 +97,9 @@ def _print(path: str, rows: Sequence[dict[str, Any]], counts: dict[str, int]) ->
     console.print(table)
     for state, count in counts.items():
         if count:
-            console.print(Text(f"{count} {state}: {MEANING.get(state, state)}"))
+            meaning = MEANING.get(state, state)
+            said = state if meaning == state else f"{state}: {meaning}"  # never "saved: saved"
+            console.print(Text(f"{count} {said}"))
 
 
 def list_tasks(given: str | None, *, as_json: bool) -> int:

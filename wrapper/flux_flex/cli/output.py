@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
-from flux_flex._core.pricing import USD_PER_CREDIT
+from flux_flex._core import pricing
 
 __all__ = ["emit_json", "format_cost", "number", "print_fields"]
 
@@ -18,16 +18,16 @@ def emit_json(payload: Mapping[str, Any], stream: IO[str] | None = None) -> None
 
 
 def number(credits: float) -> str:
-    """A number of credits as people write it: at most 2 decimals, no exponent."""
-    text = f"{credits:,.2f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    """A number of credits as people write it (`flux_flex._core.pricing.format_credits`)."""
+    return pricing.format_credits(credits)
 
 
 def format_cost(credits: float | None) -> str | None:
-    """``"5.24 credits (0.05 USD)"``; None when the API did not say."""
+    """``"5.24 credits (0.05 USD)"`` (`flux_flex._core.pricing.format_cost`); None when the
+    API did not say."""
     if credits is None:
         return None
-    return f"{number(credits)} credits ({credits * USD_PER_CREDIT:,.2f} USD)"
+    return pricing.format_cost(credits)
 
 
 def print_fields(

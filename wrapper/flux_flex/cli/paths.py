@@ -11,7 +11,6 @@ from flux_flex.cli.failures import CliUsageError
 __all__ = [
     "JOURNAL_NAME",
     "journal_file",
-    "journal_path",
     "journal_shown",
     "journal_target",
     "output_folder",
@@ -61,11 +60,6 @@ def prepare_output(output: str, *, option: str = "-o") -> None:
 
 JOURNAL_NAME = ".flux-flex-journal.sqlite"
 """The task journal's file name in an output folder (hidden: it is not an image)."""
-
-
-def journal_path(folder: Path, given: str | None) -> Path:
-    """The journal to use: ``--journal`` when given, else `JOURNAL_NAME` in ``folder``."""
-    return Path(given) if given else folder / JOURNAL_NAME
 
 
 def journal_target(folder: Path, given: str | None) -> str:

@@ -119,6 +119,8 @@ class Action(enum.StrEnum):
     """Sent earlier without an answer: may be billed; not sent again unless asked."""
     FAILED = "failed"
     """Failed earlier: not retried unless asked."""
+    HELD = "held"
+    """Another live process sharing the journal is handling it: waited for, not sent here."""
 
 
 _FROM_DECISION = {
@@ -128,6 +130,7 @@ _FROM_DECISION = {
     "skip": Action.EXISTS,
     "uncertain": Action.UNCERTAIN,
     "failed": Action.FAILED,
+    "held": Action.HELD,
 }
 
 
@@ -175,6 +178,7 @@ def plan_batch(
     from flux_flex._core.journal import Seen, State, plan
 
     entries: dict[str, JournalEntry] = {}
+    live: set[str] = set()
     if journal is not None and _journal_exists(str(journal)):
         from flux_flex import Journal
 
@@ -182,6 +186,8 @@ def plan_batch(
             for held in opened.entries():  # oldest first: the latest one per file wins
                 if held.save_to:
                     entries[os.path.abspath(held.save_to)] = held
+                    if opened.is_held(held):
+                        live.add(held.fingerprint)
     planned: list[Planned] = []
     for line in lines:
         if not force and existing_image(line.target.parent, line.item.stem) is not None:
@@ -191,7 +197,7 @@ def plan_batch(
         if entry is None or (force and entry.state is State.SAVED):
             planned.append(Planned(line, Action.SUBMIT, entry))
             continue
-        seen = Seen(entry.state, file_ok=_file_ok(entry.path))
+        seen = Seen(entry.state, file_ok=_file_ok(entry.path), owner_live=entry.fingerprint in live)
         decision = plan(seen, resubmit_uncertain=resubmit_uncertain, retry_failed=retry_failed)
         planned.append(Planned(line, _FROM_DECISION[decision.value], entry))
     return planned

@@ -250,7 +250,9 @@ def _run_one(
             progress.track(event.task_id, "resumed", "paid earlier")
         elif event.kind in FINAL_KINDS:
             seen.kind = event.kind
-            progress.show("saved" if event.kind == "done" else event.kind, 1.0)
+            label = "saved" if event.kind == "done" else event.kind
+            imaged = event.kind in ("done", "skipped")  # only an image ends at 100 %
+            progress.show(label, 1.0 if imaged else None)
 
     outcome: Any = None
     with client.generate_as_completed(

@@ -41,6 +41,9 @@ from flux_flex._core.journal import (
     task_name,
     uniform_change,
 )
+from flux_flex._core.journal import (
+    run_id as make_run_id,
+)
 from flux_flex._core.sniff import sniff_format
 from flux_flex.errors import JournalError
 from flux_flex.journal._migrate import renamed_v1
@@ -267,7 +270,7 @@ class Journal:
             raise ValueError(f"lease must be a positive number of seconds, not {lease!r}")
         if renew_every is not None and not (0 < renew_every < lease):
             raise ValueError(f"renew_every must be between 0 and the lease, not {renew_every!r}")
-        run_id = f"{self.host}|{os.getpid()}|{uuid.uuid4().hex[:16]}"
+        run_id = make_run_id(self.host, os.getpid(), uuid.uuid4().hex[:16])
         with self._lock:
             self._unregistered[run_id] = float(lease)
         try:

@@ -295,8 +295,9 @@ class FakeService:
             balance = self.balance
             return self.error(
                 402,
-                f"Insufficient credits: this task costs {task.cost:g} credits and the "
-                f"balance is {balance:g}. Add credits and submit again.",
+                f"Insufficient credits: this task costs {pricing.format_credits(task.cost)} "
+                f"credits and the balance is {pricing.format_credits(balance)}. Add credits "
+                "and submit again.",
                 {"required": task.cost, "available": balance},
             )
         self.registry.add_task(task)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from flux_flex._closing import Closing
-from flux_flex._core.pricing import DEFAULT_OUTPUT_SIZE
+from flux_flex._core.pricing import DEFAULT_OUTPUT_SIZE, format_credits
 from flux_flex._serving import BackgroundServer, wait_until_interrupted
 
 from ._config import (
@@ -489,7 +489,8 @@ def _banner(fake: FakeBFL, faults: int) -> list[str]:
         f"  export BFL_BASE_URL={fake.base_url} BFL_API_KEY={fake.api_key}",
         f"  tasks take {seconds} s: {flow}",
         f"  prompt markers: {markers}",
-        f"  balance {config.balance:g} credits; {config.max_in_flight} tasks in flight; "
+        f"  balance {format_credits(config.balance)} credits; "
+        f"{config.max_in_flight} tasks in flight; "
         f"progress {config.progress}; errors as {config.error_shape}; "
         f"webhooks signed {config.webhook_auth}",
     ]

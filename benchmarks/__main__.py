@@ -47,7 +47,12 @@ NAMES = (
     "cpu_task",
     "result_size",
     "gzip_bombs",
+    "journal_postgres",
+    "cluster",
 )
+# Issue 20's rows need a PostgreSQL server (a throwaway one, started from Debian's binaries)
+# and, for the cluster, minutes: a --quick run leaves them out unless --only names them.
+FULL_ONLY = frozenset({"journal_postgres", "cluster"})
 NEEDS_FAKE = frozenset({"overhead", "polling", "batch"})
 # Benchmarks other engineers contribute: a module beside this one exposing ``run(...) -> dict``
 # (called with the keyword arguments it accepts among ``quick`` and, in a quick run, a few
@@ -57,6 +62,8 @@ PLUGGED = {
     "receiver": "benchmarks.receiver",
     "batch_memory": "benchmarks.batch_memory",
     "result_size": "benchmarks.result_size",
+    "journal_postgres": "benchmarks.journal_postgres",
+    "cluster": "benchmarks.cluster",
 }
 DEFAULT_OUTPUT = Path(__file__).with_name("results.json")
 
@@ -139,6 +146,8 @@ def _runners(
         ),
         "result_size": lambda: run_plugged("result_size", quick=quick),
         "gzip_bombs": lambda: gzip_bombs.run(quick=quick),
+        "journal_postgres": lambda: run_plugged("journal_postgres", quick=quick),
+        "cluster": lambda: run_plugged("cluster", quick=quick),
     }
 
 
@@ -200,13 +209,21 @@ def run(settings: BenchSettings, names: Sequence[str], preset: str) -> dict[str,
     return results
 
 
+def selected(only: Sequence[str] | None, *, quick: bool) -> list[str]:
+    """The benchmarks to run: those named by ``--only``, else all (a quick run without the
+    `FULL_ONLY` ones)."""
+    if only:
+        return [name for name in NAMES if name in only]
+    return [name for name in NAMES if not (quick and name in FULL_ONLY)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; exit status 1 when a benchmark could not run (a MISS is not a failure)."""
     args = parse_args(argv)
     settings = QUICK if args.quick else FULL
     if args.scale is not None:
         settings = settings.with_scale(args.scale)
-    names = [name for name in NAMES if not args.only or name in args.only]
+    names = selected(args.only, quick=args.quick)
     # Read before running: --compare may name the file --output is about to replace.
     previous = json.loads(args.compare.read_text(encoding="utf-8")) if args.compare else None
     # Piped (make's log, CI): wide enough that the targets table keeps one line per target.

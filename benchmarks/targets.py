@@ -223,7 +223,7 @@ def _batch(r: dict[str, Any]) -> list[Check]:
             f"{b.get('tasks', 240)} x {b.get('task_seconds', 1):g} s tasks at "
             f"{b.get('concurrency', 24)} in flight: wall time",
             _num(b.get("ratio_to_ideal")),
-            1.05,
+            1.10,
             unit="x",
             note=f"{b.get('polls_per_task')} polls per task",
             baseline=f"ideal ceil(N/{b.get('concurrency', 24)}) x duration",
@@ -409,6 +409,47 @@ def _gzip_bombs(r: dict[str, Any]) -> list[Check]:
     ]
 
 
+def _journal_postgres(r: dict[str, Any]) -> list[Check]:
+    section = r.get("journal_postgres") or {}
+    return [
+        Check(
+            "journal_postgres",
+            "PostgreSQL journal: wall time per task, p50, 25 in flight",
+            _num(section.get("overhead_ms_p50")),
+            5.0,
+            unit=" ms",
+            note=f"inside the journal's calls: p50 {_shown(section.get('journal_ms_p50'))} ms, "
+            f"p90 {_shown(section.get('journal_ms_p90'))} ms",
+            baseline="the same tasks without a journal",
+            not_run=_not_run(r, "journal_postgres"),
+        )
+    ]
+
+
+def _cluster(r: dict[str, Any]) -> list[Check]:
+    section = r.get("cluster") or {}
+    tasks = section.get("tasks", "?")
+    return [
+        Check(
+            "cluster",
+            f"{tasks}-task batch over {section.get('workers', '?')} workers, one PostgreSQL "
+            "journal: wall time",
+            _num(section.get("ratio")),
+            1.10,
+            unit="x",
+            note=f"{section.get('rate_limited', '?')} 429s, peak {section.get('peak_running', '?')}"
+            f" running; first task to last final: {_shown(section.get('api_span_ratio'))}x",
+            baseline="ideal ceil(N/24) x task time",
+            not_run=_not_run(r, "cluster"),
+        )
+    ]
+
+
+def _shown(value: Any) -> str:
+    number = _num(value)
+    return "?" if number is None else f"{number:.3g}"
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], list[Check]]] = {
     "first_image": _first_image,
     "cpu_task": _cpu_task,
@@ -420,6 +461,8 @@ CHECKS: dict[str, Callable[[dict[str, Any]], list[Check]]] = {
     "batch": _batch,
     "overhead": _overhead,
     "coldstart": _coldstart,
+    "journal_postgres": _journal_postgres,
+    "cluster": _cluster,
 }
 
 

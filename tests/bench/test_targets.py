@@ -220,3 +220,26 @@ def test_compare_table_shows_the_relative_change_of_each_headline() -> None:
     text = console.export_text()
     assert "+25.0%" in text  # 1.2 -> 1.5
     assert "1.100" in text  # a figure only the new run has is shown, without a change
+
+
+def test_issue_20_rows_are_the_journal_cost_and_the_shared_batch_ratio() -> None:
+    results = _results(
+        journal_postgres={"overhead_ms_p50": 6.2, "journal_ms_p50": 5.9, "journal_ms_p90": 9.0},
+        cluster={"ratio": 1.08, "tasks": 3000, "workers": 3, "rate_limited": 0},
+    )
+    checks = {check.benchmark: check for check in evaluate(results)}
+    assert (checks["journal_postgres"].value, checks["journal_postgres"].passed) == (6.2, False)
+    assert (checks["cluster"].value, checks["cluster"].passed) == (1.08, True)
+    assert "3000-task batch over 3 workers" in checks["cluster"].target
+    assert not checks["cluster"].headline
+
+
+def test_a_quick_run_leaves_out_the_postgres_rows_unless_named() -> None:
+    from benchmarks.__main__ import NAMES, selected
+
+    assert selected(None, quick=False) == list(NAMES)
+    quick = selected(None, quick=True)
+    assert "cluster" not in quick
+    assert "journal_postgres" not in quick
+    assert "overhead" in quick
+    assert selected(["cluster"], quick=True) == ["cluster"]

@@ -12,6 +12,9 @@
     ``GET /delivery``).
 ``{"cmd": "stall", "method": "GET", "path": "/v1/get_result", "seconds": 5, "times": 1}``
     hold the next matching requests that long (the fake's stall fault).
+``{"cmd": "spans"}``
+    the tasks' count, the first one's creation and the last one's final status
+    (``time.monotonic`` seconds).
 ``{"cmd": "clear"}``
     drop the stalls not used yet.
 ``{"cmd": "set", "name": "task_seconds", "value": 0.1}``
@@ -108,6 +111,13 @@ def main() -> int:
                 fake.stall_next(
                     command["method"], command["path"], command["seconds"], command.get("times", 1)
                 )
+            elif command["cmd"] == "spans":
+                times = [(t.created_at, t.ready_at) for t in fake.tasks.values()]
+                answer = {
+                    "count": len(times),
+                    "first_created": min((c for c, _ in times), default=None),
+                    "last_final": max((r for _, r in times), default=None),
+                }
             elif command["cmd"] == "clear":
                 fake.clear_faults()
             elif command["cmd"] == "set":

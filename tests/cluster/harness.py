@@ -41,6 +41,7 @@ __all__ = [
     "journal_counts",
     "journal_owners",
     "line_names",
+    "output",
     "prompts_file",
     "wait_for_port",
     "wait_until",
@@ -111,6 +112,10 @@ class FakeApi:
         """Hold the next ``times`` requests to ``method path`` for ``seconds``."""
         self._ask(cmd="stall", method=method, path=path, seconds=seconds, times=times)
 
+    def spans(self) -> dict[str, Any]:
+        """How many tasks, when the first was created and the last one ended (monotonic)."""
+        return self._ask(cmd="spans")
+
     def clear(self) -> None:
         """Drop the stalls not used yet."""
         self._ask(cmd="clear")
@@ -147,29 +152,54 @@ class FakeApi:
         self._stderr.close()
 
 
+_OUTPUT: dict[int, tuple[IO[str], IO[str]]] = {}
+
+
 def cli(fake: FakeApi, *args: str, cwd: Path) -> subprocess.Popen[str]:
-    """``flux-flex ARGS`` as a subprocess against ``fake`` (stdout and stderr piped), run
-    in ``cwd`` (a test's own folder: whatever a command leaves behind lands there)."""
-    return subprocess.Popen(
+    """``flux-flex ARGS`` as a subprocess against ``fake``, run in ``cwd`` (a test's own
+    folder: whatever a command leaves behind lands there). Its stdout and stderr go to
+    files, not pipes: a worker whose output nobody reads yet never blocks (`finish`)."""
+    out = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by finish)
+    err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by finish)
+    proc = subprocess.Popen(
         [sys.executable, "-m", "flux_flex.cli", *args],
         env=fake.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=out,
+        stderr=err,
         text=True,
         cwd=cwd,
         start_new_session=True,  # a signal to it reaches no one else
     )
+    _OUTPUT[proc.pid] = (out, err)
+    return proc
+
+
+def output(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """What ``proc`` wrote so far (stdout, stderr); waits for a piped process to end."""
+    files = _OUTPUT.get(proc.pid)
+    if files is None:
+        out, err = proc.communicate()
+        return out or "", err or ""
+    texts = []
+    for file in files:
+        file.seek(0)
+        texts.append(file.read())
+    return texts[0], texts[1]
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str, str]:
     """Wait for ``proc`` (killed after ``timeout``): exit code, stdout, stderr."""
     try:
-        out, err = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+        proc.wait()
+        out, err = output(proc)
         raise AssertionError(f"{proc.args!r} still ran after {timeout} s:\n{out}\n{err}") from None
+    out, err = output(proc)
+    for file in _OUTPUT.pop(proc.pid, ()):
+        file.close()
     return proc.returncode, out, err
 
 
@@ -206,7 +236,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 60) -
             return
         except OSError:
             if proc.poll() is not None:
-                out, err = proc.communicate()
+                out, err = output(proc)
                 message = f"{proc.args!r} exited ({proc.returncode}):\n{out}\n{err}"
                 raise AssertionError(message) from None
             assert time.monotonic() < deadline, f"nothing listens on {port} after {timeout} s"
@@ -324,4 +354,6 @@ def running(*procs: subprocess.Popen[str]) -> Iterator[None]:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
-                proc.communicate()
+                proc.wait()
+            if proc.pid in _OUTPUT:
+                finish(proc)  # closes its output files

@@ -34,6 +34,7 @@ from tests.cluster.harness import (
     images,
     journal_owners,
     line_names,
+    output,
     prompt_of,
     prompts_file,
     running,
@@ -50,7 +51,8 @@ HOLD = {
 }
 
 
-def _worker(fake: FakeApi, batch: Path, folder: Path, journal: str, cwd: Path) -> list[str]:
+def _worker(batch: Path, folder: Path, journal: str) -> list[str]:
+    """A worker's command line: short leases, 3 tasks at a time, 6 across workers."""
     return [
         "batch",
         str(batch),
@@ -81,7 +83,7 @@ def _kill_at(fake: FakeApi, point: str, args: list[str], cwd: Path, journal: str
 
         def reached() -> bool:
             if victim.poll() is not None:
-                out, err = victim.communicate()
+                out, err = output(victim)
                 raise AssertionError(f"the worker ended before {point}:\n{out}\n{err}")
             if point == "claim":
                 return bool(journal_owners(journal) - owners)
@@ -90,7 +92,7 @@ def _kill_at(fake: FakeApi, point: str, args: list[str], cwd: Path, journal: str
 
         wait_until(reached, timeout=60, every=0.01)
         os.kill(victim.pid, signal.SIGKILL)
-        victim.communicate(timeout=30)
+        victim.wait(timeout=30)
     assert victim.returncode == -signal.SIGKILL
     fake.clear()
     # Read before its lease (1 s) runs out and another worker takes its lines over.
@@ -114,7 +116,7 @@ def test_workers_killed_at_ten_points_lose_nothing_and_pay_nothing_twice(
 
     def args_for(name: str) -> list[str]:
         folders.append(tmp_path / name)
-        return _worker(fake, batch, folders[-1], journal_url, tmp_path)
+        return _worker(batch, folders[-1], journal_url)
 
     in_flight = [
         _kill_at(fake, point, args_for(f"victim{n}"), tmp_path, journal_url)

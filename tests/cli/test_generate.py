@@ -404,3 +404,16 @@ def test_generate_reports_the_running_statuses_of_its_task(
         fake.config.script = None
     assert result.exit_code == 0, result.stderr
     assert ": Generating" in result.stderr
+
+
+def test_script_timeout_message_names_the_timeout_given(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # 0.5 s rounds to "1 s" (and 0.4 s to "0 s"): the message names --timeout as given.
+    args = ["generate", f"a fox {SLOW_MARKER}", "-o", str(tmp_path / "x.png"), "--timeout", "0.5"]
+    done = run_script(args, env)
+    assert done.returncode != 0, done.stdout
+    error = done.stderr.strip().splitlines()[-1]
+    assert "no result within --timeout 0.5 s" in error, error
+    assert " 1 s" not in error, error
+    assert " 0 s" not in error, error

@@ -16,6 +16,7 @@ import pytest
 from flux_flex import Journal
 from flux_flex._core import journal as rules
 from flux_flex._core.journal import Decision, State
+from flux_flex._core.recovery import overdue_seconds
 from flux_flex.journal import Start
 
 from .conftest import claim
@@ -490,6 +491,23 @@ def test_a_stale_submitted_task_stops_taking_a_slot(journal: Journal) -> None:
     assert journal.in_flight() == 1
     journal._offset += rules.IN_FLIGHT_HORIZON + 1  # as if that much time had passed
     assert journal.in_flight() == 0
+
+
+def test_a_dead_runs_task_takes_a_slot_only_until_it_is_overdue(journal: Journal) -> None:
+    live = journal.open_run(lease=3 * rules.IN_FLIGHT_HORIZON, renew_every=None)
+    dead = journal.open_run()
+    for name, owner in (("mine", live), ("orphan", dead)):
+        claim(journal, name, owner)
+        assert journal.record(name, 1, rules.Accepted(f"t-{name}"), owner=owner)
+    journal.close_run(dead)  # its task is left submitted, and nobody resumes it
+    assert journal.in_flight() == 2
+    journal._offset += overdue_seconds({}) - 5  # not overdue yet: the API may still run it
+    assert journal.in_flight() == 2
+    journal._offset += 10  # overdue: the API has finished it, polled or not
+    assert journal.in_flight() == 1  # the live run's task keeps its slot until it is final
+    journal._offset += rules.IN_FLIGHT_HORIZON
+    assert journal.in_flight() == 0
+    journal.close_run(live)
 
 
 # -- waiting ---------------------------------------------------------------------------------------

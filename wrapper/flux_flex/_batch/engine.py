@@ -94,6 +94,11 @@ HELD_RECHECK = 1.0
 SLOT_RECHECK = 1.0
 """Seconds between tries for an account slot when no journal change wakes the worker."""
 LOCKED_RECHECK = 0.05
+# How much longer than its longest exchange stopping a run waits for a POST on the wire: the
+# worker that sent it must still record the answer. An unbounded client (httpx.Timeout(None))
+# is given a minute.
+RECORD_MARGIN = 5.0
+UNBOUNDED_EXCHANGE = 55.0
 
 
 # -- what the caller sees while a batch runs ---------------------------------------------------
@@ -288,6 +293,47 @@ def errors_of(request: Any) -> list[FieldError]:
 # -- the shared engine ----------------------------------------------------------------------------
 
 
+class Posting:
+    """The requests whose POST may be on the wire: from the journal write that marks one
+    ``submitting`` until its answer is recorded. Stopping a run waits for them (both runners),
+    and nothing new starts once `stop` was called. Thread-safe."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        """Notified whenever a POST's answer is recorded."""
+        self._sending: dict[int, Claim] = {}
+        self._stopped = False
+
+    def begin(self, index: int, claim: Claim) -> bool:
+        """Count request ``index`` as about to post; False (nothing counted) once stopped."""
+        with self.changed:
+            if self._stopped:
+                return False
+            self._sending[index] = claim
+        return True
+
+    def end(self, index: int) -> None:
+        """Request ``index``'s POST was answered and recorded (or never left)."""
+        with self.changed:
+            self._sending.pop(index, None)
+            self.changed.notify_all()
+
+    def stop(self) -> None:
+        """No request begins posting from now on."""
+        with self.changed:
+            self._stopped = True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no POST is on the wire, at most ``timeout`` seconds; True if none is."""
+        with self.changed:
+            return self.changed.wait_for(lambda: not self._sending, timeout=timeout)
+
+    def sending(self) -> dict[int, Claim]:
+        """The requests (by index) whose POST is on the wire now, with their claims."""
+        with self.changed:
+            return dict(self._sending)
+
+
 @attrs.frozen
 class Refused:
     """A request that ends before running (not valid when streamed, unreadable image)."""
@@ -362,6 +408,7 @@ class Engine(Generic[R]):
         self._resubmit_uncertain = resubmit_uncertain
         self._retry_failed = retry_failed
         self.stopping = False
+        self.posting = Posting()
 
     # -- the flows of the I/O steps, for the runners ----------------------------------------
     def submit_flow(self, item: Item) -> Flow:
@@ -440,6 +487,25 @@ class Engine(Generic[R]):
         if self.journal is not None and self._owns_journal:
             self.journal.close()
         self.journal = None
+
+    def stop_wait(self, timeout: float | None, exchange_timeout: float | None) -> float:
+        """Seconds a stopping run waits for its POSTs on the wire: ``timeout`` if given, else
+        as long as one exchange may take (``exchange_timeout``, the client's bound) and the
+        time to record its answer."""
+        if timeout is None:
+            return (exchange_timeout or UNBOUNDED_EXCHANGE) + RECORD_MARGIN
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+            raise ValueError(f"timeout must be a number of seconds of at least 0, not {timeout!r}")
+        return float(timeout)
+
+    def give_up(self, waited: float) -> tuple[int, ...]:
+        """Stop waiting for the POSTs still on the wire after ``waited`` seconds of stopping:
+        each is recorded as uncertain (a task may exist; never sent again on its own). The
+        indices of their requests."""
+        unanswered = self.posting.sending()
+        if unanswered:
+            self.lost(unanswered, f"no answer within {waited:g} s of stopping")
+        return tuple(sorted(unanswered))
 
     # -- handing out requests ----------------------------------------------------------------
     def take(self) -> tuple[int, Request] | Refused | None:

@@ -62,6 +62,9 @@ class AsyncBatchRun(AsyncClosing, Generic[R]):
         self._workers: list[asyncio.Task[None]] = []
         self._ended_workers = 0
         self._closed = False
+        self.unanswered: tuple[int, ...] = ()
+        """Requests whose POST was still unanswered when `aclose` stopped waiting: recorded
+        as uncertain (a task may exist), never sent again on their own."""
 
     @property
     def counts(self) -> BatchCounts:
@@ -144,10 +147,17 @@ class AsyncBatchRun(AsyncClosing, Generic[R]):
         answer: Any = None
         error: BaseException | None = None
         cancelled = False
+        # From the start that writes "submitting" until the POST's answer (or the
+        # abandonment) is recorded: aclose() waits for it (see `Posting`).
+        posting = False
         try:
             while True:
                 step = flow.throw(error) if error is not None else flow.send(answer)
                 answer, error = None, None
+                if isinstance(step, steps.StartStep):
+                    if not engine.posting.begin(item.index, step.claim):
+                        raise asyncio.CancelledError  # stopping: the claim is given back
+                    posting = True
                 if isinstance(step, steps.LOCAL_STEPS):
                     if isinstance(step, steps.Emit) or self._journal_thread is None:
                         answer = engine.local(item, step)
@@ -159,7 +169,13 @@ class AsyncBatchRun(AsyncClosing, Generic[R]):
                         )
                         answer, interrupted = await _to_the_end(written)
                         cancelled = cancelled or interrupted
+                    if isinstance(step, steps.StartStep) and answer != "started":
+                        engine.posting.end(item.index)
+                        posting = False
                     continue
+                if posting and not isinstance(step, steps.Submit):
+                    engine.posting.end(item.index)
+                    posting = False
                 if cancelled:
                     if isinstance(step, steps.Submit):  # claimed, never sent: the flow records it
                         error = steps.Abandon()
@@ -197,6 +213,8 @@ class AsyncBatchRun(AsyncClosing, Generic[R]):
         except steps.Abandon:
             raise asyncio.CancelledError from None
         finally:
+            if posting:
+                engine.posting.end(item.index)
             flow.close()
 
     async def _submit(self, item: steps.Item) -> Acknowledged:
@@ -236,25 +254,55 @@ class AsyncBatchRun(AsyncClosing, Generic[R]):
         finally:
             flow.close()
 
-    async def aclose(self) -> None:
-        """Stop the run: no new submissions; POSTs on the wire are awaited and recorded."""
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Stop the run: no new submissions; POSTs on the wire are awaited and recorded;
+        waits are dropped (their tasks stay resumable).
+
+        ``timeout``: seconds to wait for POSTs on the wire (default: as long as one
+        exchange may take). A POST still unanswered then is recorded as uncertain and
+        listed in `unanswered`: a task may exist, and it is never sent again on its own.
+        """
         if self._closed:
             return
+        engine = self._engine
+        waited = engine.stop_wait(timeout, self._driver.exchange_timeout)
         self._closed = True
-        self._engine.stopping = True
+        engine.posting.stop()  # no POST starts after this
+        engine.stopping = True
         current = asyncio.current_task()
         pending = [task for task in self._workers if task is not current and not task.done()]
         for task in pending:
             task.cancel()
+        running: set[asyncio.Task[None]] = set()
         try:
             if pending:
                 # Shielded: a second cancellation must not close the journal under a worker
                 # still waiting for a POST's answer.
-                await _to_the_end(asyncio.gather(*pending, return_exceptions=True))
+                _, running = (await _to_the_end(asyncio.wait(pending, timeout=waited)))[0]
         finally:
-            if self._journal_thread is not None:
-                self._journal_thread.shutdown(wait=True)  # idle by now: the workers are done
-            self._engine.close()
+            if running:  # POSTs still unanswered: uncertain from now on
+                self.unanswered = engine.give_up(waited)
+                self._close_after(running)
+            else:
+                self._close_engine()
+
+    def _close_after(self, running: set[asyncio.Task[None]]) -> None:
+        """Close the engine once the last of ``running`` ends (it may still record the
+        answer its POST gets)."""
+        left = set(running)
+
+        def ended(task: asyncio.Task[None]) -> None:
+            left.discard(task)
+            if not left:
+                self._close_engine()
+
+        for task in running:
+            task.add_done_callback(ended)
+
+    def _close_engine(self) -> None:
+        if self._journal_thread is not None:
+            self._journal_thread.shutdown(wait=True)  # idle by now: the workers are done
+        self._engine.close()
 
 
 async def _to_the_end(pending: Awaitable[R]) -> tuple[R, bool]:

@@ -24,7 +24,6 @@ from flux_flex._batch.engine import (
 from flux_flex._closing import Closing
 from flux_flex._core import batch as steps
 from flux_flex._core.actions import Retrying, Send, Sleep
-from flux_flex._core.journal import Claim
 from flux_flex._core.status import Acknowledged
 from flux_flex._drivers import SyncDriver, notice
 from flux_flex.errors import JournalError
@@ -37,11 +36,6 @@ R = TypeVar("R")
 
 _WORKER_DONE = object()
 _DEFERRED: Any = object()  # the request was put aside (another worker holds it)
-# How much longer than its longest exchange `close` waits for a POST on the wire: the thread
-# that sent it must still record the answer. An unbounded client (httpx.Timeout(None)) is
-# given a minute.
-_RECORD_MARGIN = 5.0
-_UNBOUNDED_EXCHANGE = 55.0
 
 
 class BatchRun(Closing, Generic[R]):
@@ -65,10 +59,9 @@ class BatchRun(Closing, Generic[R]):
         self._started = False
         self._closed = False
         self._stop = threading.Event()
+        self._threads_lock = threading.Lock()
         self._live_threads = 0
-        self._posting = 0
-        self._posting_changed = threading.Condition()
-        self._sending: dict[int, Claim] = {}
+        self._last_closes = False  # the last worker thread to end closes the engine
         self.unanswered: tuple[int, ...] = ()
         """Requests whose POST was still unanswered when `close` stopped waiting: recorded
         as uncertain (a task may exist), never sent again on their own."""
@@ -90,6 +83,8 @@ class BatchRun(Closing, Generic[R]):
             try:
                 got = self._results.get(timeout=0.25)
             except queue.Empty:
+                if self._closed:  # closed from another thread: nothing more comes
+                    raise StopIteration from None
                 continue
             if got is not _WORKER_DONE:
                 index, outcome = got
@@ -133,9 +128,9 @@ class BatchRun(Closing, Generic[R]):
             logger.exception("a batch worker stopped")
         finally:
             self._put(_WORKER_DONE)
-            with self._posting_changed:
+            with self._threads_lock:
                 self._live_threads -= 1
-                last = self._live_threads == 0 and self._closed
+                last = self._live_threads == 0 and self._last_closes
             if last:  # close() returned while this thread was still waiting on a task
                 self._engine.close()
 
@@ -181,18 +176,20 @@ class BatchRun(Closing, Generic[R]):
                 if isinstance(step, steps.ClaimStep) and self._stop.is_set():
                     return None
                 if isinstance(step, steps.StartStep):
-                    if not self._posting_started(item.index, step.claim):
+                    if not engine.posting.begin(item.index, step.claim):
                         return None  # stopping: the claim is given back when the run ends
                     posting = True
                     answer = engine.local(item, step)
                     if answer != "started":
-                        posting = self._posting_done(item.index)
+                        engine.posting.end(item.index)
+                        posting = False
                     continue
                 if isinstance(step, steps.LOCAL_STEPS):
                     answer = engine.local(item, step)
                     continue
                 if posting and not isinstance(step, steps.Submit):
-                    posting = self._posting_done(item.index)
+                    engine.posting.end(item.index)
+                    posting = False
                 if self._stop.is_set():
                     if isinstance(step, steps.Submit):
                         error = steps.Abandon()  # recorded by the flow: nothing was sent
@@ -224,7 +221,7 @@ class BatchRun(Closing, Generic[R]):
             return None
         finally:
             if posting:
-                self._posting_done(item.index)
+                engine.posting.end(item.index)
             flow.close()
 
     def _submit(self, item: steps.Item) -> Acknowledged:
@@ -247,22 +244,6 @@ class BatchRun(Closing, Generic[R]):
         finally:
             flow.close()
 
-    def _posting_started(self, index: int, claim: Claim) -> bool:
-        """Count a request about to be started; False (nothing counted) once stopping."""
-        with self._posting_changed:
-            if self._stop.is_set():
-                return False
-            self._posting += 1
-            self._sending[index] = claim
-        return True
-
-    def _posting_done(self, index: int) -> bool:
-        with self._posting_changed:
-            self._posting -= 1
-            self._sending.pop(index, None)
-            self._posting_changed.notify_all()
-        return False
-
     def close(self, timeout: float | None = None) -> None:
         """Stop the run: no new submissions; POSTs on the wire are awaited and recorded;
         waits are dropped (the worker threads end after their current request).
@@ -273,21 +254,19 @@ class BatchRun(Closing, Generic[R]):
         """
         if self._closed:
             return
+        engine = self._engine
+        waited = engine.stop_wait(timeout, self._driver.exchange_timeout)
         self._closed = True
-        with self._posting_changed:  # under the lock: no claim starts after this
-            self._stop.set()
-        self._engine.stopping = True
-        if timeout is None:
-            timeout = (self._driver.exchange_timeout or _UNBOUNDED_EXCHANGE) + _RECORD_MARGIN
-        with self._posting_changed:
-            self._posting_changed.wait_for(lambda: self._posting == 0, timeout=timeout)
+        engine.posting.stop()  # no POST starts after this
+        self._stop.set()
+        engine.stopping = True
+        if not engine.posting.wait_idle(waited):
+            self.unanswered = engine.give_up(waited)
+        with self._threads_lock:
             idle = self._live_threads == 0
-            unanswered = dict(self._sending)
-        if unanswered:
-            self.unanswered = tuple(sorted(unanswered))
-            self._engine.lost(unanswered, f"no answer within {timeout:g} s of stopping")
+            self._last_closes = not idle
         if idle:
-            self._engine.close()
+            engine.close()
         # else: the last worker thread to end closes it (they may still record a wait's end)
 
 

@@ -195,9 +195,12 @@ def count_in_flight(
     host: str,
     pid_exists: Callable[[int], bool],
 ) -> int:
-    """Tasks that take an account slot now: ``submitting`` entries of live owners (given as
-    (owner, how many)) plus ``submitted_since``, the ``submitted`` tasks accepted within
-    `IN_FLIGHT_HORIZON` (a ``ready`` task takes none)."""
+    """Tasks that take an account slot now: the entries of ``submitting`` whose owner is live
+    (given as (owner, how many)) plus ``submitted_since``, the count of tasks that take one
+    whoever their owner is. The store (`Transaction.in_flight`) gives ``submitting`` entries,
+    and ``submitted`` tasks accepted long enough ago that only a live owner's still count,
+    in the first, and recently accepted ``submitted`` tasks in the second (a ``ready`` task
+    takes none)."""
     live = sum(
         count
         for run, count in submitting

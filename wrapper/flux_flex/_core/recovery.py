@@ -17,7 +17,9 @@ from flux_flex._core.journal import KEY_PREFIX, JournalEntry
 __all__ = [
     "EXPECTED_TASK_SECONDS",
     "expected_seconds",
+    "orphans_counted_since",
     "overdue_after",
+    "overdue_seconds",
     "resubmit_command",
 ]
 
@@ -55,12 +57,28 @@ def expected_seconds(params: Mapping[str, Any]) -> float:
     return EXPECTED_TASK_SECONDS * max(0.1, scale)
 
 
+def overdue_seconds(params: Mapping[str, Any]) -> float:
+    """Seconds after its acceptance from which a task with these parameters is overdue:
+    twice its expected time. The API finishes a task in about that time whether anyone
+    polls it or not."""
+    return 2.0 * expected_seconds(params)
+
+
 def overdue_after(entry: JournalEntry, after: float | None) -> float:
     """Seconds after its last change (its acceptance, a take-over) from which a task that a
     live run holds counts as overdue: ``after`` when given, else twice its expected time."""
     if after is not None:
         return after
-    return 2.0 * expected_seconds(entry.params)
+    return overdue_seconds(entry.params)
+
+
+def orphans_counted_since(now: float) -> float:
+    """The acceptance time from which a ``submitted`` task whose owner is dead (nobody
+    resumes it) still takes an account slot: until it is overdue by `overdue_seconds`, for
+    the API's default parameters (one cut-off for the store's count). A live owner's tasks
+    take their slot until they are final (`flux_flex._core.journal.IN_FLIGHT_HORIZON` at
+    most)."""
+    return now - overdue_seconds({})
 
 
 def resubmit_command(entry: JournalEntry, journal: str) -> str:

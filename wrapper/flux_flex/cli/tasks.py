@@ -105,7 +105,8 @@ def _why(exc: BaseException, output: str, timeout: float) -> str:
     from flux_flex.errors import WaitTimeoutError
 
     if isinstance(exc, WaitTimeoutError):
-        return f"no result after {exc.waited:.0f} s (--timeout {timeout:g})"
+        # The timeout given, not the time measured: rounded, that says "1 s" for 0.5.
+        return f"no result within --timeout {timeout:g} s"
     if isinstance(exc, OSError):
         return f"could not save the image to {output} ({describe(exc)})"
     return describe(exc).rstrip(".")

@@ -44,6 +44,7 @@ from flux_flex._core.journal import (
 from flux_flex._core.journal import (
     run_id as make_run_id,
 )
+from flux_flex._core.recovery import orphans_counted_since
 from flux_flex._core.sniff import sniff_format
 from flux_flex.errors import JournalError
 from flux_flex.journal._migrate import renamed_v1
@@ -251,7 +252,8 @@ class Journal:
 
     def in_flight(self) -> int:
         """Tasks taking an account slot now, across every process using this journal:
-        ``submitting`` ones of live runs, and ``submitted`` ones not final yet."""
+        ``submitting`` ones of live runs, and ``submitted`` ones not final yet (a dead run's
+        only until they are overdue: `flux_flex._core.recovery.orphans_counted_since`)."""
 
         def count() -> int:
             with self._store.transaction() as tx:
@@ -780,7 +782,10 @@ class Journal:
 
     def _count_in_flight(self, tx: Transaction) -> int:
         now = self._now()
-        owners, submitted = tx.in_flight(now - IN_FLIGHT_HORIZON)
+        # A dead run's task takes its slot only until it is overdue (the API finishes it
+        # whether anyone polls or not); a live run's, until it is final.
+        horizon = now - IN_FLIGHT_HORIZON
+        owners, submitted = tx.in_flight(horizon, max(horizon, orphans_counted_since(now)))
         return count_in_flight(owners, submitted, now=now, host=self.host, pid_exists=_pid_exists)
 
     def _held(self, holder: Run | None, other_than: str | None) -> bool:

@@ -191,17 +191,20 @@ class _Transaction:
     def lock_slots(self) -> None:
         self._cur.execute(_SLOT_LOCK)
 
-    def in_flight(self, accepted_since: float) -> tuple[list[tuple[Run | None, int]], int]:
+    def in_flight(
+        self, accepted_since: float, orphaned_since: float
+    ) -> tuple[list[tuple[Run | None, int]], int]:
         # One round trip: the submitting entries by owner, then (run_id NULL, host '')
         # the submitted ones still counted.
         self._cur.execute(
             f"""SELECT r.run_id, r.host, r.pid, r.lease_until, count(*), 0 FROM {_ENTRIES} e
-            LEFT JOIN {_RUNS} r ON r.run_id = e.owner WHERE e.state = 'submitting'
+            LEFT JOIN {_RUNS} r ON r.run_id = e.owner WHERE e.state = 'submitting' OR
+            (e.state = 'submitted' AND e.submitted_at >= %s AND e.submitted_at < %s)
             GROUP BY r.run_id, r.host, r.pid, r.lease_until
             UNION ALL
             SELECT NULL, NULL, NULL, NULL, count(*), 1 FROM {_ENTRIES}
             WHERE state = 'submitted' AND submitted_at >= %s""",
-            (accepted_since,),
+            (accepted_since, orphaned_since, orphaned_since),
         )
         owners: list[tuple[Run | None, int]] = []
         submitted = 0

@@ -128,15 +128,19 @@ class _Transaction:
     def lock_slots(self) -> None:
         pass  # BEGIN IMMEDIATE: this transaction is the only writer already
 
-    def in_flight(self, accepted_since: float) -> tuple[list[tuple[Run | None, int]], int]:
+    def in_flight(
+        self, accepted_since: float, orphaned_since: float
+    ) -> tuple[list[tuple[Run | None, int]], int]:
         grouped = self._db.execute(
             "SELECT r.run_id, r.host, r.pid, r.lease_until, count(*) FROM entries e "
-            "LEFT JOIN runs r ON r.run_id = e.owner WHERE e.state = 'submitting' "
-            "GROUP BY r.run_id, r.host, r.pid, r.lease_until"
+            "LEFT JOIN runs r ON r.run_id = e.owner WHERE e.state = 'submitting' OR "
+            "(e.state = 'submitted' AND e.submitted_at >= ? AND e.submitted_at < ?) "
+            "GROUP BY r.run_id, r.host, r.pid, r.lease_until",
+            (accepted_since, orphaned_since),
         ).fetchall()
         (submitted,) = self._db.execute(
             "SELECT count(*) FROM entries WHERE state = 'submitted' AND submitted_at >= ?",
-            (accepted_since,),
+            (orphaned_since,),
         ).fetchone()
         owners = [
             (None if run_id is None else Run(run_id, host, int(pid), float(until)), count)

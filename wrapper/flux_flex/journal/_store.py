@@ -112,9 +112,13 @@ class Transaction(Protocol):
         """Hold the account's slot lock until the transaction ends (one holder at a time
         across every process using the store)."""
 
-    def in_flight(self, accepted_since: float) -> tuple[list[tuple[Run | None, int]], int]:
-        """``submitting`` entries counted by owner, and ``submitted`` ones accepted at or
-        after ``accepted_since``."""
+    def in_flight(
+        self, accepted_since: float, orphaned_since: float
+    ) -> tuple[list[tuple[Run | None, int]], int]:
+        """Counted by owner: ``submitting`` entries, and ``submitted`` ones accepted at or
+        after ``accepted_since`` but before ``orphaned_since`` (they take a slot only while
+        their owner lives); then the count of ``submitted`` entries accepted at or after
+        ``orphaned_since`` (they take one whoever their owner is)."""
 
 
 class Watcher(Protocol):

@@ -170,7 +170,8 @@ def test_every_status_of_a_poll_is_reported(status: str) -> None:
             snapshot = client.get_result(answer["id"])
             assert route.call_count == 1
             assert snapshot.status == status
-            assert dict(snapshot.raw) == answer
+            # An answer that shows a run of the key is kept masked (as error answers are).
+            assert dict(snapshot.raw) == mask_secrets(answer, [API_KEY])
 
         check()
 
@@ -282,7 +283,10 @@ def test_no_status_that_is_not_final_ever_ends_a_wait() -> None:
         check()
 
 
-SECRET_ALPHABET = st.characters(codec="utf-8", exclude_categories=("Cs",))
+# (no NUL: the wrapper refuses a NUL in any field before sending, webhook_secret included)
+SECRET_ALPHABET = st.characters(
+    codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00"
+)
 
 
 @st.composite

@@ -25,7 +25,7 @@ from flux_flex._core.actions import (
 from flux_flex._core.deadline import Deadline
 from flux_flex._core.errormap import connection_error, error_from_response, parse_body
 from flux_flex._core.hosts import KeyDestinations, host_of
-from flux_flex._core.redact import mask_answer
+from flux_flex._core.redact import mask_answer, mask_secrets
 from flux_flex._core.retry import FailureKind, RetryDecision, RetryPolicy, decide
 from flux_flex._core.schedule import PollPlanner, PollSchedule, TaskTimings, normalize_progress
 from flux_flex._core.status import (
@@ -319,7 +319,8 @@ def poll_flow(
     # Masked here, once: the reports, the result, task errors and the journal all come from it.
     payload = mask_answer(payload, response.content, env.secrets)
     polled = interpret_poll(payload, expected_id=task_id, secrets=env.secrets)
-    if polled.id != task_id:
+    # (the answer's id was masked with it: an id that shows a run of a secret is the same id)
+    if polled.id not in (task_id, mask_secrets(task_id, env.secrets)):
         raise ProtocolError(
             f"Polled task {task_id} but the answer is about {polled.id!r}.",
             raw=polled.raw,

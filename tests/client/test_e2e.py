@@ -213,7 +213,9 @@ def test_terminal_status_raises_within_one_poll(
         job.wait(timeout=10)
     task = fake.task(job.id)
     late_polls = [r for r in fake.requests if r.path == POLL and r.at >= task.ready_at]
-    assert len(late_polls) == 1
+    # The poll that saw the final status may be stamped a hair before ready_at (the fake
+    # reads its clock twice): never more than that one poll after the task ended.
+    assert len(late_polls) <= 1
     assert job.id in str(info.value)
 
 
